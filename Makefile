@@ -1,0 +1,48 @@
+# The two commands of the README: `make run` (set up, start the app) and `make test`
+# (set up, run the linter and the tests). Everything they need is installed from here.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages the app and tests use: Qt's runtime libraries, fonts for non-Latin notes in
+# reports, poppler-utils (pdftoppm) for looking at reports.
+DEB_PACKAGES := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
+	libglib2.0-0 fonts-noto-core fonts-noto-cjk fonts-dejavu-core poppler-utils xvfb
+
+.PHONY: setup system-deps run test lint bench package clean
+
+setup: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,train]"
+	touch $@
+
+# Installs only what is missing; needs root (or sudo) the first time on a bare machine.
+system-deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+run: setup
+	$(PY) -m forensics_app $(ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check forensics_app tests bench
+
+test: setup lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) bench/bench_analysis.py
+
+package: setup
+	$(PY) -m pip install --quiet "pyinstaller>=6"
+	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build packaging/forensics-app.spec
+
+clean:
+	rm -rf build dist .pytest_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""Decode the sampled frames once, find and track the faces, and cut their crops."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from forensics_app.core.faces import FaceDetector, IoUTracker, crop_face
+from forensics_app.core.faces.detector import Detection
+from forensics_app.core.media import VideoSource
+
+
+@dataclass
+class TrackedFaces:
+    """Every analysed face, one row each, in frame order."""
+
+    entries: list[tuple[int, int, Detection]] = field(default_factory=list)  # frame, track, det
+    crops: list[np.ndarray] = field(default_factory=list)  # S×S×3 uint8
+    crop_boxes: list[np.ndarray] = field(default_factory=list)  # xyxy in video pixels
+    detector_settings: dict = field(default_factory=dict)
+
+    def add(self, frame: int, track: int, detection: Detection, crop: np.ndarray,
+            box: np.ndarray) -> None:
+        self.entries.append((frame, track, detection))
+        self.crops.append(crop)
+        self.crop_boxes.append(box)
+
+    def track_ids(self) -> list[int]:
+        return sorted({track for _, track, _ in self.entries})
+
+    def rows_of(self, track: int) -> list[int]:
+        return [row for row, (_, t, _) in enumerate(self.entries) if t == track]
+
+
+def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, detector_model: str,
+                     min_score: float, margin: float,
+                     progress: Callable[[int, int], object]
+                     ) -> Generator[object, None, TrackedFaces]:
+    """Yields `progress(done, total)` after each frame; returns the tracked faces."""
+    tracked = TrackedFaces()
+    tracker = IoUTracker()
+    with FaceDetector(detector_model, min_score) as detector:
+        tracked.detector_settings = detector.settings()
+        for done, (frame_index, rgb) in enumerate(source.iter_frames(sampled), start=1):
+            detections = detector.detect(rgb)
+            for track, detection in zip(tracker.update(detections), detections, strict=True):
+                crop, box = crop_face(rgb, detection.box, crop_size, margin)
+                tracked.add(frame_index, track, detection, crop, box)
+            yield progress(done, len(sampled))
+    return tracked

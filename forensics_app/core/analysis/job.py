@@ -1,0 +1,339 @@
+"""The analysis job: evidence file → results folder.
+
+`run_analysis` is a generator: it yields `Progress` between steps (the CLI prints it, the GUI's
+worker forwards it) and returns the `ResultsBundle`. Cancellation is checked between steps
+through a `threading.Event`.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from forensics_app import TOOL_NAME, __version__
+from forensics_app.core.analysis.faces_stage import TrackedFaces, detect_and_track
+from forensics_app.core.analysis.metrics import indicators, temporal_metrics
+from forensics_app.core.analysis.results import (
+    EXPLAIN_METHODS,
+    Evidence,
+    FaceBox,
+    FaceMaps,
+    Identity,
+    Prediction,
+    Results,
+    ResultsBundle,
+    write_results,
+)
+from forensics_app.core.analysis.verdict import decide
+from forensics_app.core.devices import describe_device, resolve_device
+from forensics_app.core.errors import CancelledError, OutputError
+from forensics_app.core.explain.spatial import FaceScores, score_faces
+from forensics_app.core.explain.temporal import ClipScore, score_clip
+from forensics_app.core.media import VideoSource, hash_file, sample_indices
+from forensics_app.core.models.registry import DetectorModel, load_model
+
+STAGES = ("hash", "open", "faces", "spatial", "temporal", "write")
+
+
+@dataclass
+class AnalysisSettings:
+    frames: int = 100  # T: frames sampled uniformly over the clip or segment
+    segment: tuple[int, int] | None = None  # [start, end) video frame indices
+    explain: str = "relevancy"  # the method shown by default; all three are stored
+    device: str = "auto"
+    detector: str = "short"  # BlazeFace short- or full-range
+    min_face_score: float = 0.5
+    margin: float = 0.3
+    batch_size: int = 32
+    seed: int = 0
+
+    def validate(self) -> None:
+        from forensics_app.core.errors import ForensicsError
+
+        if not 1 <= self.frames <= 100:
+            raise ForensicsError(f"--frames must be between 1 and 100, not {self.frames}")
+        if self.explain not in EXPLAIN_METHODS:
+            raise ForensicsError(f"--explain must be one of {', '.join(EXPLAIN_METHODS)}")
+        if self.detector not in ("short", "full"):
+            raise ForensicsError("--detector must be short or full")
+
+
+@dataclass
+class Progress:
+    stage: str
+    done: int
+    total: int
+    message: str
+    elapsed_s: float = 0.0
+    partial: dict = field(default_factory=dict)  # e.g. {"frame_scores": [...]} as they arrive
+
+    @property
+    def stage_index(self) -> int:
+        return STAGES.index(self.stage)
+
+    @property
+    def fraction(self) -> float:
+        """Overall progress in [0, 1], each stage weighted equally (good enough for a bar)."""
+        within = self.done / self.total if self.total else 1.0
+        return (self.stage_index + within) / len(STAGES)
+
+
+def check_output_folder(out_dir: Path, evidence: Path) -> None:
+    """Refuse to write beside the evidence, and fail early if the folder is not writable."""
+    out = out_dir.resolve()
+    if out == evidence.resolve().parent:
+        raise OutputError("refusing to write results beside the evidence; choose another --out",
+                          out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise OutputError(f"output folder is not writable ({err.strerror or err})",
+                          out_dir) from err
+
+
+def run_analysis(
+    video: str | Path,
+    out_dir: str | Path,
+    settings: AnalysisSettings | None = None,
+    model: DetectorModel | None = None,
+    cancel: threading.Event | None = None,
+) -> Generator[Progress, None, ResultsBundle]:
+    settings = settings or AnalysisSettings()
+    settings.validate()
+    video, out_dir = Path(video), Path(out_dir)
+    clock = _Clock(cancel)
+    torch.manual_seed(settings.seed)
+
+    yield clock.progress("hash", 0, 1, f"hashing {video.name}")
+    hashes = hash_file(video, cancel=cancel)
+    check_output_folder(out_dir, video)
+    clock.lap("hash")
+
+    with VideoSource(video) as source:
+        info = source.info
+        start, end = settings.segment or (0, info.frame_count)
+        sampled = sample_indices(info.frame_count, settings.frames, start, end)
+        yield clock.progress("open", 1, 1, f"{info.width}×{info.height}, {info.frame_count} "
+                             f"frames; sampling {len(sampled)}")
+        if model is None:
+            model = load_model(device=resolve_device(settings.device))
+        clock.lap("open")
+        tracked = yield from _faces_stage(source, sampled, model, settings, clock)
+        times = [source.timestamp(i) for i in sampled]
+
+    scores = yield from _spatial_stage(model, tracked, settings, clock)
+    clips = yield from _temporal_stage(model, tracked, scores, clock)
+    yield clock.progress("write", 0, 1, f"writing {out_dir}")
+    evidence = Evidence(
+        path=str(video.resolve()), file_name=video.name, sha256=hashes.sha256, md5=hashes.md5,
+        size_bytes=hashes.size_bytes, container=info.container, codec=info.codec,
+        width=info.width, height=info.height, fps=info.fps, frame_count=info.frame_count,
+        duration_s=info.duration_s, rotation=info.rotation, is_still_image=info.is_still_image)
+    bundle = _assemble(evidence, model, settings, sampled, times, tracked, scores, clips, out_dir,
+                       clock)
+    clock.lap("assemble")
+    write_results(out_dir, bundle.results, bundle.attention, bundle.face_maps)
+    yield clock.progress("write", 1, 1, "done")
+    return bundle
+
+
+class _Clock:
+    """Elapsed time, per-stage timings and the cancellation check, in one place."""
+
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self.cancel = cancel
+        self.start = self.mark = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise CancelledError("analysis cancelled")
+
+    def progress(self, stage: str, done: int, total: int, message: str, **partial) -> Progress:
+        self.check()
+        return Progress(stage, done, total, message, time.perf_counter() - self.start, partial)
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self.mark, 4)
+        self.mark = now
+
+
+def _faces_stage(source: VideoSource, sampled: list[int], model: DetectorModel,
+                 settings: AnalysisSettings, clock: _Clock
+                 ) -> Generator[Progress, None, TrackedFaces]:
+    tracked = yield from detect_and_track(
+        source, sampled, model.input_size, settings.detector, settings.min_face_score,
+        settings.margin, lambda done, total: clock.progress(
+            "faces", done, total, f"faces: frame {done}/{total}"))
+    clock.lap("faces")
+    return tracked
+
+
+def _spatial_stage(model: DetectorModel, tracked: TrackedFaces, settings: AnalysisSettings,
+                   clock: _Clock) -> Generator[Progress, None, FaceScores | None]:
+    count = len(tracked.crops)
+    if count == 0:
+        clock.lap("spatial")
+        return None
+    batches = []
+    for begin in range(0, count, settings.batch_size):
+        crops = torch.from_numpy(np.stack(tracked.crops[begin:begin + settings.batch_size]))
+        batches.append(score_faces(model, crops.permute(0, 3, 1, 2).contiguous()))
+        done = min(begin + settings.batch_size, count)
+        yield clock.progress("spatial", done, count, f"faces scored and explained {done}/{count}",
+                             face_p_fake=np.concatenate([b.p_fake for b in batches]).tolist())
+    clock.lap("spatial")
+    return FaceScores(
+        logits=np.concatenate([b.logits for b in batches]),
+        p_fake=np.concatenate([b.p_fake for b in batches]),
+        embeddings=torch.cat([b.embeddings for b in batches]),
+        maps={m: np.concatenate([b.maps[m] for b in batches]) for m in EXPLAIN_METHODS},
+    )
+
+
+def _temporal_stage(model: DetectorModel, tracked: TrackedFaces, scores: FaceScores | None,
+                    clock: _Clock) -> Generator[Progress, None, dict[int, ClipScore]]:
+    """One temporal score per identity seen in at least two sampled frames."""
+    clips: dict[int, ClipScore] = {}
+    tracks = tracked.track_ids()
+    for n, track in enumerate(tracks, start=1):
+        rows = tracked.rows_of(track)
+        if scores is not None and len(rows) >= 2:
+            clips[track] = score_clip(model, scores.embeddings[rows])
+        yield clock.progress("temporal", n, len(tracks), f"identity {track}: {len(rows)} frames")
+    clock.lap("temporal")
+    return clips
+
+
+def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettings,
+              sampled: list[int], times: list[float], tracked: TrackedFaces,
+              scores: FaceScores | None, clips: dict[int, ClipScore], out_dir: Path,
+              clock: _Clock) -> ResultsBundle:
+    p_fake = scores.p_fake if scores is not None else np.zeros(0)
+    faces = _faces_per_frame(sampled, tracked, p_fake)
+    identities = _identities(model, tracked, p_fake, clips)
+    prediction = decide(identities, model.card, len(sampled))
+    attention, token_frames, deciding_scores, score_frames, frame_relevancy = _deciding_views(
+        prediction, tracked, p_fake, clips, model)
+    metrics = temporal_metrics(attention)
+    results = Results(
+        evidence=evidence,
+        tool=_tool_info(model),
+        model=model.card.summary(),
+        settings=asdict(settings),
+        sampled_frames=list(sampled),
+        sampled_times_s=[round(t, 6) for t in times],
+        faces=faces,
+        frame_scores=[max((f.p_fake for f in frame), default=None) for frame in faces],
+        identities=identities,
+        prediction=prediction,
+        attention_frames=token_frames,
+        frame_relevancy=frame_relevancy,
+        self_attention=metrics.self_attention.tolist(),
+        attention_range=metrics.attention_range.tolist(),
+        unusual_frames=[token_frames[i] for i in metrics.unusual],
+        indicators=indicators(metrics, token_frames, deciding_scores, score_frames,
+                              model.card.threshold),
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        timings_s=clock.laps,
+    )
+    results.settings["face_detector"] = tracked.detector_settings
+    results.settings["model_device"] = str(model.device)
+    face_maps = _face_maps(tracked, scores)
+    return ResultsBundle(results, attention, face_maps, out_dir)
+
+
+def _faces_per_frame(sampled: list[int], tracked: TrackedFaces, p_fake: np.ndarray
+                     ) -> list[list[FaceBox]]:
+    by_frame: dict[int, list[FaceBox]] = {f: [] for f in sampled}
+    for row, (frame, track, detection) in enumerate(tracked.entries):
+        by_frame[frame].append(FaceBox(
+            track_id=track, box=[round(float(v), 2) for v in detection.box],
+            score=round(float(detection.score), 4), p_fake=float(p_fake[row])))
+    return [by_frame[f] for f in sampled]
+
+
+def _identities(model: DetectorModel, tracked: TrackedFaces, p_fake: np.ndarray,
+                clips: dict[int, ClipScore]) -> list[Identity]:
+    identities = []
+    for track in tracked.track_ids():
+        rows = tracked.rows_of(track)
+        spatial = float(p_fake[rows].mean())
+        temporal = clips[track].p_fake if track in clips else None
+        identities.append(Identity(
+            track_id=track, frames=[tracked.entries[r][0] for r in rows],
+            p_fake_spatial=spatial, p_fake_temporal=temporal,
+            p_fake=fuse(spatial, temporal, model.card.fusion)))
+    return identities
+
+
+def fuse(spatial: float, temporal: float | None, fusion: str) -> float:
+    """An identity's score from its mean frame score and its clip score (card's `fusion`)."""
+    if temporal is None or fusion == "spatial":
+        return spatial
+    if fusion == "temporal":
+        return temporal
+    return 0.5 * (spatial + temporal)
+
+
+def _deciding_views(prediction: Prediction, tracked: TrackedFaces, p_fake: np.ndarray,
+                    clips: dict[int, ClipScore], model: DetectorModel):
+    """Attention, token frames and frame scores of the identity that decided the verdict."""
+    cfg = model.temporal.config
+    track = prediction.decided_by_track
+    if track is None:
+        return np.zeros((cfg.depth, cfg.heads, 0, 0), np.float32), [], np.zeros(0), [], []
+    rows = tracked.rows_of(track)
+    frames = [tracked.entries[r][0] for r in rows]
+    if track not in clips:
+        empty = np.zeros((cfg.depth, cfg.heads, 0, 0), np.float32)
+        return empty, [], p_fake[rows], frames, []
+    clip = clips[track]
+    return clip.attention, frames, p_fake[rows], frames, clip.frame_relevancy.tolist()
+
+
+def _face_maps(tracked: TrackedFaces, scores: FaceScores | None) -> FaceMaps:
+    if scores is None:
+        return FaceMaps.empty()
+    return FaceMaps(
+        frame_index=np.array([e[0] for e in tracked.entries], np.int64),
+        track_id=np.array([e[1] for e in tracked.entries], np.int64),
+        crop_box=np.stack(tracked.crop_boxes).astype(np.float32),
+        maps=scores.maps,
+    )
+
+
+def _tool_info(model: DetectorModel) -> dict:
+    return {
+        "name": TOOL_NAME,
+        "version": __version__,
+        "revision": source_revision(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": describe_device(model.device),
+        "platform": platform.platform(terse=True),
+    }
+
+
+def source_revision() -> str:
+    """The git commit of the running code, or 'unknown' outside a checkout."""
+    root = Path(__file__).resolve().parents[3]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "describe", "--always", "--dirty"],
+                             capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

@@ -1,0 +1,49 @@
+"""From identity scores to the clip's verdict: the most suspicious identity decides."""
+
+from __future__ import annotations
+
+from forensics_app.core.analysis.results import Identity, Prediction
+from forensics_app.core.models.registry import ModelCard
+
+# Confidence bands (DESIGN.md): the probability of the stated label.
+BANDS = ((0.90, "very confident"), (0.75, "confident"), (0.50, "moderate"), (0.0, "low"))
+BAND_MEANINGS = {
+    "very confident": "the model's calibrated probability for this label is at least 90 %",
+    "confident": "the calibrated probability for this label is between 75 and 90 %",
+    "moderate": "the calibrated probability for this label is between 50 and 75 %: weak evidence",
+    "low": "the calibrated probability for this label is below 50 %: no usable evidence",
+    "none": "no verdict was reached",
+}
+MIN_DECIDING_SHARE = 0.1  # an identity seen in fewer sampled frames than this cannot decide
+MIN_DECIDING_FRAMES = 3
+
+
+def confidence_band(confidence: float) -> str:
+    return next(name for floor, name in BANDS if confidence >= floor)
+
+
+def deciding_identities(identities: list[Identity], sampled_count: int) -> list[Identity]:
+    """Identities seen often enough to decide; a face glimpsed in one frame (often a false
+    detection) cannot outvote a face seen throughout, unless it is all there is."""
+    needed = max(MIN_DECIDING_FRAMES, int(MIN_DECIDING_SHARE * sampled_count))
+    needed = min(needed, max((len(i.frames) for i in identities), default=0))
+    return [i for i in identities if len(i.frames) >= needed]
+
+
+def decide(identities: list[Identity], card: ModelCard, sampled_count: int) -> Prediction:
+    if not identities:
+        return Prediction("inconclusive", None, None, "none", card.threshold, None,
+                          "no face was found in the sampled frames, so nothing was scored")
+    top = max(deciding_identities(identities, sampled_count), key=lambda i: i.p_fake)
+    label = "fake" if top.p_fake >= card.threshold else "real"
+    confidence = top.p_fake if label == "fake" else 1.0 - top.p_fake
+    band = confidence_band(confidence)
+    others = f" ({len(identities)} identities; the most suspicious decides)" \
+        if len(identities) > 1 else ""
+    if card.placeholder:
+        return Prediction("inconclusive", top.p_fake, confidence, "none", card.threshold,
+                          top.track_id, "the model is an untrained placeholder: its scores "
+                          "carry no meaning and no verdict is given" + others)
+    reason = (f"identity {top.track_id} scores p_fake {top.p_fake:.2f} against a threshold of "
+              f"{card.threshold:.2f}: {label}, {band}{others}")
+    return Prediction(label, top.p_fake, confidence, band, card.threshold, top.track_id, reason)
