@@ -10,9 +10,6 @@ from pathlib import Path
 from forensics_app.core.analysis.job import AnalysisSettings, Progress, run_analysis
 from forensics_app.core.analysis.results import EXPLAIN_METHODS, Results
 from forensics_app.core.analysis.verdict import BAND_MEANINGS
-from forensics_app.core.devices import resolve_device
-from forensics_app.core.errors import ForensicsError
-from forensics_app.core.models.registry import load_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto)")
     p.add_argument("--explain", choices=EXPLAIN_METHODS, default="relevancy",
                    help="explanation shown by default; all three are stored")
-    p.add_argument("--detector", choices=("short", "full"), default="short",
-                   help="BlazeFace short-range (faces within ~2 m) or full-range")
+    p.add_argument("--detector", choices=("short", "full"), default="full",
+                   help="BlazeFace full-range (default; also finds small faces) or short-range")
     p.add_argument("--model", default=None, help="model folder or name (default model)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
@@ -59,9 +56,9 @@ def run(args: argparse.Namespace) -> int:
                                 device=args.device, detector=args.detector,
                                 batch_size=args.batch_size)
     settings.validate()
-    model = load_model(args.model, resolve_device(args.device))
     printer = ProgressPrinter(enabled=not args.quiet)
-    job = run_analysis(args.video, args.out, settings, model, threading.Event())
+    # The model loads after the evidence opened: a bad file is reported before a slow load.
+    job = run_analysis(args.video, args.out, settings, args.model, threading.Event())
     bundle = printer.consume(job)
     print_verdict(bundle.results, bundle.folder)
     if args.report is not None:
@@ -74,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
 class ProgressPrinter:
     """One line per stage in logs; a live line on a terminal."""
 
-    def __init__(self, enabled: bool = True, stream=sys.stderr) -> None:
+    def __init__(self, enabled: bool = True, stream=None) -> None:
         self.enabled = enabled
-        self.stream = stream
-        self.live = enabled and stream.isatty()
+        self.stream = stream or sys.stderr
+        self.live = enabled and self.stream.isatty()
         self.last_stage = None
 
     def consume(self, job):

@@ -50,7 +50,7 @@ class AnalysisSettings:
     segment: tuple[int, int] | None = None  # [start, end) video frame indices
     explain: str = "relevancy"  # the method shown by default; all three are stored
     device: str = "auto"
-    detector: str = "short"  # BlazeFace short- or full-range
+    detector: str = "full"  # BlazeFace full-range (finds small and profile faces) or short
     min_face_score: float = 0.5
     margin: float = 0.3
     batch_size: int = 32
@@ -107,7 +107,7 @@ def run_analysis(
     video: str | Path,
     out_dir: str | Path,
     settings: AnalysisSettings | None = None,
-    model: DetectorModel | None = None,
+    model: DetectorModel | str | Path | None = None,
     cancel: threading.Event | None = None,
 ) -> Generator[Progress, None, ResultsBundle]:
     settings = settings or AnalysisSettings()
@@ -120,6 +120,7 @@ def run_analysis(
     hashes = hash_file(video, cancel=cancel)
     check_output_folder(out_dir, video)
     clock.lap("hash")
+    yield clock.progress("hash", 1, 1, f"sha256 {hashes.sha256}")
 
     with VideoSource(video) as source:
         info = source.info
@@ -127,8 +128,8 @@ def run_analysis(
         sampled = sample_indices(info.frame_count, settings.frames, start, end)
         yield clock.progress("open", 1, 1, f"{info.width}×{info.height}, {info.frame_count} "
                              f"frames; sampling {len(sampled)}")
-        if model is None:
-            model = load_model(device=resolve_device(settings.device))
+        if not isinstance(model, DetectorModel):  # a name, a folder, or None: the default
+            model = load_model(model, resolve_device(settings.device))
         clock.lap("open")
         tracked = yield from _faces_stage(source, sampled, model, settings, clock)
         times = [source.timestamp(i) for i in sampled]

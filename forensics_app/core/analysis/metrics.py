@@ -84,7 +84,7 @@ def _attention_indicators(metrics: TemporalMetrics, frames: list[int]) -> list[I
                   concentration > CONCENTRATION, sorted(frames[i] for i in top),
                   "share of all attention received by the top 5 % of frames"),
         # Reference only: it is 1 − diagonal dominance, so it gets no threshold of its own.
-        Indicator("off_diagonal_mass", 1.0 - diagonal, float("nan"), False, [],
+        Indicator("off_diagonal_mass", 1.0 - diagonal, None, False, [],
                   "attention paid to other frames (1 − diagonal dominance), for reference"),
     ]
 

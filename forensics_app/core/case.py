@@ -1,0 +1,275 @@
+"""The case folder: what the GUI and the command line both read and write.
+
+```
+CASE/
+  case.json        metadata (id, examiner, created); rewritten atomically
+  evidence.json    evidence files with their intake hashes; rewritten atomically
+  notes.jsonl      examiner notes, one JSON object per line, append-only
+  audit.log        what was done, one JSON object per line, append-only, hash-chained
+  analyses/<evidence_id>/   results folder of each evidence (results.json, ...)
+```
+Evidence is only ever read (hashed); nothing is written beside it. Every audit line carries
+the SHA-256 of the line before it, so an edited or deleted line is detectable
+(`Case.audit_chain_ok`); the file is only ever opened for appending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from forensics_app import TOOL_NAME, __version__
+from forensics_app.core.analysis.results import _atomic_write
+from forensics_app.core.errors import EvidenceError, ForensicsError
+from forensics_app.core.media import hash_file
+
+CASE_SCHEMA = "forensics-app/case/v1"
+CASE_FILE = "case.json"
+EVIDENCE_FILE = "evidence.json"
+NOTES_FILE = "notes.jsonl"
+AUDIT_FILE = "audit.log"
+ANALYSES_DIR = "analyses"
+_GENESIS = "0" * 64  # the "previous line" hash of the first audit line
+
+
+def utc_now() -> str:
+    """The one timestamp format of case files (same as results.json's created_utc)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Note:
+    utc: str
+    text: str
+    author: str | None = None
+    frame: int | None = None  # video frame index the note is about, if any
+
+
+@dataclass
+class EvidenceRecord:
+    evidence_id: str
+    path: str  # absolute path at intake
+    sha256: str
+    md5: str
+    size_bytes: int
+    added_utc: str
+
+
+@dataclass
+class EvidenceCheck:
+    record: EvidenceRecord
+    status: str  # "ok" | "changed" | "missing"
+    current_sha256: str | None  # None when the file could not be read
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Case:
+    """An open case folder. Create with `Case.create`, reopen with `Case.open`."""
+
+    def __init__(self, folder: Path, case_id: str, examiner: str, created_utc: str) -> None:
+        self.folder = folder
+        self.case_id = case_id
+        self.examiner = examiner
+        self.created_utc = created_utc
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | Path, case_id: str, examiner: str) -> Case:
+        """A new case in `folder` (created if needed); refuses a folder already in use."""
+        folder = Path(folder)
+        if is_case_folder(folder):
+            raise ForensicsError("a case already exists here; open it instead", folder)
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise ForensicsError("refusing to create a case in a non-empty folder", folder)
+        if not case_id.strip():
+            raise ForensicsError("a case needs a case id")
+        case = cls(folder, case_id.strip(), examiner.strip(), utc_now())
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            case._write_json(EVIDENCE_FILE, {"schema": CASE_SCHEMA, "evidence": []})
+            case._write_json(CASE_FILE, case._metadata())  # last: its presence marks a case
+        except OSError as err:
+            raise ForensicsError(f"cannot create the case ({err.strerror or err})",
+                                 folder) from err
+        case.audit("case created", case_id=case.case_id, examiner=case.examiner,
+                   tool=f"{TOOL_NAME} {__version__}")
+        return case
+
+    @classmethod
+    def open(cls, folder: str | Path) -> Case:
+        """Reopen a case; ForensicsError if `folder` is not one. Call `verify_evidence` next."""
+        folder = Path(folder)
+        data = _read_json(folder / CASE_FILE, "not a case folder")
+        try:
+            case = cls(folder, data["case_id"], data["examiner"], data["created_utc"])
+        except KeyError as err:
+            raise ForensicsError(f"corrupt case file (no {err})", folder / CASE_FILE) from err
+        case.audit("case opened", tool=f"{TOOL_NAME} {__version__}")
+        return case
+
+    @classmethod
+    def containing(cls, results_folder: str | Path) -> tuple[Case, str] | None:
+        """The case and evidence id a results folder belongs to (CASE/analyses/<id>/), if any."""
+        folder = Path(results_folder).resolve()
+        if folder.parent.name != ANALYSES_DIR or not is_case_folder(folder.parent.parent):
+            return None
+        case = cls.open(folder.parent.parent)
+        if folder.name not in {r.evidence_id for r in case.evidence()}:
+            return None
+        return case, folder.name
+
+    def _metadata(self) -> dict[str, Any]:
+        return {"schema": CASE_SCHEMA, "case_id": self.case_id, "examiner": self.examiner,
+                "created_utc": self.created_utc, "tool": {"name": TOOL_NAME,
+                                                          "version": __version__}}
+
+    # -- evidence --------------------------------------------------------------------------
+    def add_evidence(self, path: str | Path, cancel: threading.Event | None = None
+                     ) -> EvidenceRecord:
+        """Hash `path` (read-only) and record it; the same file added again keeps its record."""
+        path = Path(path).resolve()
+        for record in self.evidence():
+            if record.path == str(path):
+                self.audit("evidence already in case", evidence_id=record.evidence_id,
+                           path=str(path))
+                return record
+        hashes = hash_file(path, cancel=cancel)
+        records = self.evidence()
+        record = EvidenceRecord(
+            evidence_id=f"E{len(records) + 1:03d}", path=str(path), sha256=hashes.sha256,
+            md5=hashes.md5, size_bytes=hashes.size_bytes, added_utc=utc_now())
+        self._write_json(EVIDENCE_FILE, {"schema": CASE_SCHEMA,
+                                         "evidence": [asdict(r) for r in [*records, record]]})
+        self.audit("evidence added and hashed", **asdict(record))
+        return record
+
+    def evidence(self) -> list[EvidenceRecord]:
+        data = _read_json(self.folder / EVIDENCE_FILE, "evidence list missing")
+        try:
+            return [EvidenceRecord(**r) for r in data["evidence"]]
+        except (KeyError, TypeError) as err:
+            raise ForensicsError(f"corrupt evidence list ({err})",
+                                 self.folder / EVIDENCE_FILE) from err
+
+    def record(self, evidence_id: str) -> EvidenceRecord:
+        for record in self.evidence():
+            if record.evidence_id == evidence_id:
+                return record
+        raise ForensicsError(f"no evidence {evidence_id!r} in case {self.case_id}", self.folder)
+
+    def analysis_dir(self, evidence_id: str) -> Path:
+        """Where the analysis of one evidence file is written (not created here)."""
+        return self.folder / ANALYSES_DIR / self.record(evidence_id).evidence_id
+
+    def verify_evidence(self, cancel: threading.Event | None = None) -> list[EvidenceCheck]:
+        """Re-hash every evidence file against its intake hash; the outcome is audited."""
+        checks = [check_record(record, cancel) for record in self.evidence()]
+        for check in checks:
+            self.audit("evidence verified", evidence_id=check.record.evidence_id,
+                       status=check.status, intake_sha256=check.record.sha256,
+                       current_sha256=check.current_sha256)
+        return checks
+
+    # -- notes -----------------------------------------------------------------------------
+    def add_note(self, text: str, author: str | None = None, frame: int | None = None) -> Note:
+        note = Note(utc_now(), text, author if author is not None else self.examiner, frame)
+        self._append_line(NOTES_FILE, asdict(note))
+        self.audit("note added", author=note.author, frame=frame, chars=len(text))
+        return note
+
+    def notes(self) -> list[Note]:
+        return [Note(**row) for row in self._read_lines(NOTES_FILE)]
+
+    # -- audit -----------------------------------------------------------------------------
+    def audit(self, event: str, **details: Any) -> None:
+        """Append one timestamped line, chained to the previous line's SHA-256."""
+        lines = self._raw_lines(AUDIT_FILE)
+        prev = _line_hash(lines[-1]) if lines else _GENESIS
+        self._append_line(AUDIT_FILE, {"utc": utc_now(), "event": event, **details,
+                                       "prev_sha256": prev})
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        return self._read_lines(AUDIT_FILE)
+
+    def audit_chain_ok(self) -> bool:
+        """False when any audit line was edited, removed or reordered after it was written."""
+        prev = _GENESIS
+        for line in self._raw_lines(AUDIT_FILE):
+            if json.loads(line).get("prev_sha256") != prev:
+                return False
+            prev = _line_hash(line)
+        return True
+
+    # -- files -----------------------------------------------------------------------------
+    def _write_json(self, name: str, data: dict[str, Any]) -> None:
+        text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        _atomic_write(self.folder / name, lambda p: p.write_text(text, encoding="utf-8"))
+
+    def _append_line(self, name: str, row: dict[str, Any]) -> None:
+        # One write() of one line on an O_APPEND descriptor: concurrent writers (GUI and CLI)
+        # cannot interleave inside a line, and existing bytes are never touched.
+        line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
+        try:
+            with open(self.folder / name, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            raise ForensicsError(f"cannot append to the case ({err.strerror or err})",
+                                 self.folder / name) from err
+
+    def _raw_lines(self, name: str) -> list[str]:
+        try:
+            text = (self.folder / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return [line for line in text.splitlines() if line.strip()]
+
+    def _read_lines(self, name: str) -> list[dict[str, Any]]:
+        try:
+            return [json.loads(line) for line in self._raw_lines(name)]
+        except json.JSONDecodeError as err:
+            raise ForensicsError(f"corrupt line {err.lineno} ({err.msg})",
+                                 self.folder / name) from err
+
+
+def is_case_folder(folder: str | Path) -> bool:
+    return (Path(folder) / CASE_FILE).is_file()
+
+
+def check_record(record: EvidenceRecord, cancel: threading.Event | None = None
+                 ) -> EvidenceCheck:
+    """Re-hash one evidence file against its intake hash."""
+    path = Path(record.path)
+    if not path.is_file():
+        return EvidenceCheck(record, "missing", None)
+    try:
+        current = hash_file(path, cancel=cancel).sha256
+    except EvidenceError:  # unreadable now: it cannot be shown to be the intake file
+        return EvidenceCheck(record, "missing", None)
+    return EvidenceCheck(record, "ok" if current == record.sha256 else "changed", current)
+
+
+def _line_hash(line: str) -> str:
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
+def _read_json(path: Path, missing: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ForensicsError(missing, path.parent) from err
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ForensicsError(f"unreadable case file ({err})", path) from err
+    if not isinstance(data, dict) or data.get("schema") != CASE_SCHEMA:
+        raise ForensicsError(f"not a {CASE_SCHEMA} file", path)
+    return data

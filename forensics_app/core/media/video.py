@@ -1,0 +1,592 @@
+"""Frame-exact, read-only access to video evidence over PyAV.
+
+Frame numbering is the contract every other layer relies on: frame N is the N-th frame in
+presentation order, and it must be the same picture whether it is reached by stepping,
+by a random seek or in an analysis pass. So the index ↔ pts table is built once, up front:
+
+1. Demux every packet of the video stream (no decoding: milliseconds even for 1080p) and
+   sort the pts of the packets the decoder will output into presentation order. That
+   handles B-frames (decode order ≠ presentation order) and variable frame rate.
+   Packets flagged *discard* (pre-roll before an mp4 edit list start) are left out,
+   because the decoder drops their frames too.
+2. Check the table against reality by decoding the first few frames from the start.
+   If their pts differ (packets without pts, streams that start with undecodable frames,
+   edit lists the demuxer does not flag, ...), fall back to a table built by decoding
+   every frame once. If even the decoded frames carry no usable pts, frames are
+   identified by decode count from the start (every access then decodes from the start).
+
+Random access seeks to the keyframe at or before the target and decodes forward until a
+frame's pts equals the target's. A seek that lands past the target (imprecise demuxer
+index) is retried from the start of the stream before the file is called corrupt.
+Nothing is ever written: the file is opened read-only and nothing is cached on disk.
+A VideoSource is not thread-safe: give each thread (player, analysis) its own.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+import os
+import statistics
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import pairwise
+from pathlib import Path
+
+import av
+import numpy as np
+
+from forensics_app.core.errors import EvidenceError
+
+# Frames decoded at open to check the demuxed table; covers any B-frame reorder depth.
+_HEAD_CHECK_FRAMES = 8
+# ffmpeg demuxers that read single pictures (image2 by file name, *_pipe by probing).
+_IMAGE_DEMUXERS = ("image2", "image2pipe")
+_MP4_DEMUXER = "mov,mp4,m4a,3gp,3g2,mj2"
+# Frames kept in the cache when stepping backwards (bounded by half the cache).
+_BACKWARD_PREFETCH = 8
+# Rate assumed when a stream carries no timing at all (ffmpeg assumes the same).
+_DEFAULT_RATE = Fraction(25)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    duration_s: float
+    rotation: int
+    is_still_image: bool
+    time_base: float
+    pts: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Packet:
+    pts: int | None
+    keyframe: bool
+    discard: bool
+    duration: int
+
+
+@dataclass(frozen=True)
+class _FrameIndex:
+    pts: tuple[int, ...]  # presentation order
+    keyframes: tuple[int, ...]  # presentation indices where decoding may start
+    seek_ts: tuple[int, ...]  # for each keyframe: timestamp to seek to (stream time base)
+    start_ts: int  # seek target for the start of the stream
+    last_duration: int  # display duration of the last frame (stream time base), 0 if unknown
+    by_count: bool = False  # no usable pts: frames are identified by decode order
+
+
+def sample_indices(
+    frame_count: int, count: int, start: int = 0, end: int | None = None
+) -> list[int]:
+    """`count` frame indices spread uniformly over [start, end), first = start.
+
+    Strictly increasing; the whole segment when it is shorter than `count`.
+    """
+    end = frame_count if end is None else end
+    if frame_count < 0 or count < 1:
+        raise ValueError(f"need frame_count >= 0 and count >= 1, got {frame_count}, {count}")
+    if not 0 <= start < end <= frame_count:
+        raise ValueError(f"empty or invalid segment [{start}, {end}) of {frame_count} frames")
+    length = end - start
+    if length <= count:
+        return list(range(start, end))
+    # Integer arithmetic: exact, and the step length/count > 1 keeps indices distinct.
+    return [start + i * length // count for i in range(count)]
+
+
+class VideoSource:
+    """One video (or still image) opened read-only; see the module docstring."""
+
+    def __init__(self, path: str | Path, cache_size: int = 32, threads: int = 0) -> None:
+        self._path = Path(path)
+        self._threads = threads
+        self._cache_size = max(0, cache_size)
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._frames_iter: Iterator[av.VideoFrame] | None = None
+        self._pos: int | None = None  # index of the next frame the decoder will output
+        self._count: int | None = None  # frames output since a restart from the start
+        self._hard_start = False  # the current decoding run began by reopening the file
+        self._last_requested: int | None = None
+        self._seeks = 0
+        self._decoded = 0
+        _check_file(self._path)
+        self._container = self._open()
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- public API -------------------------------------------------------------------
+
+    @property
+    def info(self) -> VideoInfo:
+        return self._info
+
+    def __len__(self) -> int:
+        return self._info.frame_count
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def seek_count(self) -> int:
+        """How many times decoding restarted (seek or reopen): a cost diagnostic."""
+        return self._seeks
+
+    @property
+    def frames_decoded(self) -> int:
+        """How many frames have been decoded so far: a cost diagnostic."""
+        return self._decoded
+
+    def close(self) -> None:
+        """Release the file; safe to call twice."""
+        self._frames_iter = None
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+            self._container = None
+        self._cache.clear()
+
+    def timestamp(self, index: int) -> float:
+        """Seconds from the first frame to frame `index`."""
+        return self._times[self._check_index(index)]
+
+    def pts(self, index: int) -> int:
+        """Presentation timestamp of frame `index`, in `info.time_base` units."""
+        return self._index.pts[self._check_index(index)]
+
+    def index_at_time(self, seconds: float) -> int:
+        """The frame shown at `seconds`: the last one starting at or before it (clamped)."""
+        # The tolerance lets timestamp(i) round-trip to i despite float rounding.
+        return max(0, bisect.bisect_right(self._times, seconds + 1e-9) - 1)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame `index` as H×W×3 uint8 RGB, display rotation applied (a private copy)."""
+        index = self._check_index(index)
+        backward = self._last_requested is not None and index < self._last_requested
+        self._last_requested = index
+        rgb = self._cache.get(index)
+        if rgb is not None:
+            self._cache.move_to_end(index)
+        else:
+            # Each step back re-decodes from a keyframe; keep the frames just before the
+            # target from that same pass, so the next few steps back are cache hits.
+            keep = min(_BACKWARD_PREFETCH, self._cache_size // 2) if backward else 0
+            rgb = self._to_rgb(self._decode_to(index, keep_from=index - keep), index)
+            self._remember(index, rgb)
+        return rgb.copy()  # the caller may draw on it; the cached one must stay intact
+
+    def iter_frames(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (index, RGB frame) for the requested indices, ascending, in one forward pass.
+
+        Decodes forward and seeks only when the next wanted frame lies beyond a keyframe
+        the decoder has not reached yet. Frames are not added to the cache (an analysis
+        pass would only evict what the player needs).
+        """
+        for index in sorted({self._check_index(i) for i in indices}):
+            cached = self._cache.get(index)
+            if cached is not None:
+                yield index, cached.copy()
+            else:
+                yield index, self._to_rgb(self._decode_to(index), index)
+
+    def decode_all(self, callback: Callable[[int, av.VideoFrame], None] | None = None) -> int:
+        """Decode every frame without converting it (a decode-only baseline); return the count.
+
+        `callback(index, frame)` receives each decoded av.VideoFrame. Raises EvidenceError
+        when the decoder delivers fewer frames than the index holds.
+        """
+        self._require_open()
+        self._restart(None)
+        count = 0
+        while (frame := self._next_frame(count)) is not None:
+            if callback is not None:
+                callback(count, frame)
+            count += 1
+        self._frames_iter, self._pos = None, None
+        if count < self._info.frame_count:
+            raise EvidenceError(f"truncated or corrupt at frame {count}", self._path)
+        return count
+
+    # ---- opening ----------------------------------------------------------------------
+
+    def _open(self) -> av.container.InputContainer:
+        try:
+            return av.open(str(self._path), mode="r", metadata_errors="replace")
+        except av.FFmpegError as exc:
+            raise _open_error(exc, self._path) from exc
+        except OSError as exc:
+            raise EvidenceError(
+                f"cannot read evidence file ({exc.strerror or exc})", self._path
+            ) from exc
+
+    def _setup(self) -> None:
+        self._stream = _pick_video_stream(self._container, self._path)
+        self._configure_stream()
+        index = _index_from_packets(_demux_packets(self._container, self._stream, self._path))
+        first = self._check_head(index) if index is not None else None
+        if first is None:
+            index, first = self._index_by_decoding()
+        self._set_index(index)
+        self._info = self._make_info(first)
+        if self._cache_size:
+            self._remember(0, self._to_rgb(first, 0))
+
+    def _configure_stream(self) -> None:
+        # Frame threading: decodes several frames in parallel, the big win on 1080p h264.
+        self._stream.thread_type = "AUTO"
+        self._stream.thread_count = self._threads
+
+    def _reopen(self) -> None:
+        stream_index = self._stream.index
+        self._container.close()
+        self._container = self._open()
+        self._stream = self._container.streams[stream_index]
+        self._configure_stream()
+
+    def _check_head(self, index: _FrameIndex) -> av.VideoFrame | None:
+        """Decode the first frames; return the first one if their pts match `index`."""
+        self._set_index(index)
+        self._restart(None)
+        wanted = index.pts[:_HEAD_CHECK_FRAMES]
+        decoded: list[av.VideoFrame] = []
+        while len(decoded) < len(wanted):
+            frame = self._next_frame(len(decoded))
+            if frame is None:
+                break
+            decoded.append(frame)
+        if tuple(f.pts for f in decoded) != wanted:
+            return None
+        self._pos = len(decoded)  # the decoder is in step with the table: keep going from here
+        return decoded[0]
+
+    def _index_by_decoding(self) -> tuple[_FrameIndex, av.VideoFrame]:
+        """The fallback table: decode every frame once and record what comes out."""
+        self._reopen()
+        self._frames_iter = self._decode_packets()
+        first: av.VideoFrame | None = None
+        pts_list: list[int | None] = []
+        keyframes: list[int] = []
+        while (frame := self._next_frame(len(pts_list))) is not None:
+            first = frame if first is None else first
+            if frame.key_frame:
+                keyframes.append(len(pts_list))
+            pts_list.append(frame.pts)
+        self._frames_iter, self._pos = None, None
+        if first is None:
+            raise EvidenceError("truncated or corrupt at frame 0 (no frame decodes)", self._path)
+        return _index_from_decoded(pts_list, keyframes), first
+
+    def _set_index(self, index: _FrameIndex) -> None:
+        self._index = index
+        self._pts_to_index = {p: i for i, p in enumerate(index.pts)}
+        self._time_base = self._effective_time_base(index)
+        self._times = [float((p - index.pts[0]) * self._time_base) for p in index.pts]
+
+    def _effective_time_base(self, index: _FrameIndex) -> Fraction:
+        if not index.by_count and self._stream.time_base:
+            return self._stream.time_base
+        # Synthetic pts 0, 1, 2, ...: one tick per frame at the stream's nominal rate.
+        return 1 / (self._stream.average_rate or self._stream.guessed_rate or _DEFAULT_RATE)
+
+    def _make_info(self, first: av.VideoFrame) -> VideoInfo:
+        index, n = self._index, len(self._index.pts)
+        rotation = _display_rotation(first)
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        still = n == 1 and _is_image_demuxer(self._container.format.name)
+        span = index.pts[-1] - index.pts[0] + index.last_duration
+        duration = 0.0 if still else float(span * self._time_base)
+        fps = 1.0 if still or duration <= 0 else n / duration
+        return VideoInfo(
+            path=str(self._path),
+            container=self._container.format.name,
+            codec=self._stream.codec_context.name,
+            width=width,
+            height=height,
+            fps=fps,
+            frame_count=n,
+            duration_s=duration,
+            rotation=rotation,
+            is_still_image=still,
+            time_base=float(self._time_base),
+            pts=index.pts,
+        )
+
+    # ---- decoding ---------------------------------------------------------------------
+
+    def _decode_packets(self) -> Iterator[av.VideoFrame]:
+        # demux() ends with an empty packet whose decode() drains the decoder.
+        for packet in self._container.demux(self._stream):
+            yield from packet.decode()
+
+    def _next_frame(self, at: int) -> av.VideoFrame | None:
+        """Next decoded frame, None at the end; `at` names the frame in error messages."""
+        assert self._frames_iter is not None
+        try:
+            frame = next(self._frames_iter, None)
+        except av.error.DecoderNotFoundError as exc:
+            raise EvidenceError(
+                "unsupported video codec (no decoder available)", self._path
+            ) from exc
+        except av.FFmpegError as exc:
+            self._frames_iter, self._pos = None, None
+            raise EvidenceError(f"truncated or corrupt at frame {at}", self._path) from exc
+        self._decoded += frame is not None
+        return frame
+
+    def _restart(self, seek_ts: int | None, hard: bool = False) -> None:
+        """Reset decoding at the keyframe seek point `seek_ts`, or at the start (None).
+
+        `hard` reopens the file instead of seeking: the one way to reach the true start
+        whatever the demuxer's seeking does (needed to count frames, and as last resort).
+        """
+        self._frames_iter, self._pos = None, None
+        self._seeks += 1
+        hard = hard or (seek_ts is None and self._index.by_count)
+        if not hard:
+            target = self._index.start_ts if seek_ts is None else seek_ts
+            try:
+                self._container.seek(target, backward=True, stream=self._stream)
+            except av.FFmpegError:
+                hard = True  # unseekable input: the start is always reachable
+        if hard:
+            self._reopen()
+        self._hard_start = hard
+        self._count = 0 if hard else None
+        self._frames_iter = self._decode_packets()
+
+    def _keyframe_before(self, index: int) -> int:
+        """Position in `keyframes` of the last keyframe at or before `index`, -1 if none."""
+        return bisect.bisect_right(self._index.keyframes, index) - 1
+
+    def _can_continue(self, target: int) -> bool:
+        # Decoding on is cheaper than seeking unless a keyframe lies between us and target.
+        pos = self._pos
+        if self._frames_iter is None or pos is None or target < pos:
+            return False
+        if self._index.by_count:
+            return True
+        k = self._keyframe_before(target)
+        return k < 0 or self._index.keyframes[k] <= pos
+
+    def _decode_to(self, target: int, keep_from: int | None = None) -> av.VideoFrame:
+        """Decode frame `target`, seeking first when that is needed or cheaper.
+
+        Frames in [keep_from, target) met on the way are converted and cached.
+        """
+        self._require_open()
+        if not self._can_continue(target):
+            k = self._keyframe_before(target)
+            self._restart(self._index.seek_ts[k] if k >= 0 else None)
+        frame = self._scan_forward(target, keep_from)
+        if frame is None and not self._hard_start:
+            # The seek landed past the target, or the frame did not come out: decode from
+            # the true start before calling the file corrupt.
+            self._restart(None, hard=True)
+            frame = self._scan_forward(target, keep_from)
+        if frame is None:
+            raise EvidenceError(f"truncated or corrupt at frame {target}", self._path)
+        return frame
+
+    def _scan_forward(self, target: int, keep_from: int | None) -> av.VideoFrame | None:
+        """Decode until frame `target`; None if the stream ends or passes it."""
+        while (frame := self._next_frame(target)) is not None:
+            index = self._identify(frame)
+            if index is None:
+                continue  # a frame outside the table (leading/pre-roll): not ours
+            self._pos = index + 1
+            if index == target:
+                return frame
+            if index > target:
+                return None
+            if keep_from is not None and keep_from <= index and index not in self._cache:
+                self._remember(index, self._to_rgb(frame, index))
+        self._frames_iter, self._pos = None, None
+        return None
+
+    def _identify(self, frame: av.VideoFrame) -> int | None:
+        if not self._index.by_count:
+            return self._pts_to_index.get(frame.pts)
+        if self._count is None:
+            return None
+        self._count += 1
+        return self._count - 1
+
+    def _to_rgb(self, frame: av.VideoFrame, index: int) -> np.ndarray:
+        try:
+            rgb = frame.to_ndarray(format="rgb24")
+        except (av.FFmpegError, ValueError) as exc:
+            fmt = frame.format.name
+            raise EvidenceError(
+                f"frame {index} cannot be converted to RGB ({fmt})", self._path
+            ) from exc
+        rotation = self._info.rotation
+        if rotation:
+            # rotation is clockwise; np.rot90 turns counter-clockwise for positive k.
+            rgb = np.ascontiguousarray(np.rot90(rgb, k=-rotation // 90))
+        return rgb
+
+    def _remember(self, index: int, rgb: np.ndarray) -> None:
+        if not self._cache_size:
+            return
+        self._cache[index] = rgb
+        self._cache.move_to_end(index)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _require_open(self) -> None:
+        if self._container is None:
+            raise ValueError("VideoSource is closed")
+
+    def _check_index(self, index: int) -> int:
+        index = operator.index(index)  # accepts numpy integers, rejects floats
+        if not 0 <= index < self._info.frame_count:
+            raise IndexError(f"frame {index} out of range 0..{self._info.frame_count - 1}")
+        return index
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _check_file(path: Path) -> None:
+    """Fail early, with a precise message, on problems ffmpeg would report vaguely."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise EvidenceError("evidence file not found", path) from None
+    except OSError as exc:
+        raise EvidenceError(f"cannot access evidence file ({exc.strerror or exc})", path) from exc
+    if path.is_dir():
+        raise EvidenceError("evidence path is a directory, not a file", path)
+    if st.st_size == 0:
+        raise EvidenceError("evidence file is empty (0 bytes)", path)
+    if not os.access(path, os.R_OK):
+        raise EvidenceError("evidence file cannot be read (permission denied)", path)
+
+
+def _open_error(exc: av.FFmpegError, path: Path) -> EvidenceError:
+    if isinstance(exc, FileNotFoundError):
+        return EvidenceError("evidence file not found", path)
+    if isinstance(exc, PermissionError):
+        return EvidenceError("evidence file cannot be read (permission denied)", path)
+    if isinstance(exc, EOFError):
+        return EvidenceError("file ends before any media data (truncated or empty)", path)
+    if isinstance(exc, av.error.InvalidDataError):
+        if _looks_like_mp4(path):
+            return EvidenceError("truncated or corrupt MP4/MOV file (frame index missing)", path)
+        return EvidenceError("not a video or image file (format not recognised)", path)
+    return EvidenceError(f"cannot open as video ({exc.strerror or type(exc).__name__})", path)
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    # An ISO-BMFF file starts with a box whose type is ftyp (or a moov/mdat/free box).
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide")
+
+
+def _pick_video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
+    # Cover art in audio files is a one-picture "video" stream: not evidence video.
+    videos = [
+        s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+    ]
+    if not container.streams and _looks_like_mp4(path):
+        # The mp4 demuxer opens a file cut inside its header and finds no tracks.
+        raise EvidenceError("truncated or corrupt MP4/MOV file (no readable tracks)", path)
+    if not videos:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        art = " besides cover art" if container.streams.video else ""
+        raise EvidenceError(f"no video stream{art} (streams: {', '.join(kinds)})", path)
+    if videos[0].codec_context is None:
+        raise EvidenceError("unsupported video codec (no decoder available)", path)
+    return videos[0]
+
+
+def _demux_packets(
+    container: av.container.InputContainer, stream: av.VideoStream, path: Path
+) -> list[_Packet]:
+    packets: list[_Packet] = []
+    try:
+        for p in container.demux(stream):
+            if p.size == 0 and p.pts is None and p.dts is None:
+                continue  # PyAV's end-of-stream flush packet, not a frame
+            packets.append(_Packet(p.pts, p.is_keyframe, p.is_discard, p.duration or 0))
+    except av.FFmpegError as exc:
+        raise EvidenceError(f"truncated or corrupt at frame {len(packets)}", path) from exc
+    if not any(not p.discard for p in packets):
+        raise EvidenceError("video stream has no frames", path)
+    # Only the mp4/mov sample table counts frames reliably (AVI's count is in time-base
+    # units, Matroska has none); elsewhere a cut-short file just looks shorter.
+    declared = stream.frames if container.format.name == _MP4_DEMUXER else 0
+    if declared and len(packets) < declared:
+        raise EvidenceError(
+            f"truncated or corrupt at frame {len(packets)} "
+            f"(header lists {declared} frames, file holds {len(packets)})",
+            path,
+        )
+    return packets
+
+
+def _index_from_packets(packets: list[_Packet]) -> _FrameIndex | None:
+    """Presentation-order table from demuxed packets; None when pts are unusable."""
+    kept = [p for p in packets if not p.discard]
+    if any(p.pts is None for p in kept):
+        return None
+    kept.sort(key=lambda p: p.pts)
+    pts = tuple(int(p.pts) for p in kept)  # type: ignore[arg-type]
+    if len(set(pts)) != len(pts):
+        return None
+    keyframes = tuple(i for i, p in enumerate(kept) if p.keyframe)
+    # ffmpeg seeks by presentation time (mp4 included: it maps pts to its dts index), so
+    # seeking to a keyframe's pts lands on it. Its dts would land a whole GOP early.
+    seek_ts = tuple(pts[i] for i in keyframes)
+    # The earliest pts, discarded pre-roll included: the stream's first keyframe.
+    start_ts = min((p.pts for p in packets if p.pts is not None), default=pts[0])
+    last_duration = kept[-1].duration or _median_step(pts)
+    return _FrameIndex(pts, keyframes, seek_ts, start_ts, last_duration)
+
+
+def _index_from_decoded(pts_list: list[int | None], keyframes: list[int]) -> _FrameIndex:
+    """Table from decoded frames; by decode count when their pts are missing or disordered."""
+    if None in pts_list or any(a >= b for a, b in pairwise(pts_list)):
+        return _FrameIndex(tuple(range(len(pts_list))), (), (), 0, 1, by_count=True)
+    pts = tuple(int(p) for p in pts_list if p is not None)
+    # Should a seek to a keyframe's pts land past it, _decode_to retries from the start:
+    # correct, only slower for such files.
+    seek_ts = tuple(pts[k] for k in keyframes)
+    return _FrameIndex(pts, tuple(keyframes), seek_ts, pts[0], _median_step(pts))
+
+
+def _median_step(pts: tuple[int, ...]) -> int:
+    steps = [b - a for a, b in pairwise(pts)]
+    return int(statistics.median(steps)) if steps else 0
+
+
+def _display_rotation(frame: av.VideoFrame) -> int:
+    """Clockwise display rotation (0/90/180/270) from the frame's display matrix."""
+    # PyAV reports the matrix angle counter-clockwise; ffmpeg's player turns the picture
+    # by its negation (clockwise). Flips and odd angles are ignored (rounded to 90°).
+    return round(-frame.rotation / 90) % 4 * 90
+
+
+def _is_image_demuxer(name: str) -> bool:
+    return name in _IMAGE_DEMUXERS or name.endswith("_pipe")

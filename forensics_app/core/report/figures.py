@@ -1,0 +1,165 @@
+"""The report's figures, drawn with matplotlib's Agg canvas into PNG bytes.
+
+`matplotlib.figure.Figure` is used directly, never pyplot: no global figure state, no GUI
+backend, safe in the GUI's worker thread.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from forensics_app.core.analysis.results import Results
+from forensics_app.core.explain.attention import UNUSUAL_SIGMA, average_attention
+
+DPI = 150
+RED = "#c62828"
+BLUE = "#1f5fa8"
+GREY = "#9e9e9e"
+CMAP = "viridis"
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _empty(ax: Axes, message: str) -> None:
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=8, color="#555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def summary_figure(results: Results, attention: np.ndarray) -> bytes:
+    """The 2×2 summary: Ā, self-attention strength, attention range, prediction bars."""
+    fig = Figure(figsize=(7.2, 5.6), layout="constrained")
+    axes = fig.subplots(2, 2)
+    frames = np.asarray(results.attention_frames)
+    if attention.size:
+        _average_panel(axes[0, 0], average_attention(attention.astype(np.float64)), fig)
+        _strength_panel(axes[0, 1], frames, np.asarray(results.self_attention))
+        _range_panel(axes[1, 0], frames, np.asarray(results.attention_range),
+                     set(results.unusual_frames))
+    else:
+        for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
+            _empty(ax, "no temporal attention: the deciding face\nwas seen in fewer than 2 "
+                       "sampled frames")
+    _prediction_panel(axes[1, 1], results)
+    return _png(fig)
+
+
+def _average_panel(ax: Axes, mean: np.ndarray, fig: Figure) -> None:
+    image = ax.imshow(mean, cmap=CMAP, interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title("Average attention Ā (all layers, heads)", fontsize=9)
+    ax.set_xlabel("attended frame (token)", fontsize=8)
+    ax.set_ylabel("attending frame (token)", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _strength_panel(ax: Axes, frames: np.ndarray, strength: np.ndarray) -> None:
+    ax.plot(frames, strength, color=BLUE, marker=".", markersize=3, linewidth=1)
+    ax.set_title("Self-attention strength s_i = Ā[i,i]", fontsize=9)
+    ax.set_xlabel("video frame", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def _range_panel(ax: Axes, frames: np.ndarray, ranges: np.ndarray, unusual: set[int]) -> None:
+    mean, std = float(ranges.mean()), float(ranges.std())
+    ax.axhspan(mean - UNUSUAL_SIGMA * std, mean + UNUSUAL_SIGMA * std, color=GREY, alpha=0.2,
+               label=f"mean ± {UNUSUAL_SIGMA:g}σ")
+    ax.plot(frames, ranges, color=BLUE, linewidth=1)
+    marked = np.array([f in unusual for f in frames], bool)
+    ax.scatter(frames[~marked], ranges[~marked], s=6, color=BLUE)
+    ax.scatter(frames[marked], ranges[marked], s=22, color=RED, zorder=3, label="unusual")
+    ax.set_title("Attention range r_i (sampled-frame units)", fontsize=9)
+    ax.set_xlabel("video frame", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="best")
+
+
+def _prediction_panel(ax: Axes, results: Results) -> None:
+    pred = results.prediction
+    idents = results.identities
+    if not idents:
+        _empty(ax, "no face found: no prediction")
+        return
+    labels = [f"identity {i.track_id}" for i in idents]
+    y = np.arange(len(idents))
+    spatial = [i.p_fake_spatial for i in idents]
+    temporal = [np.nan if i.p_fake_temporal is None else i.p_fake_temporal for i in idents]
+    fused = [i.p_fake for i in idents]
+    ax.barh(y - 0.27, spatial, height=0.25, color=GREY, label="frames (mean)")
+    ax.barh(y, temporal, height=0.25, color="#7e57c2", label="clip (temporal)")
+    colors = [RED if i.track_id == pred.decided_by_track else BLUE for i in idents]
+    ax.barh(y + 0.27, fused, height=0.25, color=colors, label="identity score")
+    ax.axvline(pred.threshold, color="black", linestyle="--", linewidth=1, label="threshold")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("p_fake", fontsize=8)
+    verdict = pred.label.upper() + ("" if pred.p_fake is None else f", p_fake {pred.p_fake:.2f}")
+    ax.set_title(f"Prediction: {verdict}", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, loc="lower right")
+
+
+def head_figure(layer_attention: np.ndarray, layer: int) -> bytes:
+    """One layer's heads on a 2-row grid, one shared colour scale so heads compare."""
+    heads = layer_attention.shape[0]
+    cols = max(1, math.ceil(heads / 2))
+    fig = Figure(figsize=(7.2, 3.7), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(2, cols))
+    vmax = float(np.percentile(layer_attention, 99.5)) or 1.0
+    image = None
+    for head, ax in enumerate(axes.flat):
+        if head >= heads:
+            ax.axis("off")
+            continue
+        image = ax.imshow(layer_attention[head], cmap=CMAP, vmin=0, vmax=vmax,
+                          interpolation="nearest")
+        ax.set_title(f"head {head + 1}", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if image is not None:
+        fig.colorbar(image, ax=axes, shrink=0.8).ax.tick_params(labelsize=7)
+    fig.suptitle(f"Layer {layer + 1}: frame-to-frame attention per head", fontsize=9)
+    return _png(fig)
+
+
+def timeline_figure(results: Results) -> bytes:
+    """Per-frame p_fake of every identity over the clip, unusual frames marked in red."""
+    fig = Figure(figsize=(7.2, 2.8), layout="constrained")
+    ax = fig.subplots()
+    for track, (frames, scores) in _track_series(results).items():
+        ax.plot(frames, scores, marker=".", markersize=3, linewidth=1,
+                label=f"identity {track}")
+    for n, frame in enumerate(results.unusual_frames):
+        ax.axvline(frame, color=RED, alpha=0.6, linewidth=1,
+                   label="unusual frame" if n == 0 else None)
+    ax.axhline(results.prediction.threshold, color="black", linestyle="--", linewidth=1,
+               label="threshold")
+    ax.set_ylim(0, 1)
+    ax.set_xlim(0, max(results.evidence.frame_count - 1, 1))
+    ax.set_xlabel(f"video frame (at {results.evidence.fps:g} fps)", fontsize=8)
+    ax.set_ylabel("p_fake per frame", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, loc="upper right", ncol=4)
+    ax.set_title("Per-frame score timeline", fontsize=9)
+    return _png(fig)
+
+
+def _track_series(results: Results) -> dict[int, tuple[list[int], list[float]]]:
+    series: dict[int, tuple[list[int], list[float]]] = {}
+    for frame, faces in zip(results.sampled_frames, results.faces, strict=True):
+        for face in faces:
+            if face.p_fake is not None:
+                frames, scores = series.setdefault(face.track_id, ([], []))
+                frames.append(frame)
+                scores.append(face.p_fake)
+    return series

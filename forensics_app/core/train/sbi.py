@@ -1,0 +1,212 @@
+"""Self-blended images (Shiohara & Yamasaki, CVPR 2022): fakes made from real faces only.
+
+A real face crop is copied twice; one copy (the *source*) is altered (colour and brightness
+jitter, sharpen or blur, a slight resize and shift) and blended into the untouched *target*
+through a mask built from the FaceMesh landmarks (the convex hull of the face or a random
+sub-region of it, elastically deformed, blurred, scaled by a random blend ratio). The result
+carries the two traces every face swap leaves, a blending boundary and a statistical mismatch
+between the inner face and its surroundings, without any real deepfake in the training set.
+
+Everything is driven by a `BlendParams` drawn from a `numpy.random.Generator`, so a blend is
+reproducible from its seed, and the temporal fakes can jitter the parameters frame to frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+# FaceMesh landmark groups for sub-region masks (indices into the 468 points).
+_LOWER_FACE = [
+    # jaw line, chin, cheeks below the eyes, mouth and nose base
+    234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288,
+    361, 323, 454, 1, 4, 5, 195, 205, 425, 50, 280,
+]
+_INNER_FACE = [
+    # eyebrows, eyes, nose, mouth: the inner face without the forehead and jaw
+    70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 33, 133, 362, 263, 1, 61, 291, 17, 0,
+    205, 425, 152, 148, 377,
+]
+_UPPER_FACE = [
+    # forehead, eyebrows, eyes, nose bridge
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 234, 127, 162, 21, 54, 103, 67, 109, 6, 168,
+    33, 263, 1,
+]
+REGIONS = ("hull", "lower", "inner", "upper")
+_REGION_POINTS = {"lower": _LOWER_FACE, "inner": _INNER_FACE, "upper": _UPPER_FACE}
+
+
+@dataclass(frozen=True)
+class BlendParams:
+    """Everything that decides one self-blend; `sample_params` draws it, `jitter` perturbs it."""
+
+    region: str = "hull"  # "hull" (whole face) or a sub-region: "lower", "inner", "upper"
+    blend_ratio: float = 1.0  # peak mask value, (0, 1]
+    blur_sigma: float = 3.0  # mask blur, in pixels at the crop size
+    mask_scale: float = 1.0  # hull grown (>1) or shrunk (<1) about its centre
+    elastic_alpha: float = 6.0  # elastic deformation strength, pixels
+    elastic_sigma: float = 8.0  # its smoothness, pixels
+    elastic_seed: int = 0  # the deformation field's seed
+    hue_shift: float = 0.0  # degrees
+    saturation: float = 1.0  # gain
+    brightness: float = 0.0  # added, in [0, 255] units
+    contrast: float = 1.0  # gain about the mean
+    sharpen: float = 0.0  # > 0 sharpen amount, < 0 Gaussian blur sigma
+    scale: float = 1.0  # source resize factor (about the centre)
+    shift_x: float = 0.0  # source shift in pixels
+    shift_y: float = 0.0
+    swap: bool = False  # True: alter the target instead of the source
+
+
+def sample_params(rng: np.random.Generator, size: int = 256) -> BlendParams:
+    """Random self-blend parameters; pixel quantities scale with the crop size."""
+    unit = size / 256.0
+    region = REGIONS[0] if rng.random() < 0.6 else str(rng.choice(REGIONS[1:]))
+    sharpen = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.5 else -float(rng.uniform(0.3,
+                                                                                          1.5))
+    return BlendParams(
+        region=region,
+        blend_ratio=float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])),
+        blur_sigma=float(rng.uniform(1.0, 6.0)) * unit,
+        mask_scale=float(rng.uniform(0.9, 1.05)),
+        elastic_alpha=float(rng.uniform(2.0, 10.0)) * unit,
+        elastic_sigma=float(rng.uniform(6.0, 12.0)) * unit,
+        elastic_seed=int(rng.integers(2**31)),
+        hue_shift=float(rng.uniform(-8, 8)),
+        saturation=float(rng.uniform(0.8, 1.2)),
+        brightness=float(rng.uniform(-20, 20)),
+        contrast=float(rng.uniform(0.85, 1.15)),
+        sharpen=sharpen,
+        scale=float(rng.uniform(0.95, 1.05)),
+        shift_x=float(rng.uniform(-3, 3)) * unit,
+        shift_y=float(rng.uniform(-3, 3)) * unit,
+        swap=bool(rng.random() < 0.5),
+    )
+
+
+def jitter(params: BlendParams, rng: np.random.Generator, amount: float = 1.0) -> BlendParams:
+    """Frame-to-frame variation of a clip's blend: the flicker real deepfakes show."""
+    a = amount
+    return replace(
+        params,
+        blend_ratio=float(np.clip(params.blend_ratio + rng.normal(0, 0.1 * a), 0.2, 1.0)),
+        blur_sigma=float(max(0.5, params.blur_sigma * np.exp(rng.normal(0, 0.25 * a)))),
+        mask_scale=float(np.clip(params.mask_scale + rng.normal(0, 0.02 * a), 0.85, 1.1)),
+        elastic_seed=int(rng.integers(2**31)),
+        hue_shift=params.hue_shift + float(rng.normal(0, 2 * a)),
+        brightness=params.brightness + float(rng.normal(0, 5 * a)),
+        contrast=float(params.contrast * np.exp(rng.normal(0, 0.04 * a))),
+        shift_x=params.shift_x + float(rng.normal(0, 1 * a)),
+        shift_y=params.shift_y + float(rng.normal(0, 1 * a)),
+    )
+
+
+def hull_mask(points: np.ndarray, shape: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """Filled convex hull of `points` (N, 2 pixels) as float32 {0, 1}, grown by `scale`."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    if scale != 1.0:
+        centre = pts.mean(axis=0)
+        pts = centre + (pts - centre) * scale
+    hull = cv2.convexHull(np.round(pts).astype(np.int32))
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(np.float32)
+
+
+def face_region(landmarks: np.ndarray, shape: tuple[int, int], grow: float = 0.12
+                ) -> np.ndarray:
+    """The face as the blends may touch it: the landmark hull dilated by `grow` × face size.
+
+    Every self-blend mask lies inside this region (the tests assert it on pixels).
+    """
+    hull = hull_mask(landmarks, shape)
+    pts = np.asarray(landmarks, np.float64)
+    face_size = float(np.sqrt(max(np.ptp(pts[:, 0]) * np.ptp(pts[:, 1]), 1.0)))
+    radius = max(1, round(grow * face_size))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(hull, kernel).astype(np.float32)
+
+
+def blend_mask(landmarks: np.ndarray, shape: tuple[int, int], params: BlendParams
+               ) -> np.ndarray:
+    """The soft blending mask, float32 in [0, blend_ratio], inside `face_region`."""
+    points = landmarks if params.region == "hull" else landmarks[_REGION_POINTS[params.region]]
+    mask = hull_mask(points, shape, params.mask_scale)
+    mask = _elastic(mask, params.elastic_alpha, params.elastic_sigma, params.elastic_seed)
+    mask = (mask > 0.5).astype(np.float32)
+    mask = _gauss(mask, params.blur_sigma)
+    peak = float(mask.max())
+    if peak > 0:
+        mask = mask / peak
+    mask = mask * face_region(landmarks, shape)
+    mask[mask < 1.0 / 512] = 0.0  # tails that would round to the target's pixel anyway
+    return (mask * params.blend_ratio).astype(np.float32)
+
+
+def alter(image: np.ndarray, params: BlendParams) -> np.ndarray:
+    """The altered copy: colour, brightness and contrast, sharpen or blur, resize and shift."""
+    img = image.astype(np.float32)
+    if params.hue_shift or params.saturation != 1.0:
+        hsv = cv2.cvtColor(np.clip(img, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+        hsv = hsv.astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + params.hue_shift / 2.0) % 180.0  # OpenCV hue is 0-179
+        hsv[..., 1] = np.clip(hsv[..., 1] * params.saturation, 0, 255)
+        img = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+    mean = img.mean(axis=(0, 1), keepdims=True)
+    img = (img - mean) * params.contrast + mean + params.brightness
+    if params.sharpen > 0:
+        img = img + params.sharpen * (img - _gauss(img, 1.0))
+    elif params.sharpen < 0:
+        img = _gauss(img, -params.sharpen)
+    h, w = img.shape[:2]
+    if params.scale != 1.0 or params.shift_x or params.shift_y:
+        cx, cy = w / 2.0, h / 2.0
+        matrix = np.array([[params.scale, 0, cx - params.scale * cx + params.shift_x],
+                           [0, params.scale, cy - params.scale * cy + params.shift_y]])
+        img = cv2.warpAffine(img, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_REFLECT)
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def self_blend(image: np.ndarray, landmarks: np.ndarray, params: BlendParams
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """One self-blended image: (uint8 H×W×3 blend, float32 H×W mask).
+
+    Pixels where the mask is 0 are the untouched image's, exactly (when `swap` the altered
+    copy is the target, so the whole image changes and the mask marks the inner face that
+    keeps the original's statistics; the tests and the temporal fakes use swap=False).
+    """
+    shape = image.shape[:2]
+    mask = blend_mask(landmarks, shape, params)
+    altered = alter(image, params)
+    source, target = (image, altered) if params.swap else (altered, image)
+    m = mask[..., None]
+    blended = source.astype(np.float32) * m + target.astype(np.float32) * (1.0 - m)
+    out = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+    out[mask == 0] = target[mask == 0]
+    return out, mask
+
+
+def _gauss(img: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        return img
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=float(sigma), borderType=cv2.BORDER_REFLECT)
+
+
+def _elastic(mask: np.ndarray, alpha: float, sigma: float, seed: int) -> np.ndarray:
+    """Elastic deformation (Simard et al. 2003): a smoothed random displacement field."""
+    if alpha <= 0:
+        return mask
+    h, w = mask.shape
+    rng = np.random.default_rng(seed)
+    # A coarse field upsampled is as smooth as a blurred fine one, and much cheaper.
+    step = max(2, int(sigma))
+    gh, gw = h // step + 2, w // step + 2
+    dx = cv2.resize(rng.uniform(-1, 1, (gh, gw)).astype(np.float32), (w, h),
+                    interpolation=cv2.INTER_CUBIC) * alpha
+    dy = cv2.resize(rng.uniform(-1, 1, (gh, gw)).astype(np.float32), (w, h),
+                    interpolation=cv2.INTER_CUBIC) * alpha
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(mask, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)

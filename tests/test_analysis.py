@@ -1,0 +1,159 @@
+"""The analysis job end to end: results files, the attention maths re-derived from disk,
+evidence untouched, identities, cancellation and progress."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import numpy as np
+import pytest
+from media_factory import make_video
+
+from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
+from forensics_app.core.analysis.results import SCHEMA_ID, read_results
+from forensics_app.core.errors import CancelledError, OutputError
+from forensics_app.core.models.registry import load_model
+
+
+def drive(job):
+    progress = []
+    try:
+        while True:
+            progress.append(next(job))
+    except StopIteration as stop:
+        return stop.value, progress
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def analysed(shared_data, tiny_model_dir, tmp_path_factory):
+    clip = shared_data / "videos" / "real" / "liveportrait_d18.mp4"
+    before = sha256(clip)
+    out = tmp_path_factory.mktemp("analysis") / "case"
+    bundle, progress = drive(run_analysis(clip, out, AnalysisSettings(frames=24),
+                                          load_model(tiny_model_dir)))
+    return clip, before, out, bundle, progress
+
+
+def test_results_files_and_schema(analysed):
+    clip, _, out, bundle, _ = analysed
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema"] == SCHEMA_ID
+    ev = data["evidence"]
+    assert ev["sha256"] == sha256(clip) and ev["md5"] == hashlib.md5(clip.read_bytes()).hexdigest()
+    assert (ev["width"], ev["height"], ev["frame_count"]) == (480, 480, 216)
+    assert data["model"]["name"] == "tiny-test" and len(data["model"]["sha256"]) == 64
+    assert len(data["sampled_frames"]) == 24 == len(data["faces"]) == len(data["frame_scores"])
+    assert data["sampled_frames"][0] == 0 and data["sampled_frames"] == sorted(
+        set(data["sampled_frames"]))
+    assert data["prediction"]["label"] in ("real", "fake")
+    assert data["tool"]["name"] == "forensics-app"
+    assert all(0 <= s <= 1 for s in data["frame_scores"])
+    read = read_results(out)
+    assert read.results == bundle.results
+
+
+def test_one_face_tracked_through_the_clip(analysed):
+    _, _, _, bundle, _ = analysed
+    results = bundle.results
+    assert all(len(frame) == 1 for frame in results.faces)  # one talking head in every frame
+    assert len(results.identities) == 1
+    assert results.identities[0].frames == results.sampled_frames
+    assert results.prediction.decided_by_track == results.identities[0].track_id
+
+
+def test_metrics_recomputed_from_attention_npy(analysed):
+    _, _, out, _, _ = analysed
+    data = json.loads((out / "results.json").read_text())
+    attention = np.load(out / "attention.npy")
+    t = len(data["attention_frames"])
+    assert attention.shape == (4, 8, t, t) and attention.dtype == np.float32
+    assert np.allclose(attention.sum(axis=-1), 1.0, atol=1e-4)
+    # Independent re-derivation with plain loops, straight from DESIGN.md.
+    mean = attention.astype(np.float64).mean(axis=(0, 1))
+    strength = [mean[i][i] for i in range(t)]
+    ranges = [sum(mean[i][j] * abs(i - j) for j in range(t)) for i in range(t)]
+    mu, sd = np.mean(ranges), np.std(ranges)
+    unusual = [data["attention_frames"][i] for i in range(t) if abs(ranges[i] - mu) > 2 * sd]
+    assert np.allclose(data["self_attention"], strength, atol=1e-6)
+    assert np.allclose(data["attention_range"], ranges, atol=1e-6)
+    assert data["unusual_frames"] == unusual
+
+
+def test_relevancy_maps_per_face(analysed):
+    _, _, out, bundle, _ = analysed
+    with np.load(out / "relevancy.npz") as npz:
+        assert set(npz.files) >= {"frame_index", "track_id", "crop_box", "relevancy", "rollout",
+                                  "gradcampp"}
+        n = len(npz["frame_index"])
+        assert n == sum(len(f) for f in bundle.results.faces)
+        for key in ("relevancy", "rollout", "gradcampp"):
+            maps = npz[key]
+            assert maps.shape == (n, 3, 3) and maps.min() >= 0 and maps.max() <= 1
+    heatmap, box = bundle.face_maps.lookup(bundle.results.sampled_frames[3],
+                                           bundle.results.faces[3][0].track_id, "relevancy")
+    assert heatmap.shape == (3, 3) and box[2] > box[0]
+
+
+def test_evidence_untouched_and_nothing_written_beside_it(analysed):
+    clip, before, _, _, _ = analysed
+    assert sha256(clip) == before
+    assert sorted(p.name for p in clip.parent.iterdir()) == sorted(
+        p.name for p in clip.parent.iterdir() if not p.name.startswith("."))
+
+
+def test_progress_covers_every_stage_in_order(analysed):
+    *_, progress = analysed
+    stages = [p.stage for p in progress]
+    assert stages[0] == "hash" and stages[-1] == "write"
+    order = ["hash", "open", "faces", "spatial", "temporal", "write"]
+    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == order
+    faces = [p for p in progress if p.stage == "faces"]
+    assert [p.done for p in faces] == list(range(1, 25))
+    fractions = [p.fraction for p in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_no_face_is_inconclusive(tmp_path, tiny_model_dir):
+    clip = make_video(tmp_path / "noface.mp4", n_frames=12)
+    bundle, _ = drive(run_analysis(clip, tmp_path / "out", AnalysisSettings(frames=6),
+                                   load_model(tiny_model_dir)))
+    pred = bundle.results.prediction
+    assert pred.label == "inconclusive" and pred.p_fake is None
+    assert "no face" in pred.reason
+    assert np.load(tmp_path / "out" / "attention.npy").shape == (4, 8, 0, 0)
+
+
+def test_cancel_stops_between_steps(tmp_path, tiny_model_dir):
+    clip = make_video(tmp_path / "clip.mp4", n_frames=12)
+    cancel = threading.Event()
+    job = run_analysis(clip, tmp_path / "out", AnalysisSettings(frames=6),
+                       load_model(tiny_model_dir), cancel)
+    next(job)
+    cancel.set()
+    with pytest.raises(CancelledError):
+        drive(job)
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_refuses_to_write_beside_the_evidence(tmp_path, tiny_model_dir):
+    clip = make_video(tmp_path / "clip.mp4", n_frames=4)
+    with pytest.raises(OutputError, match="beside the evidence"):
+        drive(run_analysis(clip, tmp_path, AnalysisSettings(frames=2),
+                           load_model(tiny_model_dir)))
+
+
+def test_placeholder_model_gives_no_verdict(shared_data, tmp_path):
+    from tiny_model import make_tiny_model
+
+    model = load_model(make_tiny_model(tmp_path / "placeholder", placeholder=True))
+    clip = shared_data / "videos" / "real" / "liveportrait_d0.mp4"
+    bundle, _ = drive(run_analysis(clip, tmp_path / "out", AnalysisSettings(frames=4), model))
+    assert bundle.results.prediction.label == "inconclusive"
+    assert "placeholder" in bundle.results.prediction.reason
+    assert bundle.results.model["placeholder"] is True
