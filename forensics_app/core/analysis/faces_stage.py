@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,10 +45,53 @@ def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, de
     tracker = IoUTracker()
     with FaceDetector(detector_model, min_score) as detector:
         tracked.detector_settings = detector.settings()
-        for done, (frame_index, rgb) in enumerate(source.iter_frames(sampled), start=1):
-            detections = detector.detect(rgb)
+        hints: list[np.ndarray] = []
+        frames = prefetch(source.iter_frames(sampled))
+        for done, (frame_index, rgb) in enumerate(frames, start=1):
+            detections = detector.detect(rgb, hints)
+            hints = [d.box for d in detections] or hints
             for track, detection in zip(tracker.update(detections), detections, strict=True):
                 crop, box = crop_face(rgb, detection.box, crop_size, margin)
                 tracked.add(frame_index, track, detection, crop, box)
             yield progress(done, len(sampled))
     return tracked
+
+
+_END = object()
+
+
+def prefetch(items: Iterable, depth: int = 4) -> Iterator:
+    """Iterate `items` on a background thread, `depth` ahead of the consumer.
+
+    Decoding (PyAV) and detection (mediapipe) both release the GIL, so the next frames decode
+    while this one is searched for faces. Errors are re-raised in the consumer's thread; if
+    the consumer stops early the producer is told to stop and drains out.
+    """
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                buffer.put(item)
+            buffer.put(_END)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, re-raised there
+            buffer.put(err)
+
+    worker = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := buffer.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()

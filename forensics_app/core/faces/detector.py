@@ -134,14 +134,19 @@ class FaceDetector:
             min_detection_confidence=self.min_score, model_selection=selection
         )
 
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        """Faces in an H×W×3 uint8 RGB image, highest score first."""
+    def detect(self, rgb: np.ndarray, hints: list[np.ndarray] | None = None) -> list[Detection]:
+        """Faces in an H×W×3 uint8 RGB image, highest score first.
+
+        `hints`: boxes where faces were in a nearby frame (the tracker's last boxes). When the
+        whole frame gives nothing, the regions around them are looked at before the tiles.
+        """
         if self._graph is None:
             raise RuntimeError("FaceDetector is closed")
         rgb = check_rgb(rgb)
         detections = self._detect_whole(rgb)
         if not detections and self.tile_fallback and max(rgb.shape[:2]) > TILE_MIN_SIDE:
-            detections = self._detect_tiled(rgb)
+            regions = [_region_around(h, rgb.shape[1], rgb.shape[0]) for h in hints or []]
+            detections = self._detect_in(rgb, regions) or self._detect_tiled(rgb)
         return sorted(detections, key=lambda d: d.score, reverse=True)
 
     def _detect_whole(self, rgb: np.ndarray, graph: Any = None,
@@ -161,6 +166,11 @@ class FaceDetector:
         A face fills much of a tile, which is the short-range model's domain; a stricter
         score keeps out the hands and folds of clothing that a zoomed-in look turns up.
         """
+        return self._detect_in(rgb, _tiles(rgb.shape[1], rgb.shape[0]))
+
+    def _detect_in(self, rgb: np.ndarray, regions: list[tuple[int, int, int]]
+                   ) -> list[Detection]:
+        """Detections inside square regions (x0, y0, side), in frame pixels, de-duplicated."""
         if self._tile_graph is None:
             from mediapipe.python.solutions import face_detection
 
@@ -168,7 +178,7 @@ class FaceDetector:
                 min_detection_confidence=TILE_MIN_SCORE, model_selection=_MODELS["short"][0])
         floor = max(self.min_score, TILE_MIN_SCORE)
         found = []
-        for x0, y0, side in _tiles(rgb.shape[1], rgb.shape[0]):
+        for x0, y0, side in regions:
             tile = np.ascontiguousarray(rgb[y0:y0 + side, x0:x0 + side])
             offset = np.array([x0, y0], dtype=np.float32)
             for d in self._detect_whole(tile, self._tile_graph, floor):
@@ -221,6 +231,15 @@ def _tiles(width: int, height: int) -> list[tuple[int, int, int]]:
     if ys[-1] + side < height:
         ys.append(height - side)
     return [(x, y, side) for y in ys for x in xs]
+
+
+def _region_around(box: np.ndarray, width: int, height: int) -> tuple[int, int, int]:
+    """A square of four face sizes centred on `box`, shifted inside the frame."""
+    side = int(min(width, height, max(box[2] - box[0], box[3] - box[1]) * 4))
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    x0 = int(np.clip(cx - side / 2, 0, width - side))
+    y0 = int(np.clip(cy - side / 2, 0, height - side))
+    return x0, y0, side
 
 
 def _non_max_suppression(detections: list[Detection], iou_limit: float = 0.3
