@@ -15,9 +15,12 @@ by a random seek or in an analysis pass. So the index ↔ pts table is built onc
    every frame once. If even the decoded frames carry no usable pts, frames are
    identified by decode count from the start (every access then decodes from the start).
 
-Random access seeks to the keyframe at or before the target and decodes forward until a
-frame's pts equals the target's. A seek that lands past the target (imprecise demuxer
-index) is retried from the start of the stream before the file is called corrupt.
+Random access seeks to the keyframe at or before the target (by its pts: ffmpeg seeks by
+presentation time, mp4 included) and decodes forward until a frame's pts equals the
+target's. A seek that lands past the target (MPEG-TS seeks by byte position) is retried
+from the previous keyframe, then from the true start (the file reopened), before the file
+is called corrupt. Stepping forward, or any target before the next keyframe, just decodes
+on without seeking.
 Nothing is ever written: the file is opened read-only and nothing is cached on disk.
 A VideoSource is not thread-safe: give each thread (player, analysis) its own.
 """
@@ -261,18 +264,22 @@ class VideoSource:
     def _check_head(self, index: _FrameIndex) -> av.VideoFrame | None:
         """Decode the first frames; return the first one if their pts match `index`."""
         self._set_index(index)
-        self._restart(None)
         wanted = index.pts[:_HEAD_CHECK_FRAMES]
+        # A seek back to the start can land late (MPEG-TS seeks by byte position): then
+        # reopen the file before concluding that the table is wrong.
+        for hard in (False, True):
+            self._restart(None, hard=hard)
+            decoded = self._decode_some(len(wanted))
+            if tuple(f.pts for f in decoded) == wanted:
+                self._pos = len(decoded)  # in step with the table: decode on from here
+                return decoded[0]
+        return None
+
+    def _decode_some(self, count: int) -> list[av.VideoFrame]:
         decoded: list[av.VideoFrame] = []
-        while len(decoded) < len(wanted):
-            frame = self._next_frame(len(decoded))
-            if frame is None:
-                break
+        while len(decoded) < count and (frame := self._next_frame(len(decoded))) is not None:
             decoded.append(frame)
-        if tuple(f.pts for f in decoded) != wanted:
-            return None
-        self._pos = len(decoded)  # the decoder is in step with the table: keep going from here
-        return decoded[0]
+        return decoded
 
     def _index_by_decoding(self) -> tuple[_FrameIndex, av.VideoFrame]:
         """The fallback table: decode every frame once and record what comes out."""
@@ -391,18 +398,33 @@ class VideoSource:
         Frames in [keep_from, target) met on the way are converted and cached.
         """
         self._require_open()
-        if not self._can_continue(target):
-            k = self._keyframe_before(target)
-            self._restart(self._index.seek_ts[k] if k >= 0 else None)
-        frame = self._scan_forward(target, keep_from)
-        if frame is None and not self._hard_start:
-            # The seek landed past the target, or the frame did not come out: decode from
-            # the true start before calling the file corrupt.
-            self._restart(None, hard=True)
+        if self._can_continue(target):
             frame = self._scan_forward(target, keep_from)
+            if frame is not None:
+                return frame
+        for seek_ts in self._seek_plan(target):
+            self._restart(seek_ts)
+            frame = self._scan_forward(target, keep_from)
+            if frame is not None:
+                return frame
+        # Every seek landed past the target, or the frame never came out: decode from the
+        # true start before calling the file corrupt.
+        self._restart(None, hard=True)
+        frame = self._scan_forward(target, keep_from)
         if frame is None:
             raise EvidenceError(f"truncated or corrupt at frame {target}", self._path)
         return frame
+
+    def _seek_plan(self, target: int) -> list[int | None]:
+        """Seek points to try for `target`: its keyframe, then the one before.
+
+        The second covers demuxers whose seek lands a little past the asked time (MPEG-TS
+        seeks by byte position): from the previous keyframe, decoding reaches `target`.
+        """
+        k = self._keyframe_before(target)
+        if k < 0:
+            return [None]  # before the first usable keyframe: the stream start
+        return [self._index.seek_ts[j] for j in (k, k - 1) if j >= 0]
 
     def _scan_forward(self, target: int, keep_from: int | None) -> av.VideoFrame | None:
         """Decode until frame `target`; None if the stream ends or passes it."""

@@ -1,0 +1,455 @@
+"""The media layer: frame-exact access, metadata, hashing and evidence errors.
+
+Synthetic clips (tests/media_factory.py) draw their own frame number into the pixels, so
+every check of "which frame did we get" reads the picture itself, not our own index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+from itertools import pairwise
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from media_factory import (
+    make_audio_only,
+    make_headless_copy,
+    make_no_decoder,
+    make_still,
+    make_trimmed_copy,
+    make_truncated,
+    make_video,
+    make_zero_frames,
+    read_frame_number,
+)
+
+from forensics_app.core.errors import CancelledError, EvidenceError
+from forensics_app.core.media import (
+    FileHashes,
+    VideoInfo,
+    VideoSource,
+    hash_file,
+    sample_indices,
+)
+
+VFR_PTS_MS = [0, 40, 80, 200, 210, 220, 500, 540, 580, 1000]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny synthetic clips shared by the module (encoding is the slow part)."""
+    d = tmp_path_factory.mktemp("clips")
+    gop10 = make_video(d / "gop10.mp4", n_frames=60, width=64, height=48, gop=10)
+    return {
+        "gop10": gop10,
+        "long_gop": make_video(d / "long_gop.mp4", n_frames=90, width=64, height=48, gop=90),
+        "vfr": make_video(d / "vfr.mp4", n_frames=10, width=64, height=48, vfr_pts=VFR_PTS_MS),
+        "raw": make_video(d / "raw.h264", n_frames=30, width=64, height=48, gop=10),
+        "trimmed": make_trimmed_copy(gop10, d / "trimmed.mp4", skip_frames=5),
+        "headless": make_headless_copy(gop10, d / "headless.mkv", drop_packets=5),
+        "with_audio": make_video(d / "av.mp4", n_frames=20, width=64, height=48, with_audio=True),
+        "ts": make_video(d / "gop10.ts", n_frames=60, width=64, height=48, gop=10),
+    }
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def numbers(src: VideoSource, indices: list[int]) -> list[int]:
+    return [read_frame_number(src.frame(i)) for i in indices]
+
+
+# ---- frame exactness ------------------------------------------------------------------
+
+
+def test_random_access_is_frame_exact(clips: dict[str, Path]) -> None:
+    rng = random.Random(7)
+    far_and_back = [0, 59, 1, 58, 30, 29, 31, 10, 9, 11, 45, 45, 45, 2, 57]
+    order = far_and_back + [rng.randrange(60) for _ in range(40)]
+    with VideoSource(clips["gop10"], cache_size=0) as src:  # no cache: every read decodes
+        assert src.info.frame_count == 60
+        assert numbers(src, order) == order
+
+
+@pytest.mark.parametrize(("clip", "max_cost"), [("gop10", 13), ("ts", 23)])
+def test_random_access_decodes_about_one_gop(
+    clips: dict[str, Path], clip: str, max_cost: int
+) -> None:
+    # Seeking must land on the target's own keyframe (GOP 10), not a GOP early (seeking by
+    # dts does that in mp4) nor at the start. MPEG-TS seeks land a little late, so one
+    # keyframe further back is allowed there.
+    with VideoSource(clips[clip], cache_size=0) as src:
+        assert src.frames_decoded <= 16  # the head check, at worst twice: no full decode
+        for target in [59, 5, 35, 22, 48, 9, 0, 57]:
+            before = src.frames_decoded
+            assert read_frame_number(src.frame(target)) == target
+            assert src.frames_decoded - before <= max_cost, target
+
+
+def test_cache_returns_private_copies(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["gop10"], cache_size=4) as src:
+        first = src.frame(20)
+        first[:] = 0  # a caller drawing on its frame must not change the cached one
+        again = src.frame(20)
+        assert read_frame_number(again) == 20
+        assert again.dtype == np.uint8 and again.shape == (48, 64, 3)
+
+
+def test_sequential_stepping_does_not_seek(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["gop10"], cache_size=0) as src:
+        src.frame(12)
+        seeks = src.seek_count
+        assert numbers(src, list(range(13, 60))) == list(range(13, 60))
+        assert src.seek_count == seeks  # across 5 keyframes, never a seek
+        src.frame(15)  # a small forward gap within the GOP: decode on, no seek
+        src.frame(18)
+        assert src.seek_count == seeks + 1  # 15 < 59: one seek back, then decode on
+
+
+def test_stepping_backwards_is_exact_and_prefetched(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["gop10"], cache_size=32) as src:
+        src.frame(59)
+        decoded = src.frames_decoded
+        backwards = list(range(58, -1, -1))
+        assert numbers(src, backwards) == backwards
+        # Without prefetching each step back re-decodes from its keyframe: ~5.5 frames a
+        # step here (GOP 10). With it, most steps are cache hits.
+        assert src.frames_decoded - decoded <= 2 * len(backwards)
+
+
+def test_iter_frames_yields_requested_set_in_order(clips: dict[str, Path]) -> None:
+    wanted = [50, 3, 3, 17, 49, 0, 31, 59]
+    with VideoSource(clips["gop10"], cache_size=0) as src:
+        got = [(i, read_frame_number(rgb)) for i, rgb in src.iter_frames(wanted)]
+    expected = sorted(set(wanted))
+    assert got == [(i, i) for i in expected]
+
+
+def test_iter_frames_is_one_forward_pass(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["gop10"], cache_size=0) as src:
+        seeks = src.seek_count
+        every_other = list(range(1, 60, 2))
+        assert [read_frame_number(f) for _, f in src.iter_frames(every_other)] == every_other
+        assert src.seek_count - seeks <= 1  # at most the initial seek back to the start
+        seeks = src.seek_count
+        # Jumping over whole GOPs is where a seek pays: 2 → 45 must seek, 45 → 47 must not.
+        assert [i for i, _ in src.iter_frames([2, 45, 47])] == [2, 45, 47]
+        assert src.seek_count - seeks == 2
+
+
+def test_iter_frames_rejects_out_of_range(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["gop10"]) as src, pytest.raises(IndexError):
+        list(src.iter_frames([1, 60]))
+
+
+def test_bframes_and_long_gop(clips: dict[str, Path]) -> None:
+    # The clip must really reorder frames, or this test proves nothing.
+    with av.open(str(clips["long_gop"])) as c:
+        packets = [p for p in c.demux(video=0) if p.size]
+    pts_in_decode_order = [p.pts for p in packets]
+    assert pts_in_decode_order != sorted(pts_in_decode_order)
+    assert sum(p.is_keyframe for p in packets) == 1
+    order = [89, 45, 44, 88, 1, 0, 60, 61, 62, 30]
+    with VideoSource(clips["long_gop"], cache_size=0) as src:
+        # The index comes from demuxing: opening decodes only the few head-check frames.
+        assert src.frames_decoded <= 8
+        assert numbers(src, order) == order
+        assert src.info.pts == tuple(sorted(pts_in_decode_order))
+
+
+def test_decode_all_counts_every_frame(clips: dict[str, Path]) -> None:
+    seen: list[int] = []
+    with VideoSource(clips["gop10"]) as src:
+        assert src.decode_all(lambda i, frame: seen.append(i)) == 60
+        assert read_frame_number(src.frame(33)) == 33  # still usable afterwards
+    assert seen == list(range(60))
+
+
+def test_out_of_range_indices_raise_index_error(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["gop10"]) as src:
+        for bad in (-1, 60, 1000):
+            with pytest.raises(IndexError):
+                src.frame(bad)
+            with pytest.raises(IndexError):
+                src.timestamp(bad)
+        assert len(src) == 60
+        assert read_frame_number(src.frame(np.int64(7))) == 7  # numpy indices are fine
+
+
+# ---- timing -----------------------------------------------------------------------------
+
+
+def test_vfr_index_timestamp_mapping(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["vfr"]) as src:
+        info = src.info
+        assert info.frame_count == len(VFR_PTS_MS)
+        times = [src.timestamp(i) for i in range(info.frame_count)]
+        assert times == pytest.approx([ms / 1000 for ms in VFR_PTS_MS], abs=1e-6)
+        assert [src.pts(i) * info.time_base for i in range(10)] == pytest.approx(times)
+        assert [src.index_at_time(t) for t in times] == list(range(10))
+        assert src.index_at_time(0.205) == 3  # between 0.200 and 0.210: the one shown
+        assert src.index_at_time(0.499) == 5
+        assert src.index_at_time(-1.0) == 0
+        assert src.index_at_time(99.0) == 9
+        assert info.fps == pytest.approx(info.frame_count / info.duration_s)
+        assert 1.0 <= info.duration_s < 1.1
+        assert numbers(src, [9, 3, 6, 0]) == [9, 3, 6, 0]
+
+
+def test_constant_rate_metadata(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["with_audio"]) as src:
+        info = src.info
+    assert isinstance(info, VideoInfo)
+    assert info.container == "mov,mp4,m4a,3gp,3g2,mj2"
+    assert info.codec == "h264"
+    assert (info.width, info.height, info.rotation) == (64, 48, 0)
+    assert info.fps == pytest.approx(25.0)
+    assert info.duration_s == pytest.approx(20 / 25)
+    assert not info.is_still_image
+    assert len(info.pts) == info.frame_count == 20
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_display_rotation_is_applied(tmp_path: Path, rotation: int) -> None:
+    path = make_video(tmp_path / "rot.mp4", n_frames=6, width=64, height=48, rotation=rotation)
+    with VideoSource(path) as src:
+        assert src.info.rotation == rotation
+        assert (src.info.width, src.info.height) == (64, 48)  # displayed size
+        frame = src.frame(4)
+    assert frame.shape == (48, 64, 3)
+    # The orientation markers only read back when the picture is turned the right way.
+    assert read_frame_number(frame) == 4
+
+
+# ---- files the demuxer and decoder disagree about ---------------------------------------
+
+
+def test_edit_list_preroll_is_not_counted(clips: dict[str, Path]) -> None:
+    # The copy starts at source frame 5; the GOP's earlier packets are flagged discard.
+    with VideoSource(clips["trimmed"], cache_size=0) as src:
+        assert src.frames_decoded <= 8  # discard-flagged packets left out: no fallback
+        assert src.info.frame_count == 55
+        assert src.timestamp(0) == 0.0
+        order = [0, 54, 1, 4, 5, 6, 30, 2]
+        assert numbers(src, order) == [i + 5 for i in order]
+
+
+def test_undecodable_head_falls_back_to_decoded_index(clips: dict[str, Path]) -> None:
+    # The demuxer lists packets whose frames never come out (no keyframe before them):
+    # the head check notices and the index is rebuilt from what the decoder outputs.
+    with VideoSource(clips["headless"], cache_size=0) as src:
+        assert src.info.frame_count == 50  # source frames 10..59
+        assert src.frames_decoded >= 50  # the index came from a full decode
+        order = [0, 49, 1, 25, 24, 0]
+        assert numbers(src, order) == [i + 10 for i in order]
+
+
+def test_stream_without_pts_counts_frames(clips: dict[str, Path]) -> None:
+    with VideoSource(clips["raw"], cache_size=0) as src:  # raw H.264: no timestamps
+        assert src.info.frame_count == 30
+        assert src.info.container == "h264"
+        assert src.timestamp(25) == pytest.approx(1.0)
+        order = [29, 3, 2, 15, 16, 0]
+        assert numbers(src, order) == order
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_still_image_is_one_frame_source(tmp_path: Path, suffix: str) -> None:
+    path = make_still(tmp_path / f"face{suffix}", number=7, width=64, height=48)
+    with VideoSource(path) as src:
+        info = src.info
+        assert info.is_still_image
+        assert (info.frame_count, info.fps, info.duration_s) == (1, 1.0, 0.0)
+        assert (info.width, info.height) == (64, 48)
+        assert read_frame_number(src.frame(0)) == 7
+        assert [i for i, _ in src.iter_frames([0])] == [0]
+        with pytest.raises(IndexError):
+            src.frame(1)
+
+
+# ---- sample_indices ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame_count", "count", "start", "end"),
+    [(100, 10, 0, None), (1000, 100, 0, None), (301, 100, 0, None), (100, 7, 20, 41)],
+)
+def test_sample_indices_spread(frame_count: int, count: int, start: int, end: int | None) -> None:
+    got = sample_indices(frame_count, count, start, end)
+    stop = frame_count if end is None else end
+    assert len(got) == count
+    assert got[0] == start
+    assert all(a < b for a, b in pairwise(got))
+    assert all(start <= i < stop for i in got)
+    gaps = [b - a for a, b in pairwise(got)] + [stop - got[-1]]
+    assert max(gaps) - min(gaps) <= 1  # uniform, tail included
+
+
+def test_sample_indices_short_segment_returns_all() -> None:
+    assert sample_indices(5, 10) == [0, 1, 2, 3, 4]
+    assert sample_indices(100, 10, 40, 43) == [40, 41, 42]
+    assert sample_indices(1, 100) == [0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0, 5, 0, None),
+        (10, 0, 0, None),
+        (10, 3, 5, 5),
+        (10, 3, 6, 5),
+        (10, 3, 0, 11),
+        (10, 3, -1, 5),
+    ],
+)
+def test_sample_indices_rejects_bad_ranges(args: tuple[int, int, int, int | None]) -> None:
+    with pytest.raises(ValueError):
+        sample_indices(*args)
+
+
+# ---- hashing ----------------------------------------------------------------------------
+
+
+def test_hash_file_matches_hashlib(tmp_path: Path) -> None:
+    data = bytes(random.Random(3).getrandbits(8) for _ in range(10_007))
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    got = hash_file(path, chunk_size=1000)  # several chunks and a short last one
+    assert got == FileHashes(
+        sha256=hashlib.sha256(data).hexdigest(),
+        md5=hashlib.md5(data).hexdigest(),
+        size_bytes=len(data),
+    )
+    assert hash_file(path) == got  # chunking does not change the result
+
+
+def test_hash_file_errors_and_cancel(tmp_path: Path) -> None:
+    with pytest.raises(EvidenceError, match="not found"):
+        hash_file(tmp_path / "missing.mp4")
+    with pytest.raises(EvidenceError, match="directory"):
+        hash_file(tmp_path)
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"x" * 5000)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(CancelledError):
+        hash_file(path, chunk_size=1000, cancel=cancel)
+
+
+# ---- evidence errors --------------------------------------------------------------------
+
+
+def _bad_inputs(d: Path, good: Path) -> dict[str, tuple[Path, str]]:
+    (d / "folder.mp4").mkdir()
+    (d / "empty.mp4").write_bytes(b"")
+    (d / "notes.mp4").write_text("this is a text file, not a video\n" * 20)
+    return {
+        "missing": (d / "missing.mp4", "not found"),
+        "directory": (d / "folder.mp4", "directory"),
+        "empty": (d / "empty.mp4", "empty"),
+        "text": (d / "notes.mp4", "not a video or image"),
+        "audio_only": (make_audio_only(d / "audio.mp4"), "no video stream"),
+        "zero_frames": (make_zero_frames(d / "zero.mkv"), "no frames"),
+        "no_decoder": (make_no_decoder(d / "odd.mkv"), "unsupported video codec"),
+        "truncated": (make_truncated(good, d / "cut.mp4", 0.5), "truncated or corrupt at frame"),
+        # Cut late: the first frames decode fine, only the frame count gives it away.
+        "truncated_late": (make_truncated(good, d / "late.mp4", 0.9), "header lists 60 frames"),
+        "truncated_header": (make_truncated(good, d / "stub.mp4", 0.02), "truncated or corrupt"),
+    }
+
+
+def test_bad_evidence_gives_one_line_error_naming_the_file(
+    tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    cases = _bad_inputs(tmp_path, clips["gop10"])
+    before = {name: sha256(p) for name, (p, _) in cases.items() if p.is_file()}
+    listing = sorted(tmp_path.iterdir())
+    for name, (path, expected) in cases.items():
+        with pytest.raises(EvidenceError) as err:
+            VideoSource(path)
+        message = str(err.value)
+        assert expected in message, name
+        assert message.endswith(f": {path}"), name
+        assert "\n" not in message, name
+    # Opening never changes or creates anything.
+    assert {name: sha256(cases[name][0]) for name in before} == before
+    assert sorted(tmp_path.iterdir()) == listing
+
+
+def test_good_evidence_is_unchanged_after_use(tmp_path: Path) -> None:
+    path = make_video(tmp_path / "ev.mp4", n_frames=12, width=64, height=48)
+    digest, mtime = sha256(path), path.stat().st_mtime_ns
+    with VideoSource(path) as src:
+        src.frame(11)
+        list(src.iter_frames(range(12)))
+        src.decode_all()
+    assert (sha256(path), path.stat().st_mtime_ns) == (digest, mtime)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ev.mp4"]
+
+
+def test_closed_source_refuses_to_decode(clips: dict[str, Path]) -> None:
+    src = VideoSource(clips["gop10"], cache_size=0)
+    src.close()
+    src.close()  # idempotent
+    with pytest.raises(ValueError, match="closed"):
+        src.frame(3)
+
+
+# ---- shared real clips ------------------------------------------------------------------
+
+
+def _decoded_count(path: Path) -> int:
+    with av.open(str(path)) as c:
+        c.streams.video[0].thread_type = "AUTO"
+        return sum(1 for _ in c.decode(video=0))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "fps"),
+    [
+        ("real/liveportrait_d0.mp4", 25.0),
+        ("real/two_faces_hamilton.mp4", 29.97),
+        ("real/liveportrait_d13.mp4", 30.0),
+    ],
+)
+def test_shared_clip_metadata(shared_data: Path, name: str, fps: float) -> None:
+    path = shared_data / "videos" / name
+    digest = sha256(path)
+    with VideoSource(path) as src:
+        info = src.info
+        last = src.frame(info.frame_count - 1)
+    assert info.fps == pytest.approx(fps, abs=0.01)
+    assert info.frame_count == _decoded_count(path)
+    assert last.shape == (info.height, info.width, 3)
+    assert info.duration_s == pytest.approx(info.frame_count / fps, rel=0.01)
+    if name.endswith("d13.mp4"):
+        assert info.height > info.width  # the portrait clip
+    assert sha256(path) == digest
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "wanted"),
+    [
+        ("two_faces_hamilton.mp4", [274, 0, 137, 138, 1, 200, 199, 60]),  # 6 GOPs
+        ("liveportrait_d0.mp4", [77, 40, 41, 2, 1]),  # B-frames, one GOP
+    ],
+)
+def test_shared_clip_random_access_matches_sequential_decode(
+    shared_data: Path, name: str, wanted: list[int]
+) -> None:
+    # A real encoder's B-frames and GOPs: random access must give the very same pixels.
+    path = shared_data / "videos" / "real" / name
+    with av.open(str(path)) as c:
+        reference = {
+            i: f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i in wanted
+        }
+    with VideoSource(path, cache_size=0) as src:
+        for i in wanted:
+            assert np.array_equal(src.frame(i), reference[i]), i
