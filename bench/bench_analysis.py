@@ -88,7 +88,7 @@ def bench_model(model: DetectorModel, crops: torch.Tensor, batch: int) -> dict:
 def default_or_stand_in(device: torch.device) -> tuple[DetectorModel, str]:
     try:
         return load_model(None, device), "default model"
-    except Exception:  # noqa: BLE001 - any load failure: time the same architecture instead
+    except Exception:  # any load failure: time the same architecture instead
         card = ModelCard(name="stand-in", version="0", spatial={}, temporal={})
         spatial, temporal = build_models(card)
         state = {f"spatial.{k}": v for k, v in spatial.state_dict().items()}

@@ -157,3 +157,23 @@ def test_placeholder_model_gives_no_verdict(shared_data, tmp_path):
     assert bundle.results.prediction.label == "inconclusive"
     assert "placeholder" in bundle.results.prediction.reason
     assert bundle.results.model["placeholder"] is True
+
+
+def test_prefetch_keeps_order_raises_errors_and_stops_early():
+    from forensics_app.core.analysis.faces_stage import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("decoder failed")
+
+    with pytest.raises(ValueError, match="decoder failed"):
+        list(prefetch(broken()))
+    taken = []
+    for item in prefetch(iter(range(1000)), depth=2):
+        taken.append(item)
+        if item == 3:
+            break  # the producer thread must wind down, not hang
+    assert taken == [0, 1, 2, 3]
+    assert not [t for t in threading.enumerate() if t.name == "frame-prefetch"]

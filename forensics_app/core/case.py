@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from forensics_app import TOOL_NAME, __version__
-from forensics_app.core.analysis.results import _atomic_write
+from forensics_app.core.analysis.results import Results, _atomic_write
 from forensics_app.core.errors import EvidenceError, ForensicsError
 from forensics_app.core.media import hash_file
 
@@ -179,6 +179,15 @@ class Case:
                        current_sha256=check.current_sha256)
         return checks
 
+    def record_analysis(self, evidence_id: str, results: Results) -> None:
+        """Audit an analysis written to `analysis_dir(evidence_id)`: settings, model, verdict."""
+        self.audit("analysed", evidence_id=self.record(evidence_id).evidence_id,
+                   **analysis_summary(results))
+
+    def analysis_recorded(self, evidence_id: str) -> bool:
+        return any(row.get("event") == "analysed" and row.get("evidence_id") == evidence_id
+                   for row in self.audit_log())
+
     # -- notes -----------------------------------------------------------------------------
     def add_note(self, text: str, author: str | None = None, frame: int | None = None) -> Note:
         note = Note(utc_now(), text, author if author is not None else self.examiner, frame)
@@ -240,6 +249,17 @@ class Case:
         except json.JSONDecodeError as err:
             raise ForensicsError(f"corrupt line {err.lineno} ({err.msg})",
                                  self.folder / name) from err
+
+
+def analysis_summary(results: Results) -> dict[str, Any]:
+    """What the audit trail keeps of one analysis: enough to tell how it was run."""
+    settings = {k: results.settings.get(k)
+                for k in ("frames", "segment", "explain", "detector", "device", "seed")}
+    model = results.model
+    return {"analysed_utc": results.created_utc, "sha256": results.evidence.sha256,
+            "model": f"{model.get('name')} {model.get('version')}",
+            "model_sha256": model.get("sha256"), **settings,
+            "verdict": results.prediction.label, "p_fake": results.prediction.p_fake}
 
 
 def is_case_folder(folder: str | Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +78,7 @@ def prefetch(items: Iterable, depth: int = 4) -> Iterator:
                     return
                 buffer.put(item)
             buffer.put(_END)
-        except BaseException as err:  # noqa: BLE001 - handed to the consumer, re-raised there
+        except BaseException as err:  # handed to the consumer, re-raised there
             buffer.put(err)
 
     worker = threading.Thread(target=produce, name="frame-prefetch", daemon=True)
@@ -90,8 +91,6 @@ def prefetch(items: Iterable, depth: int = 4) -> Iterator:
     finally:
         stop.set()
         while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
+            with suppress(queue.Empty):
                 buffer.get(timeout=0.05)
-            except queue.Empty:
-                pass
         worker.join()

@@ -8,6 +8,10 @@ legacy ``solutions.face_detection`` graph loads them from there, so nothing is d
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -130,9 +134,9 @@ class FaceDetector:
         self.tile_fallback = tile_fallback
         self._tile_graph: Any = None
         selection, self._model_file = _MODELS[model]
-        self._graph: Any = face_detection.FaceDetection(
+        self._graph: Any = warm_graph(face_detection.FaceDetection(
             min_detection_confidence=self.min_score, model_selection=selection
-        )
+        ))
 
     def detect(self, rgb: np.ndarray, hints: list[np.ndarray] | None = None) -> list[Detection]:
         """Faces in an H×W×3 uint8 RGB image, highest score first.
@@ -174,8 +178,8 @@ class FaceDetector:
         if self._tile_graph is None:
             from mediapipe.python.solutions import face_detection
 
-            self._tile_graph = face_detection.FaceDetection(
-                min_detection_confidence=TILE_MIN_SCORE, model_selection=_MODELS["short"][0])
+            self._tile_graph = warm_graph(face_detection.FaceDetection(
+                min_detection_confidence=TILE_MIN_SCORE, model_selection=_MODELS["short"][0]))
         floor = max(self.min_score, TILE_MIN_SCORE)
         found = []
         for x0, y0, side in regions:
@@ -218,6 +222,31 @@ class FaceDetector:
 TILE_MIN_SIDE = 720  # frames larger than this get the tiled second look
 TILE_OVERLAP = 0.25
 TILE_MIN_SCORE = 0.7
+
+
+def warm_graph(graph: Any) -> Any:
+    """Run a graph once on a blank image with the process's stderr silenced.
+
+    TensorFlow Lite and absl print INFO/WARNING lines straight to file descriptor 2 on the
+    first inference; a command-line user would read them as errors.
+    """
+    with silenced_stderr():
+        graph.process(np.zeros((64, 64, 3), np.uint8))
+    return graph
+
+
+@contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the duration (native libraries included)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _tiles(width: int, height: int) -> list[tuple[int, int, int]]:

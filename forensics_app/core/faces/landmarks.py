@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from forensics_app.core.faces.detector import check_rgb
+from forensics_app.core.faces.detector import check_rgb, warm_graph
 
 NUM_LANDMARKS = 468
 
@@ -29,12 +29,12 @@ class FaceMesher:
         from mediapipe.python.solutions import face_mesh  # lazy: mediapipe import is slow
 
         self.min_score = float(min_score)
-        self._graph: Any = face_mesh.FaceMesh(
+        self._graph: Any = warm_graph(face_mesh.FaceMesh(
             static_image_mode=True,
             max_num_faces=1,
             refine_landmarks=False,  # True adds 10 iris points (478); the contract is 468
             min_detection_confidence=self.min_score,
-        )
+        ))
 
     def landmarks(self, rgb: np.ndarray) -> np.ndarray | None:
         """(468, 2) float32 x, y pixel coordinates, or None when no face is found.

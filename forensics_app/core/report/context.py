@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from forensics_app.core.analysis.results import Results, ResultsBundle
-from forensics_app.core.case import Case, Note, utc_now
-from forensics_app.core.errors import EvidenceError
+from forensics_app.core.case import Case, Note, analysis_summary, utc_now
+from forensics_app.core.errors import EvidenceError, ForensicsError
 from forensics_app.core.media import FileHashes, hash_file
 from forensics_app.core.report.images import FrameImages, frame_images
 
@@ -61,6 +61,7 @@ class ReportContext:
     audit_chain_ok: bool | None  # None without a case
     rows: list[FrameRow] = field(default_factory=list)
     images_note: str = ""  # why pictures are missing, if they are
+    fonts_missing: set[str] = field(default_factory=set)  # characters no font can draw
 
     @property
     def results(self) -> Results:
@@ -100,16 +101,8 @@ def check_evidence(results: Results, case: Case | None, evidence_id: str | None
 
 def reconstructed_audit(results: Results) -> list[dict[str, Any]]:
     """Without a case there is no audit log: state what results.json itself records."""
-    ev, model = results.evidence, results.model
     return [{"utc": results.created_utc, "event": "evidence hashed and analysed",
-             "file": ev.file_name, "sha256": ev.sha256,
-             "model": f"{model.get('name')} {model.get('version')}",
-             **settings_summary(results.settings)}]
-
-
-def settings_summary(settings: dict[str, Any]) -> dict[str, Any]:
-    keys = ("frames", "segment", "explain", "detector", "device", "seed")
-    return {k: settings.get(k) for k in keys if k in settings}
+             "file": results.evidence.file_name, **analysis_summary(results)}]
 
 
 def audit_for(case: Case, evidence_id: str | None) -> list[dict[str, Any]]:
@@ -198,8 +191,12 @@ def attach_images(context: ReportContext) -> None:
         except KeyError:
             return None
 
-    pictures = frame_images(Path(bundle.results.evidence.path),
-                            [r.frame for r in context.rows], face_of)
+    try:
+        pictures = frame_images(Path(bundle.results.evidence.path),
+                                [r.frame for r in context.rows], face_of)
+    except ForensicsError as err:  # the report is still worth having without pictures
+        context.images_note = f"pictures not shown: {err}"
+        return
     for row in context.rows:
         row.images = pictures.get(row.frame)
 

@@ -37,8 +37,10 @@ def _empty(ax: Axes, message: str) -> None:
 
 def summary_figure(results: Results, attention: np.ndarray) -> bytes:
     """The 2×2 summary: Ā, self-attention strength, attention range, prediction bars."""
-    fig = Figure(figsize=(7.2, 5.6), layout="constrained")
-    axes = fig.subplots(2, 2)
+    # Fixed margins: constrained layout costs more than all the drawing here.
+    fig = Figure(figsize=(7.2, 5.6))
+    axes = fig.subplots(2, 2, gridspec_kw={"left": 0.08, "right": 0.98, "top": 0.95,
+                                           "bottom": 0.08, "wspace": 0.28, "hspace": 0.38})
     frames = np.asarray(results.attention_frames)
     if attention.size:
         _average_panel(axes[0, 0], average_attention(attention.astype(np.float64)), fig)
@@ -55,7 +57,7 @@ def summary_figure(results: Results, attention: np.ndarray) -> bytes:
 
 def _average_panel(ax: Axes, mean: np.ndarray, fig: Figure) -> None:
     image = ax.imshow(mean, cmap=CMAP, interpolation="nearest")
-    fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
     ax.set_title("Average attention Ā (all layers, heads)", fontsize=9)
     ax.set_xlabel("attended frame (token)", fontsize=8)
     ax.set_ylabel("attending frame (token)", fontsize=8)
@@ -97,7 +99,7 @@ def _prediction_panel(ax: Axes, results: Results) -> None:
     ax.barh(y - 0.27, spatial, height=0.25, color=GREY, label="frames (mean)")
     ax.barh(y, temporal, height=0.25, color="#7e57c2", label="clip (temporal)")
     colors = [RED if i.track_id == pred.decided_by_track else BLUE for i in idents]
-    ax.barh(y + 0.27, fused, height=0.25, color=colors, label="identity score")
+    ax.barh(y + 0.27, fused, height=0.25, color=colors, label="identity score (red: decides)")
     ax.axvline(pred.threshold, color="black", linestyle="--", linewidth=1, label="threshold")
     ax.set_yticks(y, labels, fontsize=7)
     ax.invert_yaxis()
@@ -110,32 +112,44 @@ def _prediction_panel(ax: Axes, results: Results) -> None:
 
 
 def head_figure(layer_attention: np.ndarray, layer: int) -> bytes:
-    """One layer's heads on a 2-row grid, one shared colour scale so heads compare."""
+    """One layer's heads on a 2-row grid with one shared colour scale, so heads compare.
+
+    The heads are tiled into one mosaic image drawn by a single imshow: one subplot per head
+    costs about a second per figure in layout and compositing, the mosaic a tenth of that.
+    """
     heads = layer_attention.shape[0]
+    # Few frames: blow each cell up so the gaps and labels, in cell units, keep their size.
+    zoom = math.ceil(40 / max(layer_attention.shape[-1], 1))
+    maps = [np.kron(layer_attention[h], np.ones((zoom, zoom))) for h in range(heads)]
+    tokens = maps[0].shape[0] if maps else 0
     cols = max(1, math.ceil(heads / 2))
-    fig = Figure(figsize=(7.2, 3.7), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(2, cols))
-    vmax = float(np.percentile(layer_attention, 99.5)) or 1.0
-    image = None
-    for head, ax in enumerate(axes.flat):
-        if head >= heads:
-            ax.axis("off")
-            continue
-        image = ax.imshow(layer_attention[head], cmap=CMAP, vmin=0, vmax=vmax,
-                          interpolation="nearest")
-        ax.set_title(f"head {head + 1}", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8).ax.tick_params(labelsize=7)
-    fig.suptitle(f"Layer {layer + 1}: frame-to-frame attention per head", fontsize=9)
+    gap, label = tokens // 12, tokens // 4  # label: room for "head k" above each tile
+    step_x, step_y = tokens + gap, tokens + label
+    mosaic = np.full((2 * step_y, cols * step_x - gap), np.nan)
+    for head, tile in enumerate(maps):
+        row, col = divmod(head, cols)
+        mosaic[row * step_y + label:(row + 1) * step_y, col * step_x:col * step_x + tokens] = tile
+    fig = Figure(figsize=(7.2, 3.7))
+    ax = fig.add_axes((0.02, 0.02, 0.86, 0.88))
+    low, high = np.percentile(layer_attention, (0.5, 99.5))
+    image = ax.imshow(mosaic, cmap=CMAP, vmin=low, vmax=max(high, low + 1e-9),
+                      interpolation="nearest")
+    for head in range(heads):
+        row, col = divmod(head, cols)
+        ax.text(col * step_x + tokens / 2, row * step_y + label * 0.8, f"head {head + 1}",
+                ha="center", va="bottom", fontsize=8)
+    ax.axis("off")
+    colorbar = fig.colorbar(image, cax=fig.add_axes((0.9, 0.1, 0.02, 0.7)))
+    colorbar.ax.tick_params(labelsize=7)
+    fig.suptitle(f"Layer {layer + 1}: frame-to-frame attention per head "
+                 "(shared colour scale)", fontsize=9)
     return _png(fig)
 
 
 def timeline_figure(results: Results) -> bytes:
     """Per-frame p_fake of every identity over the clip, unusual frames marked in red."""
-    fig = Figure(figsize=(7.2, 2.8), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(7.2, 2.8))
+    ax = fig.add_axes((0.08, 0.16, 0.9, 0.74))
     for track, (frames, scores) in _track_series(results).items():
         ax.plot(frames, scores, marker=".", markersize=3, linewidth=1,
                 label=f"identity {track}")

@@ -1,0 +1,180 @@
+"""Player latency: frame step and random seek, measured through the real window.
+
+    python bench/bench_player.py [--video CLIP] [--frames 300] [--gop 60] [--json OUT]
+
+Without --video a 1920×1080 30 fps H.264 clip with moving, textured content is encoded
+into a temporary folder (GOP --gop frames, B-frames on). Each latency is the time from
+`AppState.set_frame` (what a key press or a click calls) to the player having the new
+frame on its ImageItem *and repainted* (a synchronous repaint of the player canvas), so
+decode, the thread hop, the RGB upload and the paint are all in it.
+
+- step, sequential: → through the clip one frame at a time (the decoder prefetches ahead);
+- step, cached: ← back over frames decoded moments before (in the LRU cache);
+- seek: random frames anywhere in the clip (keyframe seek + decode forward).
+Targets (issue 4): cached step ≤ 16 ms p95, seek ≤ 150 ms p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+
+from forensics_app.ui.app import make_app  # noqa: E402
+from forensics_app.ui.main_window import MainWindow  # noqa: E402
+
+
+def make_clip(path: Path, frames: int, gop: int, width: int = 1920, height: int = 1080,
+              fps: int = 30) -> Path:
+    """Textured, moving content (so the encoder produces realistic frame sizes)."""
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
+    texture = np.repeat(np.repeat(texture, 8, axis=0), 8, axis=1)
+    yy, xx = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, fps)
+        stream.codec_context.options = {
+            "preset": "veryfast", "crf": "23",
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes=2"}
+        for i in range(frames):
+            shift = np.roll(texture, (i * 3, i * 5), axis=(0, 1))
+            wave = ((np.sin((xx + i * 12) / 90.0) + 1) * 60).astype(np.uint8)[..., None]
+            img = np.clip(shift.astype(np.int16) // 2 + wave, 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+class Harness:
+    def __init__(self, video: Path, settings_dir: Path) -> None:
+        self.app = make_app()
+        settings = QSettings(str(settings_dir / "bench.ini"), QSettings.Format.IniFormat)
+        self.window = MainWindow(settings=settings, output_root=settings_dir / "out")
+        self.window.resize(1600, 1000)
+        self.window.show()
+        if not self.window.open_video(video):
+            raise SystemExit(f"cannot open {video}")
+        self.player = self.window.player
+        self.state = self.window.state
+        self.show_frame(0)
+
+    def show_frame(self, index: int, timeout_s: float = 10.0) -> float:
+        """Seconds from set_frame(index) to that frame painted."""
+        loop = QEventLoop()
+        shown = []
+
+        def on_shown(i: int) -> None:
+            if i == index:
+                shown.append(time.perf_counter())
+                loop.quit()
+
+        self.player.frameShown.connect(on_shown)
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        start = time.perf_counter()
+        if self.state.frame == index and self.player.shown_index == index:
+            shown.append(start)
+        else:
+            self.state.set_frame(index)
+            if not shown:
+                loop.exec()
+        self.player.frameShown.disconnect(on_shown)
+        if not shown:
+            raise RuntimeError(f"frame {index} not shown within {timeout_s} s")
+        self.player.graphics.viewport().repaint()  # the paint is part of the latency
+        return time.perf_counter() - start
+
+    def settle(self, seconds: float = 0.3) -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            self.app.processEvents()
+            time.sleep(0.005)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ms = sorted(v * 1000 for v in values)
+    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
+            "p95_ms": round(p95, 2), "max_ms": round(ms[-1], 2)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--video", type=Path, default=None)
+    ap.add_argument("--frames", type=int, default=300, help="length of the generated clip")
+    ap.add_argument("--gop", type=int, default=60, help="keyframe interval of the generated clip")
+    ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--seeks", type=int, default=40)
+    ap.add_argument("--step-pause", type=float, default=0.040,
+                    help="seconds between steps (a held arrow key repeats every ~30-40 ms)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        video = args.video
+        if video is None:
+            t0 = time.perf_counter()
+            video = make_clip(tmp / "bench_1080p.mp4", args.frames, args.gop)
+            print(f"encoded {video.name}: {args.frames} frames 1920×1080, GOP {args.gop} "
+                  f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        h = Harness(video, tmp)
+        info = h.state.info
+        n = info.frame_count
+        steps = min(args.steps, n - 1)
+
+        sequential = []
+        for i in range(1, steps + 1):
+            sequential.append(h.show_frame(i))
+            h.settle(args.step_pause)
+        cached = []
+        back = min(20, steps)  # the LRU holds the frames just stepped through
+        for i in range(steps - 1, steps - 1 - back, -1):
+            cached.append(h.show_frame(i))
+            h.settle(args.step_pause)
+        rng = random.Random(1)
+        seeks = []
+        for _ in range(args.seeks):
+            target = rng.randrange(n)
+            while target == h.state.frame:
+                target = rng.randrange(n)
+            seeks.append(h.show_frame(target))
+            h.settle(0.05)
+        h.window.close()
+
+    result = {
+        "video": str(args.video or f"generated 1920x1080 h264, GOP {args.gop}"),
+        "resolution": f"{info.width}x{info.height}", "frames": n, "fps": info.fps,
+        "step_sequential": summary(sequential), "step_cached": summary(cached),
+        "seek_random": summary(seeks),
+        "targets": {"step_cached_p95_ms": 16, "seek_p95_ms": 150},
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform(terse=True)}",
+        "qt_platform": os.environ.get("QT_QPA_PLATFORM"),
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

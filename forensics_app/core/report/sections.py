@@ -1,0 +1,326 @@
+"""The report's content, section by section: summary, evidence, method (page 1-3).
+
+Every function takes the `ReportContext` and the layout `Kit` and returns flowables. Anything
+that came from a user or a file (names, paths, notes) goes through `kit.text`/`kit.inline`
+(escaped, any script); everything else is markup written here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from itertools import pairwise
+from typing import Any
+
+from reportlab.platypus import Flowable, PageBreak, Spacer, Table, TableStyle
+
+from forensics_app.core.analysis.results import Results
+from forensics_app.core.analysis.verdict import BAND_MEANINGS
+from forensics_app.core.report.context import EvidenceStatus, ReportContext
+from forensics_app.core.report.document import GREEN, GREY, RED, Kit
+from forensics_app.core.report.text import visual
+
+TITLE = "Deepfake forensic analysis — evidence report"
+PLACEHOLDER_WARNING = ("UNTRAINED PLACEHOLDER MODEL: the scores and the verdict in this report "
+                       "are meaningless and must not be used as evidence.")
+VERDICT_COLOURS = {"fake": RED, "real": GREEN}
+
+
+# -- formatting helpers (also used by findings.py) --------------------------------------------
+def inline(kit: Kit, plain: str) -> str:
+    """Untrusted text inside trusted markup: shaped, reordered, escaped, font fallback."""
+    return kit.fonts.markup(visual(plain))
+
+
+def utc_text(moment: datetime | str) -> str:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def local_text(moment: datetime) -> str:
+    local = moment.astimezone()
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} (UTC{local:%z})"
+
+
+def timecode(seconds: float) -> str:
+    minutes, secs = divmod(max(seconds, 0.0), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:06.3f}"
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit} ({size:,} bytes)"
+        value /= 1024
+    return f"{size:,} bytes"
+
+
+def frame_list(frames: list[int], limit: int = 40) -> str:
+    """Frame indices compactly: an arithmetic run as one range, else the list (truncated)."""
+    if not frames:
+        return "none"
+    steps = {b - a for a, b in pairwise(frames)}
+    if len(frames) > 2 and len(steps) == 1:
+        return f"{frames[0]}–{frames[-1]} every {steps.pop()} ({len(frames)} frames)"
+    shown = ", ".join(map(str, frames[:limit]))
+    return shown + (f", … ({len(frames)} in all)" if len(frames) > limit else "")
+
+
+def short_hash(sha256: str) -> str:
+    return f"{sha256[:8]}…{sha256[-8:]}" if len(sha256) > 16 else sha256
+
+
+def hash_status(status: str) -> str:
+    return {"ok": f'<font color="{GREEN.hexval()}"><b>match</b></font>',
+            "changed": f'<font color="{RED.hexval()}"><b>MISMATCH</b></font>',
+            "missing": f'<font color="{RED.hexval()}"><b>MISSING</b></font> (file not found '
+                       "or unreadable at report time)"}[status]
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+# -- 0 summary ------------------------------------------------------------------------------
+def summary(ctx: ReportContext, kit: Kit) -> list[Flowable]:
+    r = ctx.results
+    story: list[Flowable] = [kit.p(TITLE, kit.h1)]
+    if ctx.placeholder:
+        story += [kit.banner(PLACEHOLDER_WARNING), Spacer(1, 6)]
+    if not ctx.evidence.ok:
+        story += [kit.banner(evidence_warning(ctx.evidence)), Spacer(1, 6)]
+    story.append(kit.fields([
+        ("Case id", kit.text(ctx.case_id or "not given")),
+        ("Examiner", kit.text(ctx.examiner or "not given")),
+        ("Report id", ctx.report_id),
+        ("Report generated", f"{utc_text(ctx.generated)}<br/>{local_text(ctx.generated)}"),
+        ("Analysis run", utc_text(r.created_utc)),
+        ("Evidence file", kit.text(r.evidence.file_name)),
+        ("Evidence SHA-256", kit.code(r.evidence.sha256)),
+        ("Hash check at report time", hash_status(ctx.evidence.status)),
+        ("Model", model_line(kit, r)),
+    ]))
+    story += [Spacer(1, 10), verdict_block(ctx, kit), Spacer(1, 10),
+              kit.p("Finding", kit.h3), kit.p(finding(ctx, kit)),
+              kit.p("An attention or relevancy map shows where the model looked, not proof of "
+                    "manipulation. This result is one piece of evidence among others; see "
+                    "Limitations (section 6).", kit.caption),
+              PageBreak()]
+    return story
+
+
+def evidence_warning(ev: EvidenceStatus) -> str:
+    if ev.status == "missing":
+        return ("EVIDENCE MISSING: the analysed file could not be read when this report was "
+                "made; its integrity could not be re-checked.")
+    return ("EVIDENCE HASH MISMATCH: the file is not the one recorded at intake or analysed; "
+            "the findings below may not describe it.")
+
+
+def model_line(kit: Kit, r: Results) -> str:
+    m = r.model
+    tag = f' <font color="{RED.hexval()}"><b>[UNTRAINED PLACEHOLDER]</b></font>' \
+        if m.get("placeholder") else ""
+    return f"{inline(kit, str(m.get('name')))} {inline(kit, str(m.get('version')))}{tag}"
+
+
+def verdict_block(ctx: ReportContext, kit: Kit) -> Table:
+    pred = ctx.results.prediction
+    colour = GREY if ctx.placeholder else VERDICT_COLOURS.get(pred.label, GREY)
+    label = kit.p(f'<font size="24" color="{colour.hexval()}"><b>{pred.label.upper()}</b>'
+                  "</font>", kit.body)
+    details = kit.fields([
+        ("p_fake", f"{num(pred.p_fake)} (decision threshold {pred.threshold:.2f})"),
+        ("Confidence", f"{pct(pred.confidence)} — <b>{pred.band}</b>"),
+        ("What the band means", BAND_MEANINGS.get(pred.band, pred.band)),
+        ("Why", inline(kit, pred.reason)),
+    ], label_share=0.3, width=kit.width * 0.72 - 12)
+    table = Table([[label, details]], colWidths=[kit.width * 0.28, kit.width * 0.72])
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                               ("BOX", (0, 0), (-1, -1), 0.8, colour),
+                               ("LEFTPADDING", (0, 0), (0, 0), 10)]))
+    return table
+
+
+def finding(ctx: ReportContext, kit: Kit) -> str:
+    """One plain-language paragraph (markup) for a reader who reads nothing else."""
+    r = ctx.results
+    pred = r.prediction
+    with_face = sum(1 for faces in r.faces if faces)
+    over = ("the whole clip" if not r.settings.get("segment")
+            else "frames {}–{}".format(*r.settings["segment"]))
+    text = (f"The file {inline(kit, r.evidence.file_name)} was examined with the model "
+            f"{model_line(kit, r)}. {len(r.sampled_frames)} frames were sampled evenly over "
+            f"{over}; a face was found in {with_face} of them "
+            f"({_count(len(r.identities), 'distinct person')}). ")
+    if ctx.placeholder:
+        text += ("<b>The model is an untrained placeholder: its numbers carry no meaning and "
+                 "no conclusion can be drawn from this report.</b> ")
+    elif pred.label == "inconclusive":
+        text += f"No verdict was reached: {inline(kit, pred.reason)}. "
+    else:
+        text += (f"For the face that decides the verdict (identity {pred.decided_by_track}), "
+                 f"the model's calibrated probability that it was manipulated is "
+                 f"{pred.p_fake:.2f} against a decision threshold of {pred.threshold:.2f}, so "
+                 f"the tool labels the video <b>{pred.label.upper()}</b> with "
+                 f"<b>{pred.band}</b> confidence ({pred.confidence:.0%}): "
+                 f"{BAND_MEANINGS[pred.band]}. ")
+    triggered = [i.name for i in r.indicators if i.triggered]
+    text += (f"The temporal attention marks {_count(len(r.unusual_frames), 'frame')} as unusual"
+             f"{' (' + frame_list(r.unusual_frames, 12) + ')' if r.unusual_frames else ''}; "
+             f"{len(triggered)} of {len(r.indicators)} indicators are triggered"
+             f"{' (' + ', '.join(triggered) + ')' if triggered else ''}. "
+             "These point an examiner at what to review; they do not prove manipulation.")
+    if not ctx.evidence.ok:
+        text += f" <b>{evidence_warning(ctx.evidence)}</b>"
+    return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+# -- 1 evidence -----------------------------------------------------------------------------
+def evidence(ctx: ReportContext, kit: Kit) -> list[Flowable]:
+    ev, check = ctx.results.evidence, ctx.evidence
+    now = check.current
+    rows: list[tuple[str, Any]] = [
+        ("File name", kit.text(ev.file_name)),
+        ("Path at analysis", kit.code(ev.path)),
+    ]
+    if ctx.evidence_id:
+        rows.append(("Case evidence id", ctx.evidence_id))
+    rows += [
+        ("Size", human_size(check.intake.size_bytes)
+         + ("" if now is None or now.size_bytes == check.intake.size_bytes
+            else f"; now {human_size(now.size_bytes)}")),
+        ("SHA-256 at intake", kit.code(check.intake.sha256)),
+        ("SHA-256 at report time", _now_hash(kit, now and now.sha256, check.status)),
+        ("MD5 at intake", kit.code(check.intake.md5)),
+        ("MD5 at report time", _now_hash(kit, now and now.md5, check.status)),
+        ("Intake hashes from", kit.text(check.intake_source)),
+    ]
+    if check.analysed_sha256 != check.intake.sha256:
+        rows.append(("SHA-256 seen by the analysis",
+                     [kit.code(check.analysed_sha256), kit.p(hash_status("changed"), kit.cell)]))
+    rows += [
+        ("Container", kit.text(ev.container)),
+        ("Codec", kit.text(ev.codec)),
+        ("Resolution", f"{ev.width} × {ev.height} pixels (as displayed)"),
+        ("Frame rate", f"{ev.fps:.3f} frames/s"),
+        ("Frame count", f"{ev.frame_count:,}"),
+        ("Duration", f"{ev.duration_s:.3f} s ({timecode(ev.duration_s)})"),
+        ("Rotation", f"{ev.rotation}°" + (" (applied before analysis)" if ev.rotation else "")),
+    ]
+    if ev.is_still_image:
+        rows.append(("Still image", "yes: analysed as a single frame"))
+    return [kit.p("1. Evidence", kit.h2),
+            kit.p("The evidence file was opened read-only and hashed before analysis and again "
+                  "when this report was made; nothing was written beside it.", kit.body),
+            kit.fields(rows)]
+
+
+def _now_hash(kit: Kit, value: str | None, status: str) -> list[Flowable]:
+    if value is None:
+        return [kit.p(hash_status("missing"), kit.cell)]
+    return [kit.code(value), kit.p(hash_status("ok" if status == "ok" else "changed"), kit.cell)]
+
+
+# -- 2 method -------------------------------------------------------------------------------
+def method(ctx: ReportContext, kit: Kit) -> list[Flowable]:
+    r = ctx.results
+    return [kit.p("2. Method", kit.h2),
+            kit.p("Tool", kit.h3), kit.fields(_tool_rows(kit, r)),
+            kit.p("Model", kit.h3), kit.fields(_model_rows(kit, r)),
+            kit.p("Sampling, faces, explanation", kit.h3), kit.fields(_setting_rows(kit, r)),
+            kit.p("To re-run", kit.h3),
+            kit.p("The same file, model (same SHA-256), settings and seed give the same numbers "
+                  "on the same kind of device; GPU and CPU may differ in the last digits.",
+                  kit.body),
+            kit.code(rerun_command(r))]
+
+
+def _tool_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
+    t = r.tool
+    return [("Name and version", kit.text(f"{t.get('name')} {t.get('version')}")),
+            ("Source revision", kit.code(str(t.get("revision", "unknown")))),
+            ("Runtime", kit.text(f"Python {t.get('python', '?')}, PyTorch {t.get('torch', '?')}"
+                                 f", {t.get('platform', '?')}")),
+            ("Device", kit.text(str(t.get("device", r.settings.get("model_device", "?")))))]
+
+
+def _model_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
+    m = r.model
+    rows: list[tuple[str, Any]] = [
+        ("Name and version", model_line(kit, r)),
+        ("Weights SHA-256", kit.code(str(m.get("sha256", "")))),
+        ("Description", kit.text(str(m.get("description") or "—"))),
+        ("Training data", kit.text(str(m.get("training_data") or "not stated on the model card"))),
+        ("Measured error rates", kit.text(metrics_text(m.get("metrics") or {}))),
+        ("Input", f"face crops of {m.get('input_size')} × {m.get('input_size')} pixels"),
+        ("Calibration", f"temperature {m.get('temperature_spatial')} (frames), "
+                        f"{m.get('temperature_temporal')} (clip); threshold "
+                        f"{m.get('threshold')}; identity score = {m.get('fusion')} of the two"),
+    ]
+    return rows
+
+
+def metrics_text(metrics: dict[str, Any], prefix: str = "") -> str:
+    """A model card's (possibly nested) metrics as 'name: value' lines."""
+    if not metrics:
+        return "none recorded on the model card"
+    lines = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            lines.append(metrics_text(value, f"{prefix}{key}."))
+        else:
+            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+            lines.append(f"{prefix}{key}: {shown}")
+    return "\n".join(lines)
+
+
+def _setting_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
+    s = r.settings
+    segment = s.get("segment")
+    detector = s.get("face_detector") or {}
+    return [
+        ("Frames sampled", f"{len(r.sampled_frames)} (asked {s.get('frames')}), evenly spaced "
+                           + ("over the whole clip" if not segment
+                              else "over frames {}–{}".format(*segment))),
+        ("Sampled video frames", kit.code(frame_list(r.sampled_frames, 120))),
+        ("Face detector", kit.code(", ".join(f"{k}={v}" for k, v in detector.items())
+                                   or str(s.get("detector")))),
+        ("Face crops and tracking",
+         f"minimum detector score {s.get('min_face_score')}; crop margin "
+         f"{s.get('margin', 0):.0%} around the box; detections linked into identities "
+         "by box overlap (IoU tracker)"),
+        ("Explanation", f"{s.get('explain')} maps shown (transformer relevancy, attention "
+                        "rollout and Grad-CAM++ are all stored); temporal attention from "
+                        "every layer and head"),
+        ("Device", kit.text(f"asked {s.get('device')}, ran on {s.get('model_device', '?')}")),
+        ("Seed, batch size", f"{s.get('seed')}, {s.get('batch_size')}"),
+        ("Stage timings", kit.text(", ".join(f"{k} {v:.1f} s"
+                                             for k, v in (r.timings_s or {}).items()) or "—")),
+    ]
+
+
+def rerun_command(r: Results) -> str:
+    s = r.settings
+    parts = ["forensics-app", "analyze", _quote(r.evidence.path), "--out", "OUT",
+             "--frames", str(s.get("frames")), "--explain", str(s.get("explain")),
+             "--detector", str(s.get("detector")), "--device", str(s.get("device")),
+             "--model", _quote(str(r.model.get("name"))), "--batch-size",
+             str(s.get("batch_size"))]
+    if s.get("segment"):
+        parts += ["--segment", "{}:{}".format(*s["segment"])]
+    return " ".join(parts)
+
+
+def _quote(text: str) -> str:
+    return f'"{text}"' if any(c.isspace() for c in text) else text

