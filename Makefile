@@ -5,9 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the app and tests use: Qt's runtime libraries, fonts for non-Latin notes in
-# reports, poppler-utils (pdftoppm) for looking at reports.
+# reports (Noto; Droid Sans Fallback for CJK, which ReportLab can embed), poppler-utils
+# (pdftoppm) for looking at reports, xvfb for screenshots on a machine without a display.
 DEB_PACKAGES := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
-	libglib2.0-0 fonts-noto-core fonts-noto-cjk fonts-dejavu-core poppler-utils xvfb
+	libglib2.0-0 fonts-noto-core fonts-noto-cjk fonts-droid-fallback fonts-dejavu-core \
+	poppler-utils xvfb
 
 .PHONY: setup system-deps run test lint bench package clean
 

@@ -36,9 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def add_report_options(p: argparse.ArgumentParser) -> None:
     """Report options; the report itself is made by forensics_app.cli.report when present."""
     p.add_argument("--report", type=Path, default=None, help="also write a PDF report here")
-    p.add_argument("--case-id", default=None)
-    p.add_argument("--examiner", default=None)
-    p.add_argument("--notes", type=Path, default=None, help="text file of examiner notes")
+    p.add_argument("--case-id", default=None,
+                   help="printed in the report; no case folder is created (an --out of "
+                   "CASE/analyses/ID uses that case)")
+    p.add_argument("--examiner", default=None, help="printed in the report")
+    p.add_argument("--notes", type=Path, default=None,
+                   help="text file of examiner notes (blank lines separate notes)")
+    p.add_argument("--paper", choices=("a4", "letter"), default="a4")
 
 
 def _segment(text: str) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from forensics_app import TOOL_NAME, __version__
-from forensics_app.core.analysis.results import Results, _atomic_write
+from forensics_app.core.analysis.results import Results, atomic_write
 from forensics_app.core.errors import EvidenceError, ForensicsError
 from forensics_app.core.media import hash_file
 
@@ -221,7 +221,7 @@ class Case:
     # -- files -----------------------------------------------------------------------------
     def _write_json(self, name: str, data: dict[str, Any]) -> None:
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        _atomic_write(self.folder / name, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(self.folder / name, lambda p: p.write_text(text, encoding="utf-8"))
 
     def _append_line(self, name: str, row: dict[str, Any]) -> None:
         # One write() of one line on an O_APPEND descriptor: concurrent writers (GUI and CLI)

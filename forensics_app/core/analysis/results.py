@@ -17,6 +17,7 @@ import json
 import math
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -178,16 +179,23 @@ def results_from_dict(data: dict[str, Any]) -> Results:
     return Results(**kwargs)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write to a temporary file in the same folder, then rename: no half-written results."""
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write to a temporary file in the same folder, then rename: no half-written files."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_results(folder: str | Path, bundle_results: Results, attention: np.ndarray,
@@ -197,10 +205,10 @@ def write_results(folder: str | Path, bundle_results: Results, attention: np.nda
     try:
         out.mkdir(parents=True, exist_ok=True)
         text = json.dumps(results_to_dict(bundle_results), indent=2, ensure_ascii=False)
-        _atomic_write(out / RESULTS_FILE, lambda p: p.write_text(text, encoding="utf-8"))
-        _atomic_write(out / ATTENTION_FILE,
+        atomic_write(out / RESULTS_FILE, lambda p: p.write_text(text, encoding="utf-8"))
+        atomic_write(out / ATTENTION_FILE,
                       lambda p: _save_npy(p, np.asarray(attention, np.float32)))
-        _atomic_write(out / RELEVANCY_FILE, lambda p: _save_face_maps(p, face_maps))
+        atomic_write(out / RELEVANCY_FILE, lambda p: _save_face_maps(p, face_maps))
     except OSError as err:
         raise OutputError(f"cannot write results ({err.strerror or err})", out) from err
     return out

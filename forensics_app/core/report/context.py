@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from forensics_app.core.analysis.results import Results, ResultsBundle
 from forensics_app.core.case import Case, Note, analysis_summary, utc_now
 from forensics_app.core.errors import EvidenceError, ForensicsError
@@ -144,8 +146,7 @@ def _unusual_findings(results: Results) -> list[tuple[int, str, str]]:
     ranges = results.attention_range
     if not ranges:
         return []
-    mean = sum(ranges) / len(ranges)
-    std = (sum((r - mean) ** 2 for r in ranges) / len(ranges)) ** 0.5
+    mean, std = float(np.mean(ranges)), float(np.std(ranges))  # population std, as marked
     position = {f: i for i, f in enumerate(results.attention_frames)}
     findings = []
     for frame in results.unusual_frames:

@@ -20,7 +20,13 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
 from forensics_app import TOOL_NAME, __version__
-from forensics_app.core.analysis.results import RESULTS_FILE, Results, _atomic_write, read_results
+from forensics_app.core.analysis.results import (
+    RESULTS_FILE,
+    Results,
+    ResultsBundle,
+    atomic_write,
+    read_results,
+)
 from forensics_app.core.case import Case, Note
 from forensics_app.core.errors import OutputError
 from forensics_app.core.report import findings, sections
@@ -116,7 +122,7 @@ def _check_output(pdf_path: Path, results: Results) -> None:
                           "folder", pdf_path)
 
 
-def gather(bundle, case: Case | None, evidence_id: str | None,
+def gather(bundle: ResultsBundle, case: Case | None, evidence_id: str | None,
            notes: list[Note | str] | None, case_id: str | None, examiner: str | None,
            fonts: FontSet) -> ReportContext:
     results = bundle.results
@@ -131,7 +137,7 @@ def gather(bundle, case: Case | None, evidence_id: str | None,
     context = ReportContext(
         bundle=bundle, report_id=new_report_id(generated), generated=generated,
         case_id=case.case_id if case else case_id, examiner=examiner, evidence_id=evidence_id,
-        evidence=status, notes=(case.notes() if case else []) + as_notes(notes, examiner),
+        evidence=status, notes=merge_notes(case.notes() if case else [], as_notes(notes, examiner)),
         audit=audit_for(case, evidence_id) if case else reconstructed_audit(results),
         audit_source="case" if case else "reconstructed from results.json",
         audit_chain_ok=case.audit_chain_ok() if case else None,
@@ -141,6 +147,12 @@ def gather(bundle, case: Case | None, evidence_id: str | None,
                  *(n.text for n in context.notes), *(n.author or "" for n in context.notes)]
     context.fonts_missing = set().union(*(fonts.missing(t) for t in free_text))
     return context
+
+
+def merge_notes(kept: list[Note], extra: list[Note]) -> list[Note]:
+    """The case's notes, then the extra ones it does not already hold (a caller may pass the
+    case's notes along with unsaved ones)."""
+    return kept + [note for note in extra if note not in kept]
 
 
 def render(context: ReportContext, paper: str, fonts: FontSet) -> bytes:
@@ -182,10 +194,11 @@ def page_decorator(context: ReportContext, fonts: FontSet, paper: str) -> PageDe
                   f"Evidence SHA-256 {ev_hash} · generated {generated}", 7.5, fonts)
         draw_runs(canvas, width - MARGIN, bottom + 1.5 * mm, f"page {page} of {total}", 7.5,
                   fonts, align="right")
-        if context.placeholder:
+        if context.placeholder:  # above the header line, where nothing else is drawn
             canvas.setFillColor(RED)
-            draw_runs(canvas, width / 2, top, "UNTRAINED PLACEHOLDER MODEL — NO VALID VERDICT",
-                      7.5, fonts, fonts.bold, align="center")
+            draw_runs(canvas, width / 2, top + 4 * mm, "UNTRAINED PLACEHOLDER MODEL — THE "
+                      "VERDICT AND SCORES ARE MEANINGLESS", 8, fonts, fonts.bold,
+                      align="center")
         canvas.restoreState()
 
     return decorate
@@ -206,9 +219,9 @@ def _write_outputs(pdf_path: Path, pdf: bytes, results_json: Path) -> ReportOutp
     digest = hashlib.sha256(pdf).hexdigest()
     try:
         pdf_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(pdf_path, lambda p: p.write_bytes(pdf))
-        _atomic_write(sidecar, lambda p: p.write_bytes(results_json.read_bytes()))
-        _atomic_write(checksum, lambda p: p.write_text(f"{digest}  {pdf_path.name}\n",
+        atomic_write(pdf_path, lambda p: p.write_bytes(pdf))
+        atomic_write(sidecar, lambda p: p.write_bytes(results_json.read_bytes()))
+        atomic_write(checksum, lambda p: p.write_text(f"{digest}  {pdf_path.name}\n",
                                                        encoding="utf-8"))
     except OSError as err:
         raise OutputError(f"cannot write the report ({err.strerror or err})", pdf_path) from err

@@ -29,7 +29,7 @@ def _figure(kit: Kit, png: bytes, aspect: float, caption: str) -> KeepTogether:
 def _picture(jpeg: bytes | None, share: float, kit: Kit) -> Flowable | str:
     if jpeg is None:
         return "no face analysed in this frame"
-    width = kit.width * share - 8  # minus the cell's padding
+    width = kit.width * share - 8  # minus the cell's padding (4 + 4)
     image = Image(io.BytesIO(jpeg))
     image.drawHeight = width * image.imageHeight / image.imageWidth
     image.drawWidth = width
@@ -93,7 +93,7 @@ def _indicators(ctx: ReportContext, kit: Kit) -> Flowable:
     if not rows:
         return kit.p("No indicators (no face was scored).", kit.body)
     return kit.grid(["Indicator", "Value", "Threshold", "Triggered", "Frames", "Meaning"],
-                    rows, (0.22, 0.09, 0.11, 0.11, 0.16, 0.31))
+                    rows, (0.2, 0.09, 0.11, 0.14, 0.15, 0.31))
 
 
 def _frames(ctx: ReportContext, kit: Kit) -> list[Flowable]:

@@ -11,6 +11,8 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, PageBreak, Spacer, Table, TableStyle
 
 from forensics_app.core.analysis.results import Results
@@ -133,11 +135,17 @@ def model_line(kit: Kit, r: Results) -> str:
 def verdict_block(ctx: ReportContext, kit: Kit) -> Table:
     pred = ctx.results.prediction
     colour = GREY if ctx.placeholder else VERDICT_COLOURS.get(pred.label, GREY)
-    label = kit.p(f'<font size="24" color="{colour.hexval()}"><b>{pred.label.upper()}</b>'
-                  "</font>", kit.body)
+    word = pred.label.upper()
+    label_width = kit.width * 0.28 - 16
+    # As large as fits on one line ("INCONCLUSIVE" is twice as long as "FAKE").
+    size = min(24.0, 0.9 * label_width / stringWidth(word, kit.fonts.bold, 1))
+    label = kit.p(f'<font size="{size:.1f}" color="{colour.hexval()}"><b>{word}</b></font>',
+                  ParagraphStyle("verdict", parent=kit.body, leading=size * 1.2))
+    confidence = ("no verdict" if pred.band == "none"
+                  else f"{pct(pred.confidence)} — <b>{pred.band}</b>")
     details = kit.fields([
         ("p_fake", f"{num(pred.p_fake)} (decision threshold {pred.threshold:.2f})"),
-        ("Confidence", f"{pct(pred.confidence)} — <b>{pred.band}</b>"),
+        ("Confidence", confidence),
         ("What the band means", BAND_MEANINGS.get(pred.band, pred.band)),
         ("Why", inline(kit, pred.reason)),
     ], label_share=0.3, width=kit.width * 0.72 - 12)
@@ -201,9 +209,10 @@ def evidence(ctx: ReportContext, kit: Kit) -> list[Flowable]:
          + ("" if now is None or now.size_bytes == check.intake.size_bytes
             else f"; now {human_size(now.size_bytes)}")),
         ("SHA-256 at intake", kit.code(check.intake.sha256)),
-        ("SHA-256 at report time", _now_hash(kit, now and now.sha256, check.status)),
+        ("SHA-256 at report time", _now_hash(kit, now.sha256 if now else None,
+                                             check.intake.sha256)),
         ("MD5 at intake", kit.code(check.intake.md5)),
-        ("MD5 at report time", _now_hash(kit, now and now.md5, check.status)),
+        ("MD5 at report time", _now_hash(kit, now.md5 if now else None, check.intake.md5)),
         ("Intake hashes from", kit.text(check.intake_source)),
     ]
     if check.analysed_sha256 != check.intake.sha256:
@@ -226,10 +235,11 @@ def evidence(ctx: ReportContext, kit: Kit) -> list[Flowable]:
             kit.fields(rows)]
 
 
-def _now_hash(kit: Kit, value: str | None, status: str) -> list[Flowable]:
+def _now_hash(kit: Kit, value: str | None, intake: str) -> list[Flowable]:
+    """A hash re-computed now, with match / MISMATCH against its intake value."""
     if value is None:
         return [kit.p(hash_status("missing"), kit.cell)]
-    return [kit.code(value), kit.p(hash_status("ok" if status == "ok" else "changed"), kit.cell)]
+    return [kit.code(value), kit.p(hash_status("ok" if value == intake else "changed"), kit.cell)]
 
 
 # -- 2 method -------------------------------------------------------------------------------

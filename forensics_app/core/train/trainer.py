@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from timm.models.efficientnet import EfficientNet
 from torch import nn
-from torch.utils.data import DataLoader
 
 from forensics_app.core.models.registry import ModelCard, save_model
 from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
@@ -30,9 +30,8 @@ from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.calibration import expected_calibration_error, fit_temperature
 from forensics_app.core.train.data import (
     ClipFaces,
-    SBIPairs,
+    augment,
     blend_sequence,
-    collate_pairs,
     extract_clip,
     item_rng,
     list_videos,
@@ -63,14 +62,16 @@ class TrainConfig:
     backbone_lr: float = 2e-4
     weight_decay: float = 0.01
     warmup_steps: int = 50
-    freeze_blocks: int = 3  # stem + this many backbone stages stay at their ImageNet weights
+    freeze_blocks: int = 5  # stem + this many backbone stages stay at their ImageNet weights
     seed: int = 0
     device: str = "cpu"
     imagenet_init: bool = True
     max_minutes: float | None = None  # spatial stage: stop before an epoch would overrun
     max_steps_per_epoch: int | None = None  # tests
-    val_frames_per_clip: int = 100
-    temporal_sequences: int = 6  # per identity and kind (jittered, spliced)
+    val_frames_per_clip: int = 60
+    train_faces_per_clip: int | None = None  # subsample the training faces (tests, quick runs)
+    pool_variants: int = 2  # self-blends cached per real face (one used per epoch in turn)
+    temporal_sequences: int = 4  # per identity and kind (jittered, spliced)
     temporal_batch: int = 16
     temporal_lr: float = 5e-4
     spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
@@ -192,23 +193,98 @@ def cosine_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_schedu
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def validation_pairs(clips: Sequence[ClipFaces], config: TrainConfig
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A fixed validation set: evenly spaced real frames of the held-out identities and one
-    self-blend of each (seeded), at the input size, no augmentation."""
-    images, labels = [], []
+def backbone_prefix(model: SpatialModel, images: torch.Tensor, blocks: int) -> torch.Tensor:
+    """The frozen part of the backbone: stem + the first `blocks` stages (no gradients)."""
+    b = model.backbone
+    with torch.inference_mode():
+        h = b.bn1(b.conv_stem(model.normalize(images)))
+        for block in b.blocks[:blocks]:
+            h = block(h)
+    return h
+
+
+def backbone_suffix(model: SpatialModel, h: torch.Tensor, blocks: int) -> torch.Tensor:
+    """The trained rest: the remaining stages (+ the head conv for EfficientNets), such that
+    suffix(prefix(x)) == model.forward_features(x)."""
+    b = model.backbone
+    for block in b.blocks[blocks:]:
+        h = block(h)
+    if isinstance(b, EfficientNet):
+        h = b.bn2(b.conv_head(h))
+    return h
+
+
+@dataclass
+class FeaturePool:
+    """Self-blended pairs pushed once through the frozen backbone stages.
+
+    With the early stages frozen, their output for a given image never changes, so each real
+    face and `variants` self-blends of it (each with its own random parameters and the same
+    flip/JPEG augmentation as the reals) are run through them once; every epoch then trains
+    the later stages and the transformer on the cached feature maps (fp16), pairing each real
+    with one of its fakes in turn. On a CPU this is what makes training affordable.
+    """
+
+    features: torch.Tensor  # (N, C, h, w) float16
+    labels: torch.Tensor  # (N,) 0 real, 1 fake
+    source: torch.Tensor  # (N,) index of the real face (0..reals-1)
+    variant: torch.Tensor  # (N,) 0 for the real, 1..variants for its fakes
+    clip: list[str] = field(default_factory=list)  # per real face
+    row: list[int] = field(default_factory=list)  # per real face: row in its ClipFaces
+    images_per_s: float = 0.0
+
+    def real_rows(self) -> torch.Tensor:
+        return torch.nonzero(self.variant == 0).flatten()
+
+
+def build_pool(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
+               variants: int, augment_data: bool, salt: int, log: RunLog,
+               rows_per_clip: int | None = None) -> FeaturePool:
+    device = torch.device(config.device)
+    model.eval()
+    feats, labels, source, variant, clip_names, clip_rows = [], [], [], [], [], []
+    pending: list[np.ndarray] = []
+    tick, count = time.perf_counter(), 0
+
+    def flush() -> None:
+        nonlocal count
+        if pending:
+            batch = torch.from_numpy(np.stack(pending)).permute(0, 3, 1, 2).contiguous()
+            feats.append(backbone_prefix(model, batch.to(device), config.freeze_blocks)
+                         .half().cpu())
+            count += len(pending)
+            pending.clear()
+
     for c, clip in enumerate(clips):
-        rows = np.unique(np.linspace(0, len(clip) - 1, min(len(clip),
-                                                           config.val_frames_per_clip)).astype(int))
+        rows = np.arange(len(clip))
+        if rows_per_clip and len(clip) > rows_per_clip:
+            rows = np.unique(np.linspace(0, len(clip) - 1, rows_per_clip).astype(int))
         for row in rows:
-            rng = item_rng(config.seed + 1_000_003, c, int(row))
-            fake, _ = self_blend(clip.crops[row], clip.landmarks[row],
-                                 sample_params(rng, clip.crops.shape[1]))
-            images += [to_input(clip.crops[row], config.input_size),
-                       to_input(fake, config.input_size)]
-            labels += [0.0, 1.0]
-    tensor = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return tensor, torch.tensor(labels)
+            rng = item_rng(config.seed + salt, c, int(row))
+            real_id = len(clip_names)
+            clip_names.append(clip.clip)
+            clip_rows.append(int(row))
+            images = [clip.crops[row]]
+            for _ in range(variants):
+                fake, _ = self_blend(clip.crops[row], clip.landmarks[row],
+                                     sample_params(rng, clip.crops.shape[1]))
+                images.append(fake)
+            for v, image in enumerate(images):
+                image = to_input(image, config.input_size)
+                if augment_data:
+                    image = augment(image, rng)
+                pending.append(image)
+                labels.append(float(v > 0))
+                source.append(real_id)
+                variant.append(v)
+                if len(pending) >= 32:
+                    flush()
+        flush()
+        rate = count / (time.perf_counter() - tick)
+        log(f"feature pool: {clip.clip} done ({count} images, {rate:.1f} img/s)")
+    return FeaturePool(torch.cat(feats), torch.tensor(labels), torch.tensor(source),
+                       torch.tensor(variant), clip_names, clip_rows,
+                       count / max(time.perf_counter() - tick, 1e-9))
 
 
 @torch.inference_mode()
@@ -228,21 +304,48 @@ def predict_spatial(model: SpatialModel, images: torch.Tensor, device: torch.dev
     return torch.cat(logits).numpy(), torch.cat(embeddings)
 
 
-def train_spatial(model: SpatialModel, train_clips: Sequence[ClipFaces],
-                  val_clips: Sequence[ClipFaces], config: TrainConfig, out: Path, log: RunLog,
-                  resume: bool = False) -> tuple[SpatialModel, list[dict]]:
-    """Train on self-blended pairs; returns the best epoch's model (lowest validation loss)
-    and the per-epoch history. Checkpoints OUT/checkpoint.pt after every epoch."""
+@torch.inference_mode()
+def predict_features(model: SpatialModel, features: torch.Tensor, config: TrainConfig,
+                     batch: int = 128) -> tuple[np.ndarray, torch.Tensor]:
+    """(logits, embeddings) from cached prefix features, in eval mode."""
+    device = torch.device(config.device)
+    was_training = model.training
+    model.eval()
+    logits, embeddings = [], []
+    for begin in range(0, len(features), batch):
+        h = backbone_suffix(model, features[begin:begin + batch].to(device).float(),
+                            config.freeze_blocks)
+        out = model.forward_head(h)
+        logits.append(out.logit.float().cpu())
+        embeddings.append(out.embedding.float().cpu())
+    model.train(was_training)
+    if not logits:
+        return np.zeros(0, np.float32), torch.zeros(0, model.config.dim)
+    return torch.cat(logits).numpy(), torch.cat(embeddings)
+
+
+def epoch_items(pool: FeaturePool, epoch: int, variants: int) -> torch.Tensor:
+    """Every real face and, this epoch, its fake number (epoch mod variants) + 1."""
+    pick = (pool.variant == 0) | (pool.variant == epoch % max(variants, 1) + 1)
+    return torch.nonzero(pick).flatten()
+
+
+def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: FeaturePool,
+                  config: TrainConfig, out: Path, log: RunLog, resume: bool = False,
+                  variants: int = 2) -> tuple[SpatialModel, list[dict]]:
+    """Train the unfrozen stages and the transformer head on cached prefix features; returns
+    the best epoch's model (lowest validation loss) and the per-epoch history.
+    Checkpoints OUT/checkpoint.pt after every epoch."""
     device = torch.device(config.device)
     model.to(device)
     frozen = freeze(model, config.freeze_blocks)
-    dataset = SBIPairs(train_clips, config.input_size, config.seed)
-    steps_per_epoch = math.ceil(len(dataset) / config.batch_pairs)
+    items_per_epoch = len(epoch_items(train_pool, 0, variants))
+    batch = 2 * config.batch_pairs
+    steps_per_epoch = math.ceil(items_per_epoch / batch)
     if config.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
     optimizer = make_optimizer(model, config)
     scheduler = cosine_schedule(optimizer, config.warmup_steps, steps_per_epoch * config.epochs)
-    val_images, val_labels = validation_pairs(val_clips, config)
     history: list[dict] = []
     start_epoch, best_loss, best_state = 0, float("inf"), None
     ckpt_path = out / "checkpoint.pt"
@@ -253,11 +356,10 @@ def train_spatial(model: SpatialModel, train_clips: Sequence[ClipFaces],
         scheduler.load_state_dict(ckpt["scheduler"])
         history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
         best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
-        torch.set_rng_state(ckpt["torch_rng"])
         log(f"resumed spatial training after epoch {start_epoch}")
-    log(f"spatial: {len(dataset)} real faces from {len(train_clips)} clips → "
-        f"{2 * len(dataset)} images/epoch; validation {len(val_labels)} images from "
-        f"{len(val_clips)} held-out clips; {steps_per_epoch} steps/epoch")
+    log(f"spatial: {items_per_epoch} images/epoch ({len(train_pool.real_rows())} real faces, "
+        f"{variants} self-blends each, one per epoch in turn); validation "
+        f"{len(val_pool.labels)} images; {steps_per_epoch} steps/epoch")
     stage_start = time.perf_counter()
     epoch_times: list[float] = []
     for epoch in range(start_epoch, config.epochs):
@@ -268,35 +370,40 @@ def train_spatial(model: SpatialModel, train_clips: Sequence[ClipFaces],
                     f"--max-minutes {config.max_minutes}")
                 break
         epoch_start = time.perf_counter()
-        dataset.set_epoch(epoch)
-        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(
-            config.seed * 1000 + epoch)).tolist()[:steps_per_epoch * config.batch_pairs]
-        loader = DataLoader(dataset, batch_size=config.batch_pairs, sampler=order,
-                            collate_fn=collate_pairs, num_workers=0)
+        generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
+        items = epoch_items(train_pool, epoch, variants)
+        order = items[torch.randperm(len(items), generator=generator)]
+        flips = torch.rand(len(order), generator=generator) < 0.5
         set_train_mode(model, frozen)
         losses, seen, tick = [], 0, time.perf_counter()
-        for step, (images, labels) in enumerate(loader, start=1):
-            out_ = model(images.to(device))
-            loss = F.binary_cross_entropy_with_logits(out_.logit, labels.to(device))
+        for step in range(1, steps_per_epoch + 1):
+            idx = order[(step - 1) * batch: step * batch]
+            h = train_pool.features[idx].float()
+            flip = flips[(step - 1) * batch: step * batch]
+            h[flip] = h[flip].flip(-1)  # mirror augmentation on the feature maps
+            out_ = model.forward_head(backbone_suffix(model, h.to(device), config.freeze_blocks))
+            loss = F.binary_cross_entropy_with_logits(out_.logit,
+                                                      train_pool.labels[idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss))
-            seen += len(images)
+            losses.append(loss.item())
+            seen += len(idx)
             if step % config.log_every == 0 or step == steps_per_epoch:
                 rate = seen / (time.perf_counter() - tick)
-                left = (steps_per_epoch - step) * len(images) / rate
-                left += (config.epochs - epoch - 1) * steps_per_epoch * len(images) / rate
+                left = (steps_per_epoch - step) * batch / rate
+                left += (config.epochs - epoch - 1) * steps_per_epoch * batch / rate
                 log(f"epoch {epoch + 1}/{config.epochs} step {step}/{steps_per_epoch} "
                     f"loss {np.mean(losses[-config.log_every:]):.4f} {rate:.1f} img/s "
                     f"ETA {_eta(left)}")
         train_rate = seen / (time.perf_counter() - tick)
-        val_logits, _ = predict_spatial(model, val_images, device)
+        val_logits, _ = predict_features(model, val_pool.features, config)
+        val_labels = val_pool.labels.numpy()
         val_loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(val_logits),
-                                                            val_labels))
-        val = binary_metrics(val_labels.numpy(), 1 / (1 + np.exp(-val_logits)))
+                                                            val_pool.labels))
+        val = binary_metrics(val_labels, 1 / (1 + np.exp(-val_logits)))
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
                   "val_loss": val_loss, "val_auc": val["auc"], "val_accuracy": val["accuracy"],
                   "train_img_per_s": train_rate, "lr": scheduler.get_last_lr()[-1],
@@ -311,8 +418,7 @@ def train_spatial(model: SpatialModel, train_clips: Sequence[ClipFaces],
         torch.save({"epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "history": history, "best_loss": best_loss, "best_state": best_state,
-                    "torch_rng": torch.get_rng_state(), "config": asdict(config)},
-                   ckpt_path)
+                    "config": asdict(config)}, ckpt_path)
         write_json(out / "history.json", {"spatial": history})
         epoch_times.append(time.perf_counter() - epoch_start)
     if best_state is not None:
@@ -353,44 +459,56 @@ def _window(rng: np.random.Generator, rows: np.ndarray, max_frames: int, min_len
     return strided[start:start + length]
 
 
-def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
-                    salt: int, log: RunLog) -> Sequences:
-    """Real windows, fully self-blended windows with per-frame jitter, and spliced windows
-    (only a stretch blended) for each identity, embedded by the frozen spatial model."""
+def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], pool: FeaturePool,
+                    config: TrainConfig, salt: int, augment_data: bool, log: RunLog
+                    ) -> Sequences:
+    """Per identity: real windows, fully self-blended windows whose parameters jitter frame to
+    frame, and spliced windows (only a stretch blended), embedded by the frozen spatial model.
+    Windows run over the pool's real faces in frame order."""
     device = torch.device(config.device)
     max_frames = TemporalConfig(**config.temporal).max_frames
+    real_rows = pool.real_rows()
+    real_logits, real_emb = predict_features(model, pool.features[real_rows], config)
+    by_clip = {c.clip: c for c in clips}
     seqs = Sequences()
-    for c, clip in enumerate(clips):
-        crops = torch.from_numpy(np.stack([to_input(x, config.input_size) for x in clip.crops]))
-        real_logits, real_emb = predict_spatial(model, crops.permute(0, 3, 1, 2).contiguous(),
-                                                device)
+
+    def embed(images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
+        if augment_data:
+            images = np.stack([augment(x, rng) for x in images])
+        batch = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        return predict_spatial(model, batch, device)
+
+    names = np.asarray([pool.clip[int(pool.source[r])] for r in real_rows])
+    rows_in_clip = np.asarray([pool.row[int(pool.source[r])] for r in real_rows])
+    tracks = np.asarray([by_clip[n].tracks[r] for n, r in zip(names, rows_in_clip, strict=True)])
+    for c, name in enumerate(sorted(set(names.tolist()))):
+        clip = by_clip[name]
         for track in sorted(set(clip.tracks.tolist())):
-            rows = clip.rows_of(track)
-            if len(rows) < 4:
+            mine = np.flatnonzero((names == name) & (tracks == track))
+            mine = mine[np.argsort(rows_in_clip[mine])]  # pool positions in frame order
+            if len(mine) < 4:
                 continue
             for k in range(config.temporal_sequences):
                 rng = item_rng(config.seed + salt, c * 1000 + track, k)
-                # real window
-                win = _window(rng, rows, max_frames)
+                win = _window(rng, mine, max_frames)
                 seqs.add(real_emb[win], 0.0, np.zeros(len(win), bool), "real", real_logits[win])
                 # fully blended, parameters jittering frame to frame
-                win = _window(rng, rows, max_frames)
+                win = _window(rng, mine, max_frames)
+                crop_rows = rows_in_clip[win]
                 base = sample_params(rng, clip.crops.shape[1])
-                fakes = blend_sequence(clip.crops[win], clip.landmarks[win], base, rng,
-                                       config.input_size, float(rng.uniform(0.3, 1.5)))
-                logits, emb = predict_spatial(
-                    model, torch.from_numpy(fakes).permute(0, 3, 1, 2).contiguous(), device)
+                fakes = blend_sequence(clip.crops[crop_rows], clip.landmarks[crop_rows], base,
+                                       rng, config.input_size, float(rng.uniform(0.3, 1.5)))
+                logits, emb = embed(fakes, rng)
                 seqs.add(emb, 1.0, np.ones(len(win), bool), "jitter", logits)
-                # spliced: a stretch of 15-40 % of the window blended
-                win = _window(rng, rows, max_frames)
+                # spliced: a stretch of 15-40 % of the window blended, the rest real
+                win = _window(rng, mine, max_frames)
                 span = max(2, int(len(win) * rng.uniform(0.15, 0.4)))
                 at = int(rng.integers(0, len(win) - span + 1))
-                stretch = win[at:at + span]
+                crop_rows = rows_in_clip[win[at:at + span]]
                 base = sample_params(rng, clip.crops.shape[1])
-                fakes = blend_sequence(clip.crops[stretch], clip.landmarks[stretch], base, rng,
-                                       config.input_size, float(rng.uniform(0.3, 1.0)))
-                s_logits, s_emb = predict_spatial(
-                    model, torch.from_numpy(fakes).permute(0, 3, 1, 2).contiguous(), device)
+                fakes = blend_sequence(clip.crops[crop_rows], clip.landmarks[crop_rows], base,
+                                       rng, config.input_size, float(rng.uniform(0.3, 1.0)))
+                s_logits, s_emb = embed(fakes, rng)
                 emb = real_emb[win].clone()
                 emb[at:at + span] = s_emb
                 logits = real_logits[win].copy()
@@ -398,7 +516,7 @@ def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: Tra
                 mask = np.zeros(len(win), bool)
                 mask[at:at + span] = True
                 seqs.add(emb, 1.0, mask, "splice", logits)
-        log(f"temporal sequences: {clip.clip} done ({len(seqs)} so far)")
+        log(f"temporal sequences: {name} done ({len(seqs)} so far)")
     return seqs
 
 
@@ -506,6 +624,14 @@ def load_clips(config: TrainConfig, log: RunLog) -> list[ClipFaces]:
                          log=log) for v in videos]
 
 
+def _pool(path: Path, resume: bool, make: Callable[[], FeaturePool]) -> FeaturePool:
+    if resume and path.exists():
+        return FeaturePool(**torch.load(path, map_location="cpu", weights_only=False))
+    pool = make()
+    torch.save(asdict(pool), path)
+    return pool
+
+
 def run_training(config: TrainConfig, resume: bool = False,
                  printer: Callable[[str], None] = print) -> Path:
     """The whole pipeline; returns the run folder, which is a loadable model folder."""
@@ -520,31 +646,40 @@ def run_training(config: TrainConfig, resume: bool = False,
     log(f"identity split: train {[c.clip for c in train_clips]}, "
         f"validation {[c.clip for c in val_clips]}")
     spatial = build_spatial(config)
-    spatial, spatial_history = train_spatial(spatial, train_clips, val_clips, config, out, log,
-                                             resume)
-    spatial_minutes = (time.perf_counter() - t0) / 60
     device = torch.device(config.device)
+    spatial.to(device)
+    variants = config.pool_variants
+    val_pool = _pool(out / "pool_val.pt", resume, lambda: build_pool(
+        spatial, val_clips, config, 1, False, 1_000_003, log, config.val_frames_per_clip))
+    train_pool = _pool(out / "pool_train.pt", resume, lambda: build_pool(
+        spatial, train_clips, config, variants, True, 0, log, config.train_faces_per_clip))
+    spatial, spatial_history = train_spatial(spatial, train_pool, val_pool, config, out, log,
+                                             resume, variants)
+    spatial_minutes = (time.perf_counter() - t0) / 60
 
     # Frame-level calibration on the held-out identities.
-    val_images, val_labels = validation_pairs(val_clips, config)
-    tick = time.perf_counter()
-    val_logits, _ = predict_spatial(spatial, val_images, device)
-    infer_rate = len(val_images) / (time.perf_counter() - tick)
-    t_spatial = fit_temperature(val_logits, val_labels.numpy())
+    val_labels = val_pool.labels.numpy()
+    val_logits, _ = predict_features(spatial, val_pool.features, config)
+    t_spatial = fit_temperature(val_logits, val_labels)
     frame_p = _sigmoid(val_logits / t_spatial)
-    frame_metrics = binary_metrics(val_labels.numpy(), frame_p)
-    frame_metrics["ece"] = expected_calibration_error(frame_p, val_labels.numpy())
+    frame_metrics = binary_metrics(val_labels, frame_p)
+    frame_metrics["ece"] = expected_calibration_error(frame_p, val_labels)
     frame_metrics["ece_uncalibrated"] = expected_calibration_error(_sigmoid(val_logits),
-                                                                   val_labels.numpy())
+                                                                   val_labels)
     log(f"spatial temperature {t_spatial:.3f}; validation frames: AUC {frame_metrics['auc']:.4f}"
         f", ECE {frame_metrics['ece_uncalibrated']:.3f} → {frame_metrics['ece']:.3f}")
+    probe = torch.from_numpy(np.stack([to_input(x, config.input_size)
+                                       for x in val_clips[0].crops[:32]]))
+    tick = time.perf_counter()
+    predict_spatial(spatial, probe.permute(0, 3, 1, 2).contiguous(), device, batch=32)
+    infer_rate = len(probe) / (time.perf_counter() - tick)
 
     # Temporal model on frozen per-frame embeddings.
     seed_everything(config.seed + 1)
     tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
     temporal = TemporalModel(tcfg)
-    train_seqs = build_sequences(spatial, train_clips, config, 11, log)
-    val_seqs = build_sequences(spatial, val_clips, config, 12, log)
+    train_seqs = build_sequences(spatial, train_clips, train_pool, config, 11, True, log)
+    val_seqs = build_sequences(spatial, val_clips, val_pool, config, 12, False, log)
     temporal, temporal_history = train_temporal(temporal, train_seqs, val_seqs, config, out,
                                                 log, resume)
     val_clip_logits = predict_temporal(temporal, val_seqs, device)
@@ -585,6 +720,8 @@ def run_training(config: TrainConfig, resume: bool = False,
             "epochs_run": len(spatial_history), "epochs": config.epochs,
             "temporal_epochs": config.temporal_epochs,
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
+            "pool_variants": variants,
+            "pool_img_per_s": round(train_pool.images_per_s, 1),
             "spatial_minutes": round(spatial_minutes, 1), "total_minutes": round(minutes, 1),
             "train_img_per_s": round(float(np.median(train_rates)), 1) if train_rates else None,
             "inference_img_per_s": round(infer_rate, 1), "device": config.device,

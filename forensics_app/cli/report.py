@@ -1,0 +1,124 @@
+"""`forensics-app report CASE_OR_RESULTS_DIR --out report.pdf`: the PDF evidence report.
+
+Also called by `analyze --report` through `report_from_analysis`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from forensics_app.core.analysis.results import RESULTS_FILE
+from forensics_app.core.case import ANALYSES_DIR, Case, Note, is_case_folder
+from forensics_app.core.errors import ForensicsError
+from forensics_app.core.report import ReportOutput, export_report
+
+CASE_HELP = """\
+With a case folder (made in the GUI: case.json, evidence.json, analyses/<id>/), the case id,
+examiner, notes and audit log come from the case, the evidence is re-hashed against its
+intake hashes, and the export is added to the case's audit log. With a plain results folder
+(written by `analyze --out DIR`), --case-id and --examiner are only printed in the report: no
+case folder is created. `analyze --out CASE/analyses/<id>` writes into an existing case.
+
+Beside the PDF: NAME.results.json (the results, also embedded in the PDF as an attachment)
+and NAME.pdf.sha256 (the PDF's hash, sha256sum format)."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write the PDF evidence report of an analysis",
+                       description="Write the PDF evidence report of an analysis.",
+                       epilog=CASE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", type=Path, metavar="CASE_OR_RESULTS_DIR",
+                   help="a case folder or a results folder written by analyze")
+    p.add_argument("--out", type=Path, required=True, help="the PDF to write (not beside the "
+                   "evidence)")
+    p.add_argument("--evidence", default=None, metavar="ID",
+                   help="evidence id, when the case holds several analyses (E001, ...)")
+    p.add_argument("--case-id", default=None, help="case id printed in the report (no case)")
+    p.add_argument("--examiner", default=None, help="examiner printed in the report (no case)")
+    p.add_argument("--notes", type=Path, default=None,
+                   help="UTF-8 text file of examiner notes; blank lines separate notes")
+    p.add_argument("--paper", choices=("a4", "letter"), default="a4")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    results_folder, case = resolve_source(args.source, args.evidence)
+    if case is not None:
+        _check_matches(case, args)
+    out = export_report(results_folder, args.out, case=case, paper=args.paper,
+                        notes=_notes(args), case_id=args.case_id, examiner=args.examiner)
+    print_output(out)
+    return 0
+
+
+def report_from_analysis(results_folder: Path, args: argparse.Namespace) -> ReportOutput:
+    """`analyze ... --report PDF`: the report of the analysis just written."""
+    out = export_report(results_folder, args.report, paper=getattr(args, "paper", "a4"),
+                        notes=_notes(args), case_id=args.case_id, examiner=args.examiner)
+    print_output(out)
+    return out
+
+
+def resolve_source(source: Path, evidence_id: str | None) -> tuple[Path, Case | None]:
+    """The results folder to report on, and its case when `source` is a case folder."""
+    if is_case_folder(source):
+        case = Case.open(source)
+        return case.analysis_dir(evidence_id or _only_analysis(case)), case
+    if (source / RESULTS_FILE).is_file():
+        return source, None
+    raise ForensicsError(f"not a case folder (case.json) or a results folder ({RESULTS_FILE})",
+                         source)
+
+
+def _only_analysis(case: Case) -> str:
+    analysed = [r.evidence_id for r in case.evidence()
+                if (case.analysis_dir(r.evidence_id) / RESULTS_FILE).is_file()]
+    if len(analysed) == 1:
+        return analysed[0]
+    if not analysed:
+        raise ForensicsError(f"the case has no analysis yet (nothing in {ANALYSES_DIR}/)",
+                             case.folder)
+    raise ForensicsError(f"the case has {len(analysed)} analyses ({', '.join(analysed)}); "
+                         "choose one with --evidence", case.folder)
+
+
+def _check_matches(case: Case, args: argparse.Namespace) -> None:
+    """A case's own id and examiner are printed; a different one on the command line is an
+    error rather than silently ignored."""
+    for given, own, option in ((args.case_id, case.case_id, "--case-id"),
+                               (args.examiner, case.examiner, "--examiner")):
+        if given is not None and given != own:
+            raise ForensicsError(f"{option} {given!r} differs from the case's {own!r}",
+                                 case.folder)
+
+
+def _notes(args: argparse.Namespace) -> list[Note]:
+    return read_notes(args.notes, args.examiner) if getattr(args, "notes", None) else []
+
+
+def read_notes(path: Path, author: str | None = None) -> list[Note]:
+    """Notes from a text file, one per blank-line-separated block, stamped with the file's
+    modification time (when they were written, as far as the file can tell)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        stamp = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    except FileNotFoundError as err:
+        raise ForensicsError("notes file not found", path) from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ForensicsError(f"notes file unreadable ({err})", path) from err
+    utc = stamp.isoformat(timespec="seconds")
+    blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n")]
+    return [Note(utc, block, author) for block in blocks if block]
+
+
+def print_output(out: ReportOutput) -> None:
+    print(f"report:     {out.pdf} ({out.pages} pages, {out.seconds:.1f} s)")
+    print(f"sha256:     {out.pdf_sha256} ({out.sha256_file.name})")
+    print(f"results:    {out.results_sidecar} (also attached to the PDF)")
+    if out.evidence_status != "ok":
+        word = "MISSING" if out.evidence_status == "missing" else "HASH MISMATCH"
+        print(f"WARNING: evidence {word} at report time: it is not (or no longer) the file "
+              "recorded at intake; the report flags this on its first page", file=sys.stderr)

@@ -1,0 +1,132 @@
+"""The case folder: metadata, evidence intake and re-verification, notes, append-only audit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from forensics_app.core.case import AUDIT_FILE, CASE_FILE, Case, is_case_folder
+from forensics_app.core.errors import ForensicsError
+
+NON_LATIN = "ملاحظة: الوجه يبدو مشوهاً · 王小明 检查了 · Zoë Ñúñez, Ørsted"
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> Path:
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    path = folder / "clip.mp4"
+    path.write_bytes(b"not really a video, but evidence all the same" * 100)
+    return path
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    return Case.create(tmp_path / "case", "K-2026/17", "Zoë Ñúñez")
+
+
+def test_create_then_open_keeps_metadata(case: Case) -> None:
+    reopened = Case.open(case.folder)
+    assert (reopened.case_id, reopened.examiner, reopened.created_utc) == \
+        ("K-2026/17", "Zoë Ñúñez", case.created_utc)
+    assert json.loads((case.folder / CASE_FILE).read_text("utf-8"))["schema"] == \
+        "forensics-app/case/v1"
+    assert [e["event"] for e in reopened.audit_log()] == ["case created", "case opened"]
+    # Atomic rewrites leave no temporary files behind.
+    assert not [p for p in case.folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_create_refuses_used_folders(tmp_path: Path, case: Case) -> None:
+    with pytest.raises(ForensicsError, match="already exists"):
+        Case.create(case.folder, "other", "someone")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(ForensicsError, match="non-empty"):
+        Case.create(busy, "K-1", "A")
+    assert not is_case_folder(busy)
+
+
+def test_open_refuses_a_non_case(tmp_path: Path) -> None:
+    with pytest.raises(ForensicsError, match="not a case folder"):
+        Case.open(tmp_path)
+    (tmp_path / CASE_FILE).write_text("{broken", encoding="utf-8")
+    with pytest.raises(ForensicsError, match="unreadable case file"):
+        Case.open(tmp_path)
+
+
+def test_add_evidence_hashes_at_intake_without_writing_beside_it(case: Case, evidence: Path
+                                                                 ) -> None:
+    before = sorted(p.name for p in evidence.parent.iterdir())
+    record = case.add_evidence(evidence)
+    data = evidence.read_bytes()
+    assert record.evidence_id == "E001"
+    assert record.sha256 == hashlib.sha256(data).hexdigest()
+    assert record.md5 == hashlib.md5(data).hexdigest()
+    assert record.size_bytes == len(data)
+    assert record.path == str(evidence.resolve())
+    assert sorted(p.name for p in evidence.parent.iterdir()) == before
+    assert case.add_evidence(evidence) == record  # the same file keeps its record
+    second = evidence.parent / "second.mp4"
+    second.write_bytes(b"other")
+    assert case.add_evidence(second).evidence_id == "E002"
+    assert [r.evidence_id for r in Case.open(case.folder).evidence()] == ["E001", "E002"]
+    assert case.analysis_dir("E002") == case.folder / "analyses" / "E002"
+    with pytest.raises(ForensicsError, match="no evidence 'E009'"):
+        case.analysis_dir("E009")
+
+
+def test_verify_evidence_reports_changed_and_missing(case: Case, evidence: Path) -> None:
+    case.add_evidence(evidence)
+    other = evidence.parent / "other.mp4"
+    other.write_bytes(b"second file")
+    case.add_evidence(other)
+    assert [c.status for c in case.verify_evidence()] == ["ok", "ok"]
+    with evidence.open("ab") as handle:  # one byte appended: a different file
+        handle.write(b"\0")
+    other.unlink()
+    checks = Case.open(case.folder).verify_evidence()
+    assert [c.status for c in checks] == ["changed", "missing"]
+    assert checks[0].current_sha256 == hashlib.sha256(evidence.read_bytes()).hexdigest()
+    assert checks[1].current_sha256 is None
+    verified = [e for e in case.audit_log() if e["event"] == "evidence verified"]
+    assert [e["status"] for e in verified] == ["ok", "ok", "changed", "missing"]
+
+
+def test_notes_keep_any_script(case: Case) -> None:
+    note = case.add_note(NON_LATIN, frame=120)
+    case.add_note("second", author="R. Ahmed")
+    notes = Case.open(case.folder).notes()
+    assert notes[0] == note
+    assert (notes[0].text, notes[0].author, notes[0].frame) == (NON_LATIN, "Zoë Ñúñez", 120)
+    assert (notes[1].author, notes[1].frame) == ("R. Ahmed", None)
+
+
+def test_audit_log_is_append_only_and_chained(case: Case, evidence: Path) -> None:
+    log = case.folder / AUDIT_FILE
+    first = log.read_bytes()
+    case.add_evidence(evidence)
+    case.audit("exported", pdf="report.pdf", pages=3)
+    after = log.read_bytes()
+    assert after.startswith(first)  # earlier lines untouched
+    rows = case.audit_log()
+    assert rows[-1]["event"] == "exported" and rows[-1]["pages"] == 3
+    assert all(row["utc"].endswith("+00:00") for row in rows)
+    assert case.audit_chain_ok()
+    lines = after.decode("utf-8").splitlines()
+    lines[1] = lines[1].replace("evidence added", "evidence removed")
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert not case.audit_chain_ok()
+
+
+def test_containing_finds_the_case_of_an_analysis(case: Case, evidence: Path,
+                                                  tmp_path: Path) -> None:
+    record = case.add_evidence(evidence)
+    folder = case.analysis_dir(record.evidence_id)
+    folder.mkdir(parents=True)
+    found = Case.containing(folder)
+    assert found is not None and found[0].case_id == case.case_id and found[1] == "E001"
+    assert Case.containing(tmp_path) is None

@@ -1,0 +1,300 @@
+"""The PDF evidence report: validity, what it must print, attachments, tampering, scripts,
+pagination, cases and the command line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import unicodedata
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pypdf import PdfReader
+
+from forensics_app.cli import main as cli_main
+from forensics_app.core.analysis.results import (
+    EXPLAIN_METHODS,
+    RESULTS_FILE,
+    Evidence,
+    FaceBox,
+    FaceMaps,
+    Identity,
+    Indicator,
+    Prediction,
+    Results,
+    read_results,
+    write_results,
+)
+from forensics_app.core.case import Case
+from forensics_app.core.errors import ForensicsError, OutputError
+from forensics_app.core.media import VideoSource, hash_file
+from forensics_app.core.report import export_report, fonts
+from forensics_app.core.report.context import MAX_ROWS_PER_INDICATOR
+from forensics_app.core.report.text import SHAPING_AVAILABLE
+
+CLIP = "videos/fake/dfdc_abofeumbvv.mp4"
+ARABIC = "ملاحظة: الوجه يبدو مشوها في الإطار"
+CHINESE = "王小明 检查了第十二帧"
+ACCENTED = "Zoë Ñúñez-Ørsted"
+
+
+def pdf_text(path: Path) -> list[str]:
+    return [page.extract_text() for page in PdfReader(path).pages]
+
+
+def drive(job):
+    try:
+        while True:
+            next(job)
+    except StopIteration as stop:
+        return stop.value
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def analysed(shared_data: Path, tiny_model_dir: Path, tmp_path_factory) -> Path:
+    """An 8-frame analysis of a copy of a shared clip (the copy can then be tampered with)."""
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
+    from forensics_app.core.models.registry import load_model
+
+    root = tmp_path_factory.mktemp("analysed")
+    (root / "evidence").mkdir()
+    clip = shutil.copy(shared_data / CLIP, root / "evidence" / "clip.mp4")
+    drive(run_analysis(clip, root / "results", AnalysisSettings(frames=8),
+                       load_model(tiny_model_dir)))
+    return root / "results"
+
+
+@pytest.fixture(scope="module")
+def report(analysed: Path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.pdf"
+    return export_report(analysed, out, case_id="K-2026/17", examiner=ACCENTED,
+                         notes=[ARABIC, CHINESE, f"reviewed by {ACCENTED}"])
+
+
+def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: bool = False
+              ) -> Path:
+    """A results folder over a synthetic clip, built directly: many unusual frames, one face."""
+    from media_factory import make_video
+
+    folder.mkdir(parents=True)
+    (folder / "evidence").mkdir()
+    video = make_video(folder / "evidence" / "synthetic.mp4", n_frames=frames, width=96,
+                       height=64, fps=25, bframes=False)
+    with VideoSource(video) as source:
+        info = source.info
+    hashes = hash_file(video)
+    rng = np.random.default_rng(0)
+    sampled = list(range(frames))
+    box = [20.0, 8.0, 70.0, 58.0]
+    scores = rng.uniform(0.55, 0.95, frames).tolist()
+    marked = sorted(rng.choice(sampled, unusual, replace=False).tolist())
+    ranges = [3.0] * frames  # flat, the marked frames far out: beyond 2σ while they are < 20 %
+    for f in marked:
+        ranges[f] = 30.0
+    attention = rng.random((2, 4, frames, frames)).astype(np.float32)
+    attention /= attention.sum(-1, keepdims=True)
+    results = Results(
+        evidence=Evidence(str(video.resolve()), video.name, hashes.sha256, hashes.md5,
+                          hashes.size_bytes, info.container, info.codec, info.width,
+                          info.height, info.fps, info.frame_count, info.duration_s),
+        tool={"name": "forensics-app", "version": "test", "revision": "abc123"},
+        model={"name": "synthetic", "version": "1", "sha256": "ab" * 32, "threshold": 0.5,
+               "placeholder": placeholder, "training_data": "nothing at all"},
+        settings={"frames": frames, "segment": None, "explain": "relevancy", "device": "cpu",
+                  "detector": "short", "seed": 0, "batch_size": 32},
+        sampled_frames=sampled, sampled_times_s=[f / 25 for f in sampled],
+        faces=[[FaceBox(0, box, 0.9, s)] for s in scores], frame_scores=scores,
+        identities=[Identity(0, sampled, float(np.mean(scores)), 0.8, 0.8)],
+        prediction=Prediction("fake", 0.8, 0.8, "confident", 0.5, 0, "synthetic"),
+        attention_frames=sampled, frame_relevancy=rng.random(frames).tolist(),
+        self_attention=[0.1] * frames, attention_range=ranges, unusual_frames=marked,
+        indicators=[Indicator("unusual_frame_share", unusual / frames, 0.05, True, marked,
+                              "share of unusual frames"),
+                    Indicator("frames_above_threshold", 1.0, 0.5, True, sampled,
+                              "share of frames above the threshold")],
+        created_utc="2026-01-01T00:00:00+00:00")
+    maps = FaceMaps(np.array(sampled, np.int64), np.zeros(frames, np.int64),
+                    np.tile(np.array(box, np.float32), (frames, 1)),
+                    {m: rng.random((frames, 7, 7)).astype(np.float32) for m in EXPLAIN_METHODS})
+    return write_results(folder / "results", results, attention, maps)
+
+
+# -- the report of a real analysis ------------------------------------------------------------
+def test_pdf_is_valid_with_footer_on_every_page(report) -> None:
+    pages = pdf_text(report.pdf)
+    assert len(pages) == report.pages >= 5
+    short = re.compile(r"Evidence SHA-256 ([0-9a-f]{8})…([0-9a-f]{8}) · generated "
+                       r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+    for number, text in enumerate(pages, start=1):
+        assert f"page {number} of {len(pages)}" in text
+        assert short.search(text), f"page {number} lacks the evidence hash and report time"
+        assert report.report_id in text
+    assert PdfReader(report.pdf).pages[0].mediabox.width == pytest.approx(595.3, abs=0.5)
+
+
+def test_pdf_prints_hashes_verdict_and_frames(report, analysed: Path, tiny_model_dir: Path
+                                             ) -> None:
+    results = read_results(analysed).results
+    text = " ".join(pdf_text(report.pdf))
+    flat = text.replace("\n", "")
+    evidence_sha = hashlib.sha256(Path(results.evidence.path).read_bytes()).hexdigest()
+    model_sha = hashlib.sha256((tiny_model_dir / "model.safetensors").read_bytes()).hexdigest()
+    assert evidence_sha in flat
+    assert model_sha in flat
+    assert results.prediction.label.upper() in text
+    assert "match" in text and "MISMATCH" not in text
+    assert "K-2026/17" in text
+    for frame in results.unusual_frames:
+        assert re.search(rf"\b{frame}\b", text)
+    if not results.unusual_frames:
+        assert "No unusual frames" in text
+    for heading in ("1. Evidence", "2. Method", "3. Findings", "4. Examiner notes",
+                    "5. Audit log", "6. Limitations"):
+        assert heading in text
+
+
+def test_results_attached_and_beside_the_pdf(report, analysed: Path) -> None:
+    original = (analysed / RESULTS_FILE).read_bytes()
+    reader = PdfReader(report.pdf)
+    assert reader.attachments["results.json"] == [original]
+    assert report.results_sidecar.read_bytes() == original
+    digest = hashlib.sha256(report.pdf.read_bytes()).hexdigest()
+    assert report.sha256_file.read_text("utf-8") == f"{digest}  {report.pdf.name}\n"
+    assert report.pdf_sha256 == digest
+
+
+def test_non_latin_notes_render(report) -> None:
+    text = " ".join(pdf_text(report.pdf))
+    assert CHINESE in text
+    assert ACCENTED in text
+    assert not fonts.load_fonts().missing(ARABIC + CHINESE + ACCENTED)
+    arabic = unicodedata.normalize("NFKC", text)
+    assert "الوجه" in arabic or "الوجه"[::-1] in arabic
+    if SHAPING_AVAILABLE:  # joined letters are drawn as presentation forms
+        assert re.search("[\ufe70-\ufefc]", text)
+    used = {str(font["/BaseFont"]) for page in PdfReader(report.pdf).pages
+            for font in page["/Resources"].get("/Font", {}).values()}
+    assert any("Arabic" in name for name in used)
+    assert any(re.search("DroidSansFallback|WenQuanYi", name) for name in used)
+
+
+def test_tampered_and_missing_evidence(report, analysed: Path, tmp_path: Path) -> None:
+    bundle = read_results(analysed)
+    tampered = tmp_path / "evidence" / "clip.mp4"
+    tampered.parent.mkdir()
+    shutil.copy(bundle.results.evidence.path, tampered)
+    with tampered.open("ab") as handle:
+        handle.write(b"\0\0\0\0")
+    text = {}
+    for name, path in (("tampered", tampered), ("missing", tmp_path / "gone.mp4")):
+        results = replace(bundle.results,
+                          evidence=replace(bundle.results.evidence, path=str(path)))
+        folder = write_results(tmp_path / name, results, bundle.attention, bundle.face_maps)
+        out = export_report(folder, tmp_path / "out" / f"{name}.pdf", paper="letter")
+        assert out.evidence_status == ("changed" if name == "tampered" else "missing")
+        text[name] = " ".join(pdf_text(out.pdf))
+    assert "MISMATCH" in text["tampered"]
+    assert hashlib.sha256(tampered.read_bytes()).hexdigest() in text["tampered"].replace("\n", "")
+    assert "EVIDENCE MISSING" in text["missing"]
+    assert PdfReader(tmp_path / "out" / "missing.pdf").pages[0].mediabox.width == 612
+
+
+# -- synthetic results ------------------------------------------------------------------------
+def test_many_unusual_frames_paginate(tmp_path: Path) -> None:
+    folder = synthetic(tmp_path / "many", frames=100, unusual=15)
+    out = export_report(folder, tmp_path / "many.pdf")
+    assert out.seconds < 60  # seconds, not minutes, for a 100-frame analysis
+    pages = pdf_text(out.pdf)
+    table_pages = [t for t in pages if "Frame picture" in t]
+    assert len(table_pages) >= 2  # the table spans pages, its header repeated on each
+    text = " ".join(table_pages)
+    results = read_results(folder).results
+    for frame in results.unusual_frames:
+        assert re.search(rf"(?m)^{frame}\s*$", text), f"frame {frame} has no row"
+    # A triggered indicator pointing at every frame adds only its most relevant frames.
+    rows = re.findall(r"(?m)^(\d+)\s*$\n\d\d:\d\d:\d\d\.\d{3}", text)
+    assert len(rows) <= len(results.unusual_frames) + MAX_ROWS_PER_INDICATOR
+
+
+def test_placeholder_model_is_flagged_on_every_page(tmp_path: Path) -> None:
+    folder = synthetic(tmp_path / "placeholder", frames=12, unusual=0, placeholder=True)
+    out = export_report(folder, tmp_path / "placeholder.pdf")
+    pages = pdf_text(out.pdf)
+    assert all("UNTRAINED PLACEHOLDER MODEL" in t for t in pages)
+    assert "meaningless" in pages[0]
+
+
+def test_case_report_uses_case_and_audits_export(tmp_path: Path) -> None:
+    folder = synthetic(tmp_path / "s", frames=10, unusual=0)
+    results = read_results(folder).results
+    case = Case.create(tmp_path / "case", "CASE-9", "R. Ahmed")
+    record = case.add_evidence(results.evidence.path)
+    case.add_note(f"{ARABIC} / {CHINESE}", frame=3)
+    shutil.copytree(folder, case.analysis_dir(record.evidence_id))
+    # The GUI passes the case's notes along with unsaved ones: each is printed once.
+    out = export_report(case.analysis_dir(record.evidence_id), tmp_path / "r" / "case.pdf",
+                        notes=[*case.notes(), "unsaved note"])
+    text = " ".join(pdf_text(out.pdf))
+    assert "CASE-9" in text and "R. Ahmed" in text and "unsaved note" in text
+    assert text.count(CHINESE) == 1
+    assert "hash chain is intact" in text
+    assert f"case intake {record.evidence_id}" in text
+    events = Case.open(case.folder).audit_log()
+    exported = [e for e in events if e["event"] == "report exported"]
+    assert exported and exported[-1]["pdf_sha256"] == out.pdf_sha256
+    assert any(e["event"] == "analysed" and e["evidence_id"] == "E001" for e in events)
+
+
+def test_refuses_to_write_beside_the_evidence(tmp_path: Path) -> None:
+    folder = synthetic(tmp_path / "s", frames=4, unusual=0)
+    evidence_dir = Path(read_results(folder).results.evidence.path).parent
+    with pytest.raises(OutputError, match="beside the evidence"):
+        export_report(folder, evidence_dir / "report.pdf")
+    with pytest.raises(ForensicsError, match="paper"):
+        export_report(folder, tmp_path / "r.pdf", paper="a3")
+
+
+# -- fonts --------------------------------------------------------------------------------------
+def test_fonts_from_project_folder_first(tmp_path: Path, monkeypatch) -> None:
+    shipped = tmp_path / "fonts"
+    shipped.mkdir()
+    system = fonts.find_font(fonts.ROLES["regular"])
+    assert system is not None
+    copy = shutil.copy(system, shipped / fonts.ROLES["regular"][0])
+    monkeypatch.setenv("FORENSICS_FONTS_DIR", str(shipped))
+    assert fonts.find_font(fonts.ROLES["regular"]) == Path(copy)
+
+
+def test_no_font_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.delenv("FORENSICS_FONTS_DIR", raising=False)
+    monkeypatch.setattr(fonts, "FONT_DIRS", ())
+    fonts.load_fonts.cache_clear()
+    try:
+        with pytest.raises(ForensicsError, match=r"no font for the report.*fonts-noto-core"):
+            fonts.load_fonts()
+    finally:
+        monkeypatch.undo()
+        fonts.load_fonts.cache_clear()
+
+
+# -- command line -----------------------------------------------------------------------------
+def test_cli_report_and_errors(tmp_path: Path, capsys) -> None:
+    folder = synthetic(tmp_path / "s", frames=6, unusual=0)
+    notes = tmp_path / "notes.txt"
+    notes.write_text(f"first note\n\n{CHINESE}\n", encoding="utf-8")
+    out = tmp_path / "out" / "cli.pdf"
+    code = cli_main(["report", str(folder), "--out", str(out), "--case-id", "CLI-1",
+                     "--examiner", ACCENTED, "--notes", str(notes), "--paper", "letter"])
+    assert code == 0
+    assert "report:" in capsys.readouterr().out
+    text = " ".join(pdf_text(out))
+    assert "CLI-1" in text and CHINESE in text and "first note" in text
+    assert cli_main(["report", str(tmp_path), "--out", str(tmp_path / "x.pdf")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "not a case folder" in error and str(tmp_path) in error
+    assert json.loads(out.with_suffix(".results.json").read_text("utf-8"))["schema"]
