@@ -1,0 +1,101 @@
+"""Verdict rules, confidence bands, indicators and device choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from forensics_app.core.analysis.job import fuse
+from forensics_app.core.analysis.metrics import indicators, temporal_metrics
+from forensics_app.core.analysis.results import Identity
+from forensics_app.core.analysis.verdict import confidence_band, decide
+from forensics_app.core.devices import available_devices, resolve_device
+from forensics_app.core.errors import ForensicsError
+from forensics_app.core.models.registry import ModelCard
+
+
+def card(**kw) -> ModelCard:
+    return ModelCard(name="m", version="1", spatial={}, temporal={}, **kw)
+
+
+def ident(track: int, n_frames: int, p: float) -> Identity:
+    return Identity(track, list(range(n_frames)), p, None, p)
+
+
+@pytest.mark.parametrize(("confidence", "band"), [
+    (0.99, "very confident"), (0.90, "very confident"), (0.89, "confident"), (0.75, "confident"),
+    (0.6, "moderate"), (0.5, "moderate"), (0.3, "low")])
+def test_confidence_bands(confidence, band):
+    assert confidence_band(confidence) == band
+
+
+def test_most_suspicious_identity_decides():
+    pred = decide([ident(0, 50, 0.2), ident(1, 40, 0.93)], card(), 50)
+    assert (pred.label, pred.decided_by_track, pred.band) == ("fake", 1, "very confident")
+    assert pred.confidence == pytest.approx(0.93)
+    assert "2 identities" in pred.reason
+
+
+def test_glimpsed_face_cannot_outvote_a_face_seen_throughout():
+    pred = decide([ident(0, 100, 0.1), ident(1, 2, 0.99)], card(), 100)
+    assert (pred.label, pred.decided_by_track) == ("real", 0)
+    assert pred.confidence == pytest.approx(0.9) and pred.band == "very confident"
+    # ... unless it is the only face there is
+    assert decide([ident(5, 2, 0.99)], card(), 100).decided_by_track == 5
+
+
+def test_threshold_from_the_card_and_placeholder():
+    assert decide([ident(0, 10, 0.6)], card(threshold=0.7), 10).label == "real"
+    pred = decide([ident(0, 10, 0.99)], card(placeholder=True), 10)
+    assert pred.label == "inconclusive" and "placeholder" in pred.reason
+    none = decide([], card(), 10)
+    assert none.label == "inconclusive" and none.p_fake is None and none.band == "none"
+
+
+def test_fusion_rules():
+    assert fuse(0.2, None, "mean") == 0.2
+    assert fuse(0.2, 0.6, "mean") == pytest.approx(0.4)
+    assert fuse(0.2, 0.6, "temporal") == 0.6 and fuse(0.2, 0.6, "spatial") == 0.2
+
+
+def test_indicators_flag_collapsed_attention():
+    t = 20
+    focused = np.zeros((4, 8, t, t), np.float32)
+    focused[..., 7] = 1.0  # every frame attends only to frame 7
+    frames = list(range(0, 10 * t, 10))
+    metrics = temporal_metrics(focused)
+    rows = {i.name: i for i in indicators(metrics, frames, np.full(t, 0.9), frames, 0.5)}
+    assert rows["attention_entropy"].triggered and rows["attention_entropy"].value < 0.01
+    assert rows["attention_concentration"].triggered and rows["attention_concentration"].frames \
+        == [70]
+    assert not rows["diagonal_dominance"].triggered
+    assert rows["frames_above_threshold"].triggered and len(rows["frames_above_threshold"]
+                                                            .frames) == t
+    assert rows["off_diagonal_mass"].threshold is None and not rows["off_diagonal_mass"].triggered
+
+
+def test_indicators_quiet_on_uniform_attention():
+    t = 30
+    uniform = np.full((4, 8, t, t), 1.0 / t, np.float32)
+    frames = list(range(t))
+    rows = {i.name: i for i in indicators(temporal_metrics(uniform), frames, np.full(t, 0.1),
+                                          frames, 0.5)}
+    quiet = {n: r for n, r in rows.items() if n != "unusual_frame_share"}
+    assert not any(r.triggered for r in quiet.values())
+    assert rows["attention_entropy"].value == pytest.approx(1.0)
+    # The range is an absolute distance: the first and last frames can only look one way, so
+    # even evenly spread attention gives them the longest ranges (a property of the fixed
+    # maths that the README's limits mention).
+    assert rows["unusual_frame_share"].frames == [0, t - 1]
+
+
+def test_devices():
+    assert available_devices()[0] in ("cpu", "cuda:0")
+    assert resolve_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        assert resolve_device("auto") == torch.device("cpu")
+        with pytest.raises(ForensicsError, match="no CUDA"):
+            resolve_device("cuda")
+    with pytest.raises(ForensicsError, match="unknown device"):
+        resolve_device("tpu9")
