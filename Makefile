@@ -34,17 +34,20 @@ run: setup
 	$(PY) -m forensics_app $(ARGS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check forensics_app tests bench
+	$(PY) -m ruff check forensics_app tests bench packaging
 
 test: setup lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/bench_analysis.py
+	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_player.py
 
 package: setup
-	$(PY) -m pip install --quiet "pyinstaller>=6"
+	$(PY) -m pip install --quiet -e ".[package]"
 	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build packaging/forensics-app.spec
+	QT_QPA_PLATFORM=offscreen dist/forensics-app/forensics-app gui --smoke-test \
+		../shared/data/videos/real/liveportrait_d18.mp4
 
 clean:
 	rm -rf build dist .pytest_cache .ruff_cache

@@ -31,12 +31,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import av  # noqa: E402
-import numpy as np  # noqa: E402
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+import av
+import numpy as np
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-from forensics_app.ui.app import make_app  # noqa: E402
-from forensics_app.ui.main_window import MainWindow  # noqa: E402
+from forensics_app.ui.app import make_app
+from forensics_app.ui.main_window import MainWindow
 
 
 def make_clip(path: Path, frames: int, gop: int, width: int = 1920, height: int = 1080,
@@ -45,7 +45,7 @@ def make_clip(path: Path, frames: int, gop: int, width: int = 1920, height: int 
     rng = np.random.default_rng(0)
     texture = rng.integers(0, 255, (height // 8, width // 8, 3), dtype=np.uint8)
     texture = np.repeat(np.repeat(texture, 8, axis=0), 8, axis=1)
-    yy, xx = np.mgrid[0:height, 0:width]
+    _yy, xx = np.mgrid[0:height, 0:width]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -111,7 +111,7 @@ class Harness:
 
 def summary(values: list[float]) -> dict[str, float]:
     ms = sorted(v * 1000 for v in values)
-    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
     return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
             "p95_ms": round(p95, 2), "max_ms": round(ms[-1], 2)}
 

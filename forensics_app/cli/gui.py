@@ -1,0 +1,29 @@
+"""`forensics-app gui [VIDEO_OR_CASE]`: the desktop workstation (also the default command)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gui", help="start the desktop workstation (the default)",
+                       description="Open the desktop workstation, optionally with a video, a "
+                       "case folder or a results folder.")
+    p.add_argument("path", nargs="?", type=Path, default=None, metavar="VIDEO_OR_CASE")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="open PATH, wait until its first frame is shown, print one line, quit "
+                   "(checks an installed or packaged build; works with QT_QPA_PLATFORM=offscreen)")
+    p.add_argument("--model", default=None,
+                   help="model folder or name to analyse with (default: the default model)")
+    p.add_argument("--frames", type=int, default=None, help="frames to sample, 1-100 (100)")
+    p.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
+                   help="analyse PATH, save a picture of the window to PNG and quit")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forensics_app.ui.app import run_gui  # Qt only when the GUI is asked for
+
+    return run_gui(args.path, smoke_test=args.smoke_test, screenshot=args.screenshot,
+                   model=args.model, frames=args.frames)

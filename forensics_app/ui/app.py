@@ -1,0 +1,128 @@
+"""Starting the desktop application."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from forensics_app import TOOL_NAME, __version__
+from forensics_app.ui import dialogs
+from forensics_app.ui.resources import icon, resource_text
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv if argv is not None else [sys.argv[0]])
+    app.setApplicationName(TOOL_NAME)
+    app.setOrganizationName(TOOL_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName(TOOL_NAME)
+    app.setWindowIcon(icon("forensics-app"))
+    apply_theme(app)
+    return app
+
+
+def apply_theme(app: QApplication) -> None:
+    """A dark Fusion theme: heatmaps and video read better on dark grey."""
+    pg.setConfigOptions(antialias=True, background="#1b1d21", foreground="#d0d3d8")
+    app.setStyle("Fusion")
+    pal = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: "#25282d", QPalette.ColorRole.WindowText: "#e0e3e8",
+        QPalette.ColorRole.Base: "#1b1d21", QPalette.ColorRole.AlternateBase: "#2b2f35",
+        QPalette.ColorRole.Text: "#e0e3e8", QPalette.ColorRole.Button: "#2f3339",
+        QPalette.ColorRole.ButtonText: "#e0e3e8", QPalette.ColorRole.Highlight: "#2f7fd1",
+        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#2b2f35",
+        QPalette.ColorRole.ToolTipText: "#e0e3e8", QPalette.ColorRole.Link: "#4fc3f7",
+        QPalette.ColorRole.PlaceholderText: "#8a9099",
+    }
+    for role, color in roles.items():
+        pal.setColor(role, QColor(color))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#70757d"))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#70757d"))
+    app.setPalette(pal)
+    app.setStyleSheet(resource_text("style.qss"))
+
+
+def run_gui(path: str | Path | None = None, smoke_test: bool = False,
+            screenshot: Path | None = None, model: str | None = None,
+            frames: int | None = None) -> int:
+    """Start the window, open `path` (video, case or results folder) if given, run.
+
+    `smoke_test`: open the path, wait for its first frame to be painted, print one line and
+    quit (the packaged build's self-check). `screenshot`: analyse the opened video, show an
+    interesting frame, save the window to that file and quit (how docs/screenshot.png is
+    made). `model`: a model folder or name instead of the default model.
+    """
+    app = make_app()
+    from forensics_app.ui.main_window import MainWindow
+    from forensics_app.ui.workers import WorkerPool
+
+    window = MainWindow(pool=WorkerPool(model_spec=model))
+    dialogs.install_excepthook(lambda: window)
+    if frames is not None:
+        window.frames_spin.setValue(frames)
+    window.show()
+    exit_code = 0
+
+    def finish(code: int) -> None:
+        nonlocal exit_code
+        exit_code = code
+        app.quit()
+
+    if smoke_test:
+        def shown(index: int) -> None:
+            info = window.state.info
+            print(f"{TOOL_NAME} {__version__}: shown frame {index} of {window.state.video_path}"
+                  f" ({info.width}×{info.height}, {info.frame_count} frames)")
+            finish(0)
+
+        window.player.frameShown.connect(shown)
+        QTimer.singleShot(60000, lambda: finish(1))
+    elif screenshot is not None:
+        window.resize(1600, 1000)
+        window.reset_layout()
+        _screenshot_when_done(window, screenshot, finish)
+    if path is not None:
+        def open_it() -> None:
+            if not window.open_path(path):
+                if smoke_test or screenshot is not None:
+                    finish(2)
+            elif screenshot is not None and window.state.bundle is None \
+                    and window.analyse_current() is None:
+                finish(3)
+        QTimer.singleShot(0, open_it)
+    elif smoke_test or screenshot is not None:
+        QTimer.singleShot(0, lambda: finish(2))
+    app.exec()
+    window.close()
+    return exit_code
+
+
+def _screenshot_when_done(window, target: Path, finish) -> None:
+    """After the analysis: go to the first unusual frame (else the middle analysed frame),
+    let every view catch up, save the window."""
+
+    def show(bundle) -> None:
+        if bundle is None:
+            return
+        r = bundle.results
+        frames = r.unusual_frames or r.sampled_frames[len(r.sampled_frames) // 2:][:1]
+        if frames:
+            window.state.set_frame(frames[0])
+        QTimer.singleShot(1500, save)
+
+    def save() -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ok = window.grab().save(str(target))
+        print(f"screenshot {'saved' if ok else 'NOT saved'}: {target}")
+        finish(0 if ok else 1)
+
+    window.state.resultsChanged.connect(show)
+    window.pool.jobFailed.connect(lambda _job, message: (print(message), finish(1)))

@@ -1,0 +1,67 @@
+"""Every message box goes through here, so tests can catch them and nothing blocks.
+
+`show_error` is the one helper for user-facing failures: the one-line reason of a
+`ForensicsError` (the same text the command line prints), in a non-blocking dialog.
+Tests replace `show_error` (or read `shown`) instead of clicking modal boxes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from forensics_app import TOOL_NAME
+from forensics_app.core.errors import ForensicsError
+
+# (title, message) of every dialog shown, newest last: what tests and logs can inspect.
+shown: list[tuple[str, str]] = []
+
+
+def show_error(parent: QWidget | None, message: str, title: str = "Cannot do that"
+               ) -> QMessageBox:
+    """A non-blocking warning with the one-line reason."""
+    return _show(parent, QMessageBox.Icon.Warning, title, message)
+
+
+def show_info(parent: QWidget | None, message: str, title: str = TOOL_NAME) -> QMessageBox:
+    return _show(parent, QMessageBox.Icon.Information, title, message)
+
+
+def report(parent: QWidget | None, err: BaseException, title: str = "Cannot do that"
+           ) -> QMessageBox:
+    """A ForensicsError shows its one line; anything else is a bug, said as such."""
+    if isinstance(err, ForensicsError):
+        return show_error(parent, str(err), title)
+    traceback.print_exception(type(err), err, err.__traceback__)
+    first = (str(err).splitlines() or [""])[0]
+    return show_error(parent, f"internal error: {type(err).__name__}: {first}", title)
+
+
+def _show(parent: QWidget | None, icon: QMessageBox.Icon, title: str, message: str
+          ) -> QMessageBox:
+    shown.append((title, message))
+    print(f"{TOOL_NAME}: {title}: {message}", file=sys.stderr)
+    box = QMessageBox(icon, title, message, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("forensicsMessage")
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.open()  # window-modal, returns at once
+    return box
+
+
+def install_excepthook(parent_getter) -> None:
+    """Uncaught exceptions in slots become a dialog instead of killing the app."""
+
+    def hook(exc_type, exc, tb):
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        traceback.print_exception(exc_type, exc, tb)
+        with contextlib.suppress(Exception):  # the hook itself must never raise
+            report(parent_getter(), exc)
+
+    sys.excepthook = hook

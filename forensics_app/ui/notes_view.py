@@ -1,0 +1,115 @@
+"""Examiner notes with UTC timestamps, kept with the case.
+
+With a case open, every note is appended to the case's notes file at once (and audited).
+Without one, notes are held here and written into the case when it is saved.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from forensics_app.core.case import Note, utc_now
+from forensics_app.ui import dialogs
+from forensics_app.ui.state import AppState
+
+
+class NotesView(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.pending: list[Note] = []  # written to the case when one is saved
+        self.list = QListWidget()
+        self.list.setObjectName("notesList")
+        self.list.setWordWrap(True)
+        self.list.itemActivated.connect(self._on_activated)
+        self.editor = QPlainTextEdit()
+        self.editor.setObjectName("noteEditor")
+        self.editor.setPlaceholderText("Write a note… (Ctrl+Enter to add)")
+        self.editor.setMaximumHeight(70)
+        self.attach = QCheckBox("about the current frame")
+        self.attach.setChecked(True)
+        self.add_button = QPushButton("Add note")
+        self.add_button.setObjectName("addNote")
+        self.add_button.clicked.connect(self.add_current)
+        self.where = QLabel()
+        self.where.setObjectName("hint")
+        row = QHBoxLayout()
+        row.addWidget(self.attach)
+        row.addStretch(1)
+        row.addWidget(self.add_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.editor)
+        layout.addLayout(row)
+        layout.addWidget(self.where)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            shortcut = QShortcut(QKeySequence(keys), self.editor)
+            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(self.add_current)
+        state.caseChanged.connect(lambda _c: self.reload())
+        self.reload()
+
+    def add_current(self) -> Note | None:
+        text = self.editor.toPlainText().strip()
+        if not text:
+            return None
+        frame = self.state.frame if self.attach.isChecked() and self.state.frame_count else None
+        note = self.add(text, frame)
+        if note is not None:
+            self.editor.clear()
+        return note
+
+    def add(self, text: str, frame: int | None = None) -> Note | None:
+        case = self.state.case
+        try:
+            if case is not None:
+                note = case.add_note(text, frame=frame)
+            else:
+                note = Note(utc_now(), text, None, frame)
+                self.pending.append(note)
+        except Exception as err:
+            dialogs.report(self, err, "Cannot save the note")
+            return None
+        self._append(note)
+        return note
+
+    def flush_to_case(self, case) -> None:
+        """Write the notes taken before a case existed into it."""
+        for note in self.pending:
+            case.add_note(note.text, author=note.author, frame=note.frame)
+        self.pending = []
+
+    def reload(self) -> None:
+        self.list.clear()
+        case = self.state.case
+        notes = list(case.notes()) if case is not None else []
+        for note in [*notes, *self.pending]:
+            self._append(note)
+        self.where.setText(f"kept in case {case.case_id} ({case.folder})" if case is not None
+                           else "no case open: notes are kept when you save a case")
+
+    def _append(self, note: Note) -> None:
+        frame = "" if note.frame is None else f" · frame {note.frame}"
+        author = f" · {note.author}" if note.author else ""
+        item = QListWidgetItem(f"{note.utc}{frame}{author}\n{note.text}")
+        item.setData(Qt.ItemDataRole.UserRole, note.frame)
+        self.list.addItem(item)
+        self.list.scrollToBottom()
+
+    def _on_activated(self, item: QListWidgetItem) -> None:
+        frame = item.data(Qt.ItemDataRole.UserRole)
+        if frame is not None:
+            self.state.set_frame(int(frame))

@@ -1,0 +1,170 @@
+"""Face relevancy: the current frame's face crop with an explanation heatmap over it.
+
+One tab per identity; method relevancy / rollout / Grad-CAM++; opacity slider. Maps exist
+for analysed frames only: between them the crop of the current frame is shown with the map
+of the identity's nearest analysed frame, and the caption says which frame that is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QTabBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from forensics_app.core.analysis.results import EXPLAIN_METHODS
+from forensics_app.ui.common import NOT_PROOF, heat_rgba, upsample
+from forensics_app.ui.frames import FrameServer
+from forensics_app.ui.state import AppState, nearest
+
+METHOD_LABELS = {"relevancy": "relevancy (Chefer)", "rollout": "rollout",
+                 "gradcam++": "Grad-CAM++"}
+CROP_SIZE = 224
+
+
+def crop(rgb: np.ndarray, box) -> np.ndarray:
+    """The square crop `box` (x0, y0, x1, y1, video pixels) of `rgb`, black outside the frame,
+    resized to CROP_SIZE² by nearest neighbour (cheap; it is only for display)."""
+    x0, y0, x1, y1 = (round(float(v)) for v in box)
+    h, w = rgb.shape[:2]
+    out = np.zeros((max(y1 - y0, 1), max(x1 - x0, 1), 3), np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
+    ys = (np.arange(CROP_SIZE) * out.shape[0] // CROP_SIZE)
+    xs = (np.arange(CROP_SIZE) * out.shape[1] // CROP_SIZE)
+    return out[ys[:, None], xs[None, :]]
+
+
+class RelevancyView(QWidget):
+    def __init__(self, state: AppState, frames: FrameServer, parent: QWidget | None = None
+                 ) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.tracks: list[int] = []
+        self.last_rgb: tuple[int, np.ndarray] | None = None
+        self.shown: tuple[int, int, str] | None = None  # (map frame, track, method)
+
+        self.tabs = QTabBar()
+        self.tabs.setObjectName("identityTabs")
+        self.tabs.setExpanding(False)
+        self.tabs.currentChanged.connect(lambda _i: self.refresh())
+        self.method = QComboBox()
+        self.method.setObjectName("explainMethod")
+        for m in EXPLAIN_METHODS:
+            self.method.addItem(METHOD_LABELS[m], m)
+        self.method.currentIndexChanged.connect(lambda _i: self.refresh())
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setObjectName("heatOpacity")
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(55)
+        self.opacity.setMaximumWidth(140)
+        self.opacity.valueChanged.connect(lambda v: self.heat.setOpacity(v / 100))
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Method:"))
+        controls.addWidget(self.method)
+        controls.addSpacing(8)
+        controls.addWidget(QLabel("Opacity:"))
+        controls.addWidget(self.opacity)
+        controls.addStretch(1)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setObjectName("relevancyCanvas")
+        self.graphics.setBackground("#111")
+        self.view = self.graphics.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view.setMouseEnabled(x=False, y=False)
+        self.face = pg.ImageItem(axisOrder="row-major", autoLevels=False, levels=(0, 255))
+        self.heat = pg.ImageItem(axisOrder="row-major")
+        self.heat.setOpacity(self.opacity.value() / 100)
+        self.view.addItem(self.face)
+        self.view.addItem(self.heat)
+        self.view.setRange(QRectF(0, 0, CROP_SIZE, CROP_SIZE), padding=0)
+        self.caption = QLabel()
+        self.caption.setObjectName("relevancyCaption")
+        self.caption.setWordWrap(True)
+        note = QLabel(f"Bright: tokens that drove the face's score. {NOT_PROOF}")
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tabs)
+        layout.addLayout(controls)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.caption)
+        layout.addWidget(note)
+        state.resultsChanged.connect(self._on_results)
+        state.frameChanged.connect(lambda _i: self.refresh())
+        frames.frameReady.connect(self._on_frame_ready)
+        self._on_results(state.bundle)
+
+    def set_method(self, method: str) -> None:
+        self.method.setCurrentIndex(EXPLAIN_METHODS.index(method))
+
+    def _on_results(self, bundle) -> None:
+        self.tabs.blockSignals(True)
+        while self.tabs.count():
+            self.tabs.removeTab(0)
+        self.tracks = []
+        if bundle is not None:
+            fm = bundle.face_maps
+            scores = {i.track_id: i.p_fake for i in bundle.results.identities}
+            self.tracks = sorted({int(t) for t in fm.track_id})
+            for t in self.tracks:
+                p = scores.get(t)
+                self.tabs.addTab(f"identity {t}" + ("" if p is None else f" · {p:.2f}"))
+            default = bundle.results.settings.get("explain")
+            if default in EXPLAIN_METHODS:
+                self.method.blockSignals(True)
+                self.set_method(default)
+                self.method.blockSignals(False)
+            deciding = bundle.results.prediction.decided_by_track
+            if deciding in self.tracks:
+                self.tabs.setCurrentIndex(self.tracks.index(deciding))
+        self.tabs.blockSignals(False)
+        self.refresh()
+
+    def _on_frame_ready(self, index: int, rgb: np.ndarray) -> None:
+        self.last_rgb = (index, rgb)
+        if index == self.state.frame:
+            self.refresh()
+
+    def current_track(self) -> int | None:
+        i = self.tabs.currentIndex()
+        return self.tracks[i] if 0 <= i < len(self.tracks) else None
+
+    def refresh(self) -> None:
+        bundle, track = self.state.bundle, self.current_track()
+        if bundle is None or track is None:
+            self.face.clear()
+            self.heat.clear()
+            self.shown = None
+            self.caption.setText("no analysis loaded" if bundle is None else
+                                 "no face was analysed in this clip")
+            return
+        fm = bundle.face_maps
+        rows = np.flatnonzero(fm.track_id == track)
+        frames = sorted(int(f) for f in fm.frame_index[rows])
+        _, map_frame = nearest(frames, self.state.frame)
+        method = self.method.currentData()
+        heat, box = fm.lookup(map_frame, track, method)
+        rgb = self.last_rgb[1] if self.last_rgb and self.last_rgb[0] == self.state.frame else None
+        if rgb is not None:
+            self.face.setImage(crop(rgb, box), autoLevels=False, levels=(0, 255))
+            self.face.setRect(QRectF(0, 0, CROP_SIZE, CROP_SIZE))
+        self.heat.setImage(heat_rgba(upsample(np.asarray(heat, np.float32), CROP_SIZE)),
+                           autoLevels=False, levels=(0, 255))
+        self.heat.setRect(QRectF(0, 0, CROP_SIZE, CROP_SIZE))
+        self.shown = (map_frame, track, method)
+        where = ("this frame" if map_frame == self.state.frame
+                 else f"nearest analysed frame {map_frame}; crop of the current frame")
+        self.caption.setText(f"identity {track}, {METHOD_LABELS[method]}: map of {where}")

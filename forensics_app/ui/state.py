@@ -1,0 +1,118 @@
+"""The one current-frame state every view follows, with the loaded video, results and case.
+
+Whoever moves the frame (player, timeline, heatmap click, marker click) calls `set_frame`;
+every view listens to `frameChanged`. Views never talk to each other directly.
+"""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from forensics_app.core.analysis.results import ResultsBundle
+from forensics_app.core.media import VideoInfo
+
+
+class AppState(QObject):
+    frameChanged = Signal(int)
+    videoChanged = Signal(object)  # VideoInfo | None
+    resultsChanged = Signal(object)  # ResultsBundle | None
+    caseChanged = Signal(object)  # Case | None
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.frame = 0
+        self.info: VideoInfo | None = None
+        self.video_path: Path | None = None
+        self.bundle: ResultsBundle | None = None
+        self.case = None  # forensics_app.core.case.Case | None
+        self.evidence_id: str | None = None
+        self._times: list[float] = []
+
+    # -- video -----------------------------------------------------------------------------
+    @property
+    def frame_count(self) -> int:
+        return self.info.frame_count if self.info else 0
+
+    @property
+    def fps(self) -> float:
+        return self.info.fps if self.info and self.info.fps > 0 else 25.0
+
+    def set_video(self, path: Path | None, info: VideoInfo | None,
+                  times: list[float] | None = None) -> None:
+        self.video_path = path
+        self.info = info
+        self._times = list(times or [])
+        self.frame = 0
+        self.bundle = None
+        self.videoChanged.emit(info)
+        self.resultsChanged.emit(None)
+        self.frameChanged.emit(0)
+
+    def timestamp(self, index: int) -> float:
+        if 0 <= index < len(self._times):
+            return self._times[index]
+        return index / self.fps
+
+    def pts(self, index: int) -> int | None:
+        if self.info and 0 <= index < len(self.info.pts):
+            return self.info.pts[index]
+        return None
+
+    def index_at_time(self, seconds: float) -> int:
+        if not self._times:
+            return self.clamp(round(seconds * self.fps))
+        return self.clamp(bisect.bisect_right(self._times, seconds + 1e-9) - 1)
+
+    def clamp(self, index: int) -> int:
+        return max(0, min(int(index), max(self.frame_count - 1, 0)))
+
+    def set_frame(self, index: int) -> None:
+        """Move the current frame (clamped to the video); every view follows."""
+        index = self.clamp(index)
+        if index != self.frame:
+            self.frame = index
+            self.frameChanged.emit(index)
+
+    def step(self, delta: int) -> None:
+        self.set_frame(self.frame + delta)
+
+    def step_seconds(self, seconds: float) -> None:
+        target = self.index_at_time(self.timestamp(self.frame) + seconds)
+        if target == self.frame:  # a clip shorter than the step, or timing gaps
+            frames = max(1, round(abs(seconds) * self.fps))
+            target = self.frame + (frames if seconds > 0 else -frames)
+        self.set_frame(target)
+
+    # -- results and case ------------------------------------------------------------------
+    def set_results(self, bundle: ResultsBundle | None) -> None:
+        self.bundle = bundle
+        self.resultsChanged.emit(bundle)
+
+    def set_case(self, case, evidence_id: str | None = None) -> None:
+        self.case = case
+        self.evidence_id = evidence_id
+        self.caseChanged.emit(case)
+
+    # -- mapping video frames onto the analysis --------------------------------------------
+    def nearest_sampled(self, index: int | None = None) -> tuple[int, int] | None:
+        """(position in sampled_frames, video frame) of the sampled frame nearest `index`."""
+        if self.bundle is None or not self.bundle.results.sampled_frames:
+            return None
+        return nearest(self.bundle.results.sampled_frames, self.frame if index is None else index)
+
+    def nearest_token(self, index: int | None = None) -> tuple[int, int] | None:
+        """(temporal token, video frame) nearest `index` in the attention views."""
+        if self.bundle is None or not self.bundle.results.attention_frames:
+            return None
+        return nearest(self.bundle.results.attention_frames, self.frame if index is None else index)
+
+
+def nearest(frames: list[int], index: int) -> tuple[int, int]:
+    """Position and value of the element of the ascending list `frames` nearest `index`."""
+    pos = bisect.bisect_left(frames, index)
+    candidates = [p for p in (pos - 1, pos) if 0 <= p < len(frames)]
+    best = min(candidates, key=lambda p: (abs(frames[p] - index), p))
+    return best, frames[best]

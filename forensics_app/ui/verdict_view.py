@@ -1,0 +1,148 @@
+"""The verdict: real/fake bars, p_fake, confidence band and its meaning, model, indicators."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from forensics_app.core.analysis.verdict import BAND_MEANINGS
+from forensics_app.ui.common import NOT_PROOF
+from forensics_app.ui.state import AppState
+
+LABEL_COLORS = {"fake": "#e53935", "real": "#43a047", "inconclusive": "#9e9e9e"}
+MAX_FRAME_LINKS = 12
+
+
+def _bar(name: str, color: str) -> QProgressBar:
+    bar = QProgressBar()
+    bar.setObjectName(name)
+    bar.setRange(0, 1000)
+    bar.setTextVisible(True)
+    bar.setStyleSheet(f"QProgressBar::chunk {{ background: {color}; }}")
+    return bar
+
+
+class VerdictView(QWidget):
+    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.label = QLabel("no analysis")
+        self.label.setObjectName("verdictLabel")
+        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.real_bar = _bar("realBar", LABEL_COLORS["real"])
+        self.fake_bar = _bar("fakeBar", LABEL_COLORS["fake"])
+        self.p_fake = QLabel("–")
+        self.p_fake.setObjectName("pFakeLabel")
+        self.band = QLabel("–")
+        self.band.setObjectName("bandLabel")
+        self.band.setWordWrap(True)
+        self.reason = QLabel("–")
+        self.reason.setWordWrap(True)
+        self.model = QLabel("–")
+        self.model.setObjectName("modelLabel")
+        self.model.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("real", self.real_bar)
+        form.addRow("fake", self.fake_bar)
+        form.addRow("p_fake", self.p_fake)
+        form.addRow("confidence", self.band)
+        form.addRow("why", self.reason)
+        form.addRow("model", self.model)
+
+        self.table = QTableWidget(0, 4)
+        self.table.setObjectName("indicatorTable")
+        self.table.setHorizontalHeaderLabels(["indicator", "value", "limit", "frames"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in (1, 2, 3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        note = QLabel(NOT_PROOF + " Indicators flag patterns worth a look, not findings.")
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.label)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Indicators (triggered in red; click a frame to go there):"))
+        layout.addWidget(self.table, 1)
+        layout.addWidget(note)
+        state.resultsChanged.connect(self._on_results)
+        self._on_results(state.bundle)
+
+    def _on_results(self, bundle) -> None:
+        self.table.setRowCount(0)
+        if bundle is None:
+            self.label.setText("no analysis")
+            self.label.setStyleSheet("")
+            for bar in (self.real_bar, self.fake_bar):
+                bar.setValue(0)
+                bar.setFormat("–")
+            for w in (self.p_fake, self.band, self.reason, self.model):
+                w.setText("–")
+            return
+        r = bundle.results
+        pred = r.prediction
+        color = LABEL_COLORS.get(pred.label, "#9e9e9e")
+        self.label.setText(pred.label.upper())
+        self.label.setStyleSheet(f"font-size: 22pt; font-weight: bold; color: {color};")
+        p = pred.p_fake
+        for bar, value in ((self.real_bar, None if p is None else 1 - p),
+                           (self.fake_bar, p)):
+            bar.setValue(0 if value is None else round(value * 1000))
+            bar.setFormat("–" if value is None else f"{value:.1%}")
+        self.p_fake.setText("–" if p is None else f"{p:.3f} (threshold {pred.threshold:.2f})")
+        if pred.confidence is not None and pred.band != "none":
+            self.band.setText(f"{pred.confidence:.1%} — {pred.band}: {BAND_MEANINGS[pred.band]}")
+        else:
+            self.band.setText(f"none — {BAND_MEANINGS['none']}")
+        self.reason.setText(pred.reason)
+        m = r.model
+        tag = "  [UNTRAINED PLACEHOLDER: scores mean nothing]" if m.get("placeholder") else ""
+        self.model.setText(f"{m.get('name')} {m.get('version')} · sha256 "
+                           f"{str(m.get('sha256', ''))[:12]}…{tag}")
+        self._fill_indicators(r.indicators)
+
+    def _fill_indicators(self, indicators) -> None:
+        self.table.setRowCount(len(indicators))
+        for row, ind in enumerate(indicators):
+            name = QTableWidgetItem(ind.name.replace("_", " "))
+            name.setToolTip(ind.description)
+            value = QTableWidgetItem(f"{ind.value:.3f}")
+            ref = ind.threshold is None or ind.threshold != ind.threshold  # None or NaN
+            threshold = QTableWidgetItem("ref." if ref else f"{ind.threshold:g}")
+            if ind.triggered:
+                for item in (name, value):
+                    item.setForeground(Qt.GlobalColor.red)
+                name.setText("⚑ " + name.text())
+            for col, item in enumerate((name, value, threshold)):
+                self.table.setItem(row, col, item)
+            links = QLabel(self._links(ind.frames))
+            links.setObjectName(f"frames_{ind.name}")
+            links.setTextFormat(Qt.TextFormat.RichText)
+            links.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse)
+            links.linkActivated.connect(lambda href: self.state.set_frame(int(href)))
+            self.table.setCellWidget(row, 3, links)
+        self.table.resizeRowsToContents()
+
+    @staticmethod
+    def _links(frames: list[int]) -> str:
+        if not frames:
+            return "–"
+        shown = ", ".join(f'<a href="{f}" style="color:#4fc3f7">{f}</a>'
+                          for f in frames[:MAX_FRAME_LINKS])
+        more = len(frames) - MAX_FRAME_LINKS
+        return shown + (f" … (+{more})" if more > 0 else "")

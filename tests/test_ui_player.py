@@ -1,0 +1,259 @@
+"""The window without a model: opening, stepping, scrubbing, bad input, layout, notes, case.
+
+The synthetic clips draw their frame number into the pixels, so every assertion about
+"which frame is shown" reads the picture the player actually painted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from media_factory import make_video, read_frame_number
+from PySide6.QtCore import QSettings, Qt
+
+from forensics_app.ui import dialogs
+from forensics_app.ui.app import apply_theme
+from forensics_app.ui.frames import LIVE_THREADS
+from forensics_app.ui.main_window import MainWindow
+from forensics_app.ui.workers import WorkerPool
+
+N_FRAMES, FPS = 40, 25
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_video(tmp_path_factory.mktemp("clip") / "numbered.mp4", n_frames=N_FRAMES,
+                      fps=FPS, gop=10)
+
+
+@pytest.fixture
+def errors(monkeypatch) -> list[tuple[str, str]]:
+    """Every error dialog the window asks for: (title, message)."""
+    seen: list[tuple[str, str]] = []
+
+    def fake(parent, message, title="Cannot do that"):
+        seen.append((title, message))
+
+    monkeypatch.setattr(dialogs, "show_error", fake)
+    return seen
+
+
+def make_window(qtbot, tmp_path: Path, pool: WorkerPool | None = None) -> MainWindow:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, pool=pool, output_root=tmp_path / "analyses")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def assert_no_threads_running() -> None:
+    running = [t.objectName() or repr(t) for t in list(LIVE_THREADS) if t.isRunning()]
+    assert not running, f"threads left running: {running}"
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, qapp):
+    apply_theme(qapp)
+    win = make_window(qtbot, tmp_path)
+    yield win
+    win.close()
+    assert_no_threads_running()
+
+
+def shown_number(win: MainWindow) -> int:
+    return read_frame_number(win.player.shown_rgb)
+
+
+def wait_shown(qtbot, win: MainWindow, index: int) -> None:
+    qtbot.waitUntil(lambda: win.player.shown_index == index, timeout=5000)
+    assert win.state.frame == index
+    assert shown_number(win) == index  # the pixels really are that frame
+
+
+def test_open_and_step_with_keys(qtbot, window, clip):
+    assert window.open_video(clip)
+    wait_shown(qtbot, window, 0)
+    assert window.state.frame_count == N_FRAMES
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    wait_shown(qtbot, window, 1)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    wait_shown(qtbot, window, 2)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    wait_shown(qtbot, window, 1)
+    qtbot.keyClick(window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    wait_shown(qtbot, window, 1 + FPS)  # +1 s
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    wait_shown(qtbot, window, N_FRAMES - 1)
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # clamped at the end
+    assert window.state.frame == N_FRAMES - 1
+    qtbot.keyClick(window, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    wait_shown(qtbot, window, N_FRAMES - 1 - FPS)
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    wait_shown(qtbot, window, 0)
+    # frame number, timecode and pts are always on screen
+    assert window.player.frame_label.text().split()[1] == "0"
+    assert window.player.time_label.text() == "00:00:00.000"
+    assert window.player.pts_label.text().startswith("pts ")
+
+
+def test_transport_buttons_and_labels(qtbot, window, clip):
+    window.open_video(clip)
+    wait_shown(qtbot, window, 0)
+    from PySide6.QtWidgets import QToolButton
+
+    buttons = {b.objectName(): b for b in window.player.findChildren(QToolButton)}
+    qtbot.mouseClick(buttons["forwardFrame"], Qt.MouseButton.LeftButton)
+    wait_shown(qtbot, window, 1)
+    qtbot.mouseClick(buttons["forwardSecond"], Qt.MouseButton.LeftButton)
+    wait_shown(qtbot, window, 1 + FPS)
+    assert window.player.time_label.text() == "00:00:01.040"
+    assert window.player.pts_label.text() == f"pts {window.state.info.pts[1 + FPS]}"
+    qtbot.mouseClick(buttons["toStart"], Qt.MouseButton.LeftButton)
+    wait_shown(qtbot, window, 0)
+
+
+def test_play_pause_and_jkl(qtbot, window, clip):
+    window.open_video(clip)
+    wait_shown(qtbot, window, 0)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.player.playing
+    qtbot.waitUntil(lambda: window.state.frame >= 5, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_K)
+    assert not window.player.playing
+    stopped = window.state.frame
+    qtbot.wait(150)
+    assert window.state.frame == stopped
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    qtbot.keyClick(window, Qt.Key.Key_L)  # L again: faster
+    assert window.player.playing and window.player._speed == 2.0
+    qtbot.waitUntil(lambda: not window.player.playing, timeout=8000)  # stops at the end
+    assert window.state.frame == N_FRAMES - 1
+    qtbot.keyClick(window, Qt.Key.Key_J)  # backwards
+    qtbot.waitUntil(lambda: window.state.frame < N_FRAMES - 4, timeout=5000)
+    window.player.pause()
+
+
+def test_timeline_scrub_latest_position_wins(qtbot, window, clip):
+    window.open_video(clip)
+    wait_shown(qtbot, window, 0)
+    for x in range(0, N_FRAMES, 2):  # a fast drag: many positions, one decoder
+        window.timeline.playhead.setValue(x)
+    window.timeline.playhead.setValue(23)
+    wait_shown(qtbot, window, 23)
+    # and the other way round: moving the frame moves the playhead
+    window.state.set_frame(7)
+    assert round(window.timeline.playhead.value()) == 7
+    wait_shown(qtbot, window, 7)
+
+
+def test_timeline_click_seeks(qtbot, window, clip):
+    window.open_video(clip)
+    wait_shown(qtbot, window, 0)
+    vb = window.timeline.getPlotItem().vb
+    scene_pos = vb.mapViewToScene(__import__("pyqtgraph").Point(30, 0.5))
+    pos = window.timeline.mapFromScene(scene_pos)
+    qtbot.mouseClick(window.timeline.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: abs(window.state.frame - 30) <= 1, timeout=3000)
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video at all" * 100,
+                                     b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 500])
+def test_bad_file_shows_dialog_and_app_survives(qtbot, window, clip, tmp_path, errors,
+                                                content):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(content)
+    assert not window.open_video(bad)
+    assert len(errors) == 1
+    _title, message = errors[0]
+    assert "broken.mp4" in message and "\n" not in message
+    assert window.state.video_path is None
+    # still alive: a good file opens afterwards, and a dropped bad file is refused the same way
+    assert window.open_video(clip)
+    wait_shown(qtbot, window, 0)
+    window.drop_paths([bad])
+    assert len(errors) == 2 and window.state.video_path == clip
+
+
+def test_missing_file_and_analyse_without_video(window, tmp_path, errors):
+    assert not window.open_video(tmp_path / "nowhere.mp4")
+    assert "nowhere.mp4" in errors[-1][1]
+    window.analyse_current()
+    assert "open a video first" in errors[-1][1]
+
+
+def test_real_error_dialog_is_non_blocking(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    box = dialogs.show_error(window, "bad thing: /x.mp4")
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert dialogs.shown[-1] == ("Cannot do that", "bad thing: /x.mp4")
+    box.close()
+
+
+def test_docks_close_and_restore_and_layout_is_remembered(qtbot, window, tmp_path):
+    assert set(window.docks) == {"attention", "curves", "relevancy", "verdict", "notes"}
+    dock = window.docks["curves"]
+    dock.close()
+    assert not dock.isVisible()
+    dock.toggleViewAction().trigger()  # View menu
+    assert dock.isVisible()
+    window.docks["notes"].close()
+    window.save_layout()
+    again = make_window(qtbot, tmp_path)
+    try:
+        assert not again.docks["notes"].isVisible()
+        assert again.docks["curves"].isVisible()
+        again.reset_layout()
+        assert again.docks["notes"].isVisible()
+    finally:
+        again.close()
+
+
+def test_recent_files(window, clip, tmp_path):
+    window.open_video(clip)
+    assert window.recent_files()[0] == str(clip.resolve())
+    window._fill_recent()
+    assert any(a.text() == str(clip.resolve()) for a in window.recent_menu.actions())
+
+
+def test_help_and_about(qtbot, window):
+    dialog = window.show_help()
+    from PySide6.QtWidgets import QTextBrowser
+
+    text = dialog.findChild(QTextBrowser).toPlainText()
+    assert "not proof" in text and "attention range" in text.lower()
+    dialog.close()
+    import torch
+
+    about = window.about_text()
+    assert torch.__version__ in about and "0.1" in about
+    box = window.show_about()
+    box.close()
+
+
+def test_notes_then_save_case_and_reopen(qtbot, window, clip, tmp_path, errors):
+    from forensics_app.core.case import Case
+
+    window.open_video(clip)
+    window.state.set_frame(5)
+    window.notes_view.editor.setPlainText("lips blur at this frame")
+    note = window.notes_view.add_current()
+    assert note is not None and note.frame == 5 and note.utc.endswith("+00:00")
+    assert window.notes_view.list.count() == 1
+    case = window.save_case_to(tmp_path / "case", "CASE-1", "A. Examiner")
+    assert case is not None and not errors
+    assert [n.text for n in Case.open(tmp_path / "case").notes()] == ["lips blur at this frame"]
+    window.notes_view.add("second note", frame=None)  # goes straight into the case now
+    assert len(case.notes()) == 2
+    again = make_window(qtbot, tmp_path / "w2")
+    try:
+        assert again.open_path(tmp_path / "case")
+        assert again.state.case.case_id == "CASE-1"
+        assert again.state.video_path.resolve() == clip.resolve()
+        assert again.notes_view.list.count() == 2
+    finally:
+        again.close()
