@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from forensics_app.core.explain.attention import average_attention
 from forensics_app.ui.common import ATTENTION, NOT_PROOF, ClickableImage
 from forensics_app.ui.state import AppState
 
@@ -149,7 +150,7 @@ class AttentionView(QWidget):
             self.info.setText("no temporal attention (no analysis, or fewer than 2 face frames)"
                               if bundle is not None else "no analysis loaded")
             return
-        self.average.set(att.mean(axis=(0, 1)))
+        self.average.set(average_attention(att))
         self.set_layer(self.layer)
         t = att.shape[-1]
         self.info.setText(f"{att.shape[0]} layers × {att.shape[1]} heads over {t} frames")
