@@ -47,6 +47,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {
         "gop10": gop10,
         "long_gop": make_video(d / "long_gop.mp4", n_frames=90, width=64, height=48, gop=90),
+        "gop40": make_video(d / "gop40.mp4", n_frames=120, width=64, height=48, gop=40),
         "vfr": make_video(d / "vfr.mp4", n_frames=10, width=64, height=48, vfr_pts=VFR_PTS_MS),
         "raw": make_video(d / "raw.h264", n_frames=30, width=64, height=48, gop=10),
         "trimmed": make_trimmed_copy(gop10, d / "trimmed.mp4", skip_frames=5),
@@ -160,6 +161,81 @@ def test_bframes_and_long_gop(clips: dict[str, Path]) -> None:
         assert src.frames_decoded <= 8
         assert numbers(src, order) == order
         assert src.info.pts == tuple(sorted(pts_in_decode_order))
+
+
+def _sequential_decode(path: Path) -> list[np.ndarray]:
+    """Every frame, in order, by a plain decode: the reference random access must match."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _nonref_count(path: Path) -> int:
+    """Frames a decoder told to skip non-reference pictures drops over the whole clip."""
+    with av.open(str(path)) as c:
+        total = sum(1 for p in c.demux(video=0) if p.size)
+        c.seek(0)
+        c.streams.video[0].codec_context.skip_frame = "NONREF"
+        return total - sum(1 for _ in c.decode(video=0))
+
+
+def test_seek_skipping_nonref_frames_is_frame_exact(clips: dict[str, Path]) -> None:
+    # Decoding forward to a seek target skips non-reference pictures (B-frames) before it.
+    # Every frame must still be the very picture a sequential decode gives: reached by a
+    # seek, right after a keyframe, right before the next one, and stepping on from there.
+    path = clips["gop40"]  # 3 GOPs of 40, B-frames that reorder
+    assert _nonref_count(path) >= 40  # or this test proves nothing
+    reference = _sequential_decode(path)
+    n = len(reference)
+    with VideoSource(path, cache_size=0) as src:
+        assert len(src) == n == 120
+        for i in range(n):
+            src.frame((i + n // 2) % n)  # elsewhere first: `i` needs a seek or a long decode
+            got = src.frame(i)
+            assert np.array_equal(got, reference[i]), i
+            assert read_frame_number(got) == i
+        edges = [0, 1, 2, 3, 37, 38, 39, 40, 41, 78, 79, 80, 81, 117, 118, 119]
+        rng = random.Random(11)
+        for target in edges + [rng.randrange(n) for _ in range(30)]:
+            src.frame(n - 1 - target)
+            seeks = src.seek_count
+            # Seek, then step on: the frames after the target must all be there (not skipped).
+            for i in range(target, min(n, target + 6)):
+                assert np.array_equal(src.frame(i), reference[i]), (target, i)
+            assert src.seek_count - seeks <= 2  # the seek itself (MPEG-TS-style retry aside)
+
+
+def test_seek_to_far_target_skips_nonref_decoding(clips: dict[str, Path]) -> None:
+    path = clips["gop40"]
+    reference = _sequential_decode(path)
+    with VideoSource(path, cache_size=0) as src:
+        src.frame(119)
+        before = src.frames_decoded
+        got = src.frame(39)  # the last frame before the 2nd keyframe: 39 frames after frame 0
+        assert np.array_equal(got, reference[39])
+        # Frames 0..38 all decoded would be 40; about half of them are non-reference.
+        assert src.frames_decoded - before < 32
+        # Stepping on from a skipping seek decodes every frame and never seeks.
+        seeks = src.seek_count
+        assert all(np.array_equal(src.frame(i), reference[i]) for i in range(40, 60))
+        assert src.seek_count == seeks
+
+
+@pytest.mark.parametrize("cache_size", [0, 32])
+def test_backward_steps_and_sparse_passes_stay_exact(
+    clips: dict[str, Path], cache_size: int
+) -> None:
+    # Backward steps keep the frames just before the target (decoded in full); a sparse
+    # iter_frames pass skips non-reference frames between the wanted ones.
+    path = clips["gop40"]
+    reference = _sequential_decode(path)
+    with VideoSource(path, cache_size=cache_size) as src:
+        for i in range(119, 60, -1):
+            assert np.array_equal(src.frame(i), reference[i]), i
+        wanted = [0, 3, 17, 38, 39, 40, 44, 63, 79, 80, 101, 119]
+        got = list(src.iter_frames(wanted))
+        assert [i for i, _ in got] == wanted
+        for i, rgb in got:
+            assert np.array_equal(rgb, reference[i]), i
 
 
 def test_decode_all_counts_every_frame(clips: dict[str, Path]) -> None:

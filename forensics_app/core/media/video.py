@@ -21,6 +21,11 @@ target's. A seek that lands past the target (MPEG-TS seeks by byte position) is 
 from the previous keyframe, then from the true start (the file reopened), before the file
 is called corrupt. Stepping forward, or any target before the next keyframe, just decodes
 on without seeking.
+While decoding forward, H.264 packets that present before the first frame wanted are
+decoded with skip_frame=NONREF: the decoder drops the pictures no other picture references
+(nal_ref_idc 0, most B-frames), which saves their decode time and cannot change any other
+picture. Every packet presenting at or after the wanted frame is decoded in full, so the
+target (even a non-reference one) and the frames after it, for stepping on, are all there.
 Nothing is ever written: the file is opened read-only and nothing is cached on disk.
 A VideoSource is not thread-safe: give each thread (player, analysis) its own.
 """
@@ -52,6 +57,10 @@ _MP4_DEMUXER = "mov,mp4,m4a,3gp,3g2,mj2"
 _BACKWARD_PREFETCH = 8
 # Rate assumed when a stream carries no timing at all (ffmpeg assumes the same).
 _DEFAULT_RATE = Fraction(25)
+# Codecs whose decoder's skip_frame=NONREF only drops pictures that nothing references.
+# H.264: nal_ref_idc 0 means "not used for inter prediction". Not HEVC: its "sub-layer
+# non-reference" pictures may still be referenced from higher temporal sub-layers.
+_SKIP_NONREF_CODECS = frozenset({"h264"})
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,9 @@ class VideoSource:
         self._pos: int | None = None  # index of the next frame the decoder will output
         self._count: int | None = None  # frames output since a restart from the start
         self._hard_start = False  # the current decoding run began by reopening the file
+        self._can_skip = False  # set once the index is known (see _SKIP_NONREF_CODECS)
+        # Packets with a pts below this may skip non-reference pictures (None: decode all).
+        self._skip_below: int | None = None
         self._last_requested: int | None = None
         self._seeks = 0
         self._decoded = 0
@@ -246,6 +258,9 @@ class VideoSource:
             index, first = self._index_by_decoding()
         self._set_index(index)
         self._info = self._make_info(first)
+        self._can_skip = (
+            not index.by_count and self._stream.codec_context.name in _SKIP_NONREF_CODECS
+        )
         if self._cache_size:
             self._remember(0, self._to_rgb(first, 0))
 
@@ -339,7 +354,15 @@ class VideoSource:
 
     def _decode_packets(self) -> Iterator[av.VideoFrame]:
         # demux() ends with an empty packet whose decode() drains the decoder.
+        codec = self._stream.codec_context
+        mode = codec.skip_frame
         for packet in self._container.demux(self._stream):
+            # The decoder reads skip_frame when the packet is sent (frame threads included),
+            # so the choice is per packet; _skip_below is read afresh for each one.
+            below = self._skip_below
+            wanted = "NONREF" if below is not None and _pts_before(packet.pts, below) else "DEFAULT"
+            if wanted != mode:
+                codec.skip_frame = mode = wanted
             yield from packet.decode()
 
     def _next_frame(self, at: int) -> av.VideoFrame | None:
@@ -364,6 +387,7 @@ class VideoSource:
         whatever the demuxer's seeking does (needed to count frames, and as last resort).
         """
         self._frames_iter, self._pos = None, None
+        self._skip_below = None
         self._seeks += 1
         hard = hard or (seek_ts is None and self._index.by_count)
         if not hard:
@@ -428,6 +452,11 @@ class VideoSource:
 
     def _scan_forward(self, target: int, keep_from: int | None) -> av.VideoFrame | None:
         """Decode until frame `target`; None if the stream ends or passes it."""
+        if self._can_skip:
+            # Frames before the first one wanted are never returned: their packets may skip
+            # non-reference pictures. From the first wanted one on, everything is decoded.
+            first = target if keep_from is None else max(0, min(keep_from, target))
+            self._skip_below = self._index.pts[first]
         while (frame := self._next_frame(target)) is not None:
             index = self._identify(frame)
             if index is None:
@@ -596,6 +625,11 @@ def _index_from_decoded(pts_list: list[int | None], keyframes: list[int]) -> _Fr
     # correct, only slower for such files.
     seek_ts = tuple(pts[k] for k in keyframes)
     return _FrameIndex(pts, tuple(keyframes), seek_ts, pts[0], _median_step(pts))
+
+
+def _pts_before(pts: int | None, limit: int) -> bool:
+    # A packet without pts cannot be placed: decode it in full.
+    return pts is not None and pts < limit
 
 
 def _median_step(pts: tuple[int, ...]) -> int:
