@@ -207,8 +207,10 @@ def test_results_and_case_reopen_without_rerunning(qtbot, window, analysed, tmp_
     window.load_results(analysed)
     window.state.set_frame(10)
     window.notes_view.add("checked mouth region", frame=10)
-    case = window.save_case_to(tmp_path / "case", "C-7", "examiner")
-    assert case is not None and not errors
+    with qtbot.waitSignal(window.caseSaved, timeout=10000) as saved:
+        window.save_case_to(tmp_path / "case", "C-7", "examiner")
+    case = saved.args[0]
+    assert not errors
     analysis_dir = case.analysis_dir(window.state.evidence_id)
     assert (analysis_dir / RESULTS_FILE).exists()
     window.close()
@@ -216,7 +218,8 @@ def test_results_and_case_reopen_without_rerunning(qtbot, window, analysed, tmp_
     try:
         submitted = []
         again.pool.jobQueued.connect(submitted.append)
-        assert again.open_path(tmp_path / "case")
+        with qtbot.waitSignal(again.caseOpened, timeout=10000):
+            assert again.open_path(tmp_path / "case")
         assert again.state.bundle is not None and not submitted  # loaded, not re-run
         assert again.state.bundle.folder == analysis_dir
         assert again.verdict_view.label.text() != "no analysis"
@@ -249,3 +252,149 @@ def test_failed_job_shows_its_one_line_reason(qtbot, window, tmp_path, errors):
     qtbot.waitUntil(lambda: bool(errors), timeout=2000)
     title, message = errors[-1]
     assert "short.mp4" in title and "short.mp4" in message and "\n" not in message
+
+
+def test_export_report_from_the_gui_after_an_analysis_in_a_case(qtbot, window, clip, tmp_path,
+                                                                 errors, monkeypatch):
+    """File → Export report against the real exporter: PDF (evidence SHA-256, verdict),
+    its .sha256 and the results sidecar; one audit line per export; the analysis recorded."""
+    import hashlib
+
+    from pypdf import PdfReader
+
+    from forensics_app.core.case import Note
+
+    assert window.open_video(clip)
+    window.notes_view.add("held before the case existed", frame=3)
+    with qtbot.waitSignal(window.caseSaved, timeout=10000) as saved:
+        window.save_case_to(tmp_path / "case", "C-9", "R. Examiner")
+    case = saved.args[0]
+    evidence_id = window.state.evidence_id
+    window.notes_view.add("written straight into the case", frame=None)
+    window.frames_spin.setValue(T)
+    # inside a case the job is queued once the evidence is hashed into it
+    with qtbot.waitSignal(window.pool.jobFinished, timeout=90000) as finished:
+        window.analyse_current()
+    job, bundle = finished.args
+    assert job.out_dir == case.analysis_dir(evidence_id) and window.state.bundle is bundle
+    analysed = [e for e in case.audit_log() if e["event"] == "analysed"]
+    assert len(analysed) == 1 and analysed[0]["evidence_id"] == evidence_id
+    assert analysed[0]["verdict"] == bundle.results.prediction.label
+    assert analysed[0]["sha256"] == bundle.results.evidence.sha256
+    window.notes_view.pending.append(  # a note not saved in the case yet
+        Note("2024-01-01T00:00:00+00:00", "unsaved remark about the chin", None, 7))
+
+    offered = []
+    target = tmp_path / "out" / "clip-report"  # no suffix: the window adds .pdf
+
+    def answer(parent, title, start="", filters=""):
+        offered.append(start)
+        return str(target)
+
+    monkeypatch.setattr(dialogs, "ask_save_file", answer)
+    assert window.act_report.isEnabled()
+    with qtbot.waitSignal(window.reportExported, timeout=60000) as exported:
+        window.act_report.trigger()
+    assert not errors
+    assert Path(offered[0]).parent == case.folder / "reports"
+    out = exported.args[0]
+    pdf = target.with_suffix(".pdf")
+    assert out.pdf == pdf and pdf.exists() and out.evidence_status == "ok"
+    reader = PdfReader(pdf)
+    text = "".join(page.extract_text() for page in reader.pages)
+    flat = "".join(text.split())
+    r = bundle.results
+    assert r.evidence.sha256 in flat
+    assert r.prediction.label.upper() in text
+    for note in ("held before the case existed", "written straight into the case",
+                 "unsaved remark about the chin"):
+        assert flat.count("".join(note.split())) == 1, note
+    digest = hashlib.sha256(pdf.read_bytes()).hexdigest()
+    assert (tmp_path / "out" / "clip-report.pdf.sha256").read_text() == \
+        f"{digest}  clip-report.pdf\n"
+    sidecar = tmp_path / "out" / "clip-report.results.json"
+    assert sidecar.read_bytes() == (job.out_dir / RESULTS_FILE).read_bytes()
+    events = [e["event"] for e in case.audit_log()]
+    assert events.count("report exported") == 1 and events.count("analysed") == 1
+    assert case.audit_chain_ok()
+    assert not window.task_label.isVisible()
+
+
+def test_relevancy_is_blank_where_the_identity_is_not(qtbot, window, analysed):
+    from dataclasses import replace as dc_replace
+
+    from forensics_app.core.analysis.results import FaceMaps
+
+    bundle = window.load_results(analysed)
+    view = window.relevancy_view
+    track = view.current_track()
+    assert track is not None
+    sampled = bundle.results.sampled_frames
+    fm = bundle.face_maps
+    frames = sorted({int(f) for f in fm.frame_index[fm.track_id == track]})
+    assert len(frames) >= 5, "the clip's face is expected in most sampled frames"
+    # an analysed frame: its own map
+    window.state.set_frame(frames[2])
+    assert view.shown == (frames[2], track, view.method.currentData()) and not view.absent
+    # between two consecutive samples that both hold the identity: the nearer map
+    a, b = frames[2], frames[3]
+    assert sampled.index(b) - sampled.index(a) == 1
+    window.state.set_frame(a + 1)
+    assert view.shown[0] == a and not view.absent
+    assert f"between analysed frames {a} and {b}" in view.caption.text()
+    window.state.set_frame(b - 1)
+    assert view.shown[0] == b
+    # after its last analysed frame: not in this frame, nothing drawn
+    if frames[-1] < window.state.frame_count - 1:
+        window.state.set_frame(frames[-1] + 1)
+        qtbot.wait(50)
+        assert view.absent and view.shown is None
+        assert view.face.image is None and view.heat.image is None
+        assert f"Identity {track} is not in this frame" in view.caption.text()
+    # the identity missing from one sample: the frames around that sample are blank too
+    gone = frames[3]
+    keep = ~((fm.track_id == track) & (fm.frame_index == gone))
+    holed = FaceMaps(fm.frame_index[keep], fm.track_id[keep], fm.crop_box[keep],
+                     {m: v[keep] for m, v in fm.maps.items()})
+    window.state.set_results(dc_replace(bundle, face_maps=holed))
+    view.tabs.setCurrentIndex(view.tracks.index(track))
+    for frame in (gone, frames[2] + 1, gone + 1):
+        window.state.set_frame(frame)
+        assert view.absent and view.shown is None, frame
+        assert "not in this frame" in view.caption.text()
+    window.state.set_frame(frames[2])
+    assert view.shown[0] == frames[2] and not view.absent
+    window.state.set_frame(frames[2])  # the picture comes back once the frame is decoded
+    qtbot.waitUntil(lambda: view.face.image is not None, timeout=5000)
+
+
+def test_provisional_scores_show_grey_until_the_results_load(qtbot, window, clip, analysed,
+                                                              tmp_path):
+    from forensics_app.core.analysis.job import Progress
+    from forensics_app.ui.workers import AnalysisJob
+
+    assert window.open_video(clip)
+    job = AnalysisJob(clip, tmp_path / "running")
+    timeline = window.timeline
+    # per face, in detection order; two faces on frame 0: the frame shows the higher score
+    partial = {"face_p_fake": [0.2, 0.9, 0.4], "face_frames": [0, 0, 27, 54]}
+    window.pool.jobProgress.emit(job, Progress("spatial", 3, 4, "", 1.0, partial))
+    x, y = timeline.partial.getData()
+    assert list(x) == [0, 27] and list(y) == [0.9, 0.4]
+    assert timeline.partial_label.isVisible()
+    assert timeline.scores.getData()[0] is None or len(timeline.scores.getData()[0]) == 0
+    # scores without their frames cannot be placed: nothing new is drawn
+    window.pool.jobProgress.emit(job, Progress("spatial", 4, 4, "", 1.0,
+                                               {"face_p_fake": [0.1, 0.1, 0.1, 0.1]}))
+    assert list(timeline.partial.getData()[0]) == [0, 27]
+    # another video's job does not draw on this timeline
+    other = AnalysisJob(tmp_path / "other.mp4", tmp_path / "other")
+    window.pool.jobProgress.emit(other, Progress("spatial", 1, 1, "", 1.0,
+                                                 {"face_p_fake": [0.5], "face_frames": [99]}))
+    assert list(timeline.partial.getData()[0]) == [0, 27]
+    # the final results replace the provisional ones
+    bundle = window.load_results(analysed)
+    px, _ = timeline.partial.getData()
+    assert px is None or len(px) == 0
+    assert not timeline.partial_label.isVisible()
+    assert list(timeline.scores.getData()[0]) == bundle.results.sampled_frames

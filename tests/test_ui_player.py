@@ -244,16 +244,70 @@ def test_notes_then_save_case_and_reopen(qtbot, window, clip, tmp_path, errors):
     note = window.notes_view.add_current()
     assert note is not None and note.frame == 5 and note.utc.endswith("+00:00")
     assert window.notes_view.list.count() == 1
-    case = window.save_case_to(tmp_path / "case", "CASE-1", "A. Examiner")
-    assert case is not None and not errors
+    with qtbot.waitSignal(window.caseSaved, timeout=10000) as saved:
+        assert window.save_case_to(tmp_path / "case", "CASE-1", "A. Examiner") is not None
+    case = saved.args[0]
+    assert window.state.case is case and not errors
     assert [n.text for n in Case.open(tmp_path / "case").notes()] == ["lips blur at this frame"]
     window.notes_view.add("second note", frame=None)  # goes straight into the case now
     assert len(case.notes()) == 2
     again = make_window(qtbot, tmp_path / "w2")
     try:
-        assert again.open_path(tmp_path / "case")
+        with qtbot.waitSignal(again.caseOpened, timeout=10000):
+            assert again.open_path(tmp_path / "case")
         assert again.state.case.case_id == "CASE-1"
         assert again.state.video_path.resolve() == clip.resolve()
         assert again.notes_view.list.count() == 2
     finally:
         again.close()
+
+
+def test_hashing_evidence_into_a_case_keeps_the_window_responsive(qtbot, window, tmp_path,
+                                                                   errors):
+    """Save case hashes the evidence on a worker thread: the event loop keeps running (a
+    timer ticks), a busy indicator shows, and a note taken meanwhile is not lost."""
+    import hashlib
+
+    from PySide6.QtCore import QTimer
+
+    with qtbot.waitSignal(window.caseSaved, timeout=10000) as saved:
+        window.save_case_to(tmp_path / "case", "BIG-1", "examiner")  # no video: no evidence
+    case = saved.args[0]
+    assert case.evidence() == []
+    big = tmp_path / "big.bin"
+    size = 200 * 1024 * 1024
+    with open(big, "wb") as f:  # sparse: costs no disk, reads as zeros
+        f.truncate(size)
+    window.state.video_path = big  # "the open video" as far as Save case is concerned
+    ticks: list[bool] = []  # per tick: was the hashing task still running?
+    timer = QTimer()
+    timer.setInterval(5)
+
+    def tick() -> None:
+        running = window.tasks.current is not None
+        ticks.append(running)
+        if running and len(ticks) == 3:
+            assert window.task_label.isVisible() and "big.bin" in window.task_label.text()
+            assert window.task_progress.isVisible() and not window.act_save_case.isEnabled()
+            window.notes_view.add("noted while hashing", frame=None)
+
+    timer.timeout.connect(tick)
+    timer.start()
+    try:
+        with qtbot.waitSignal(window.caseSaved, timeout=60000):
+            task = window.save_case_to(None)
+            assert task is not None and task.status == "running"  # returned before hashing
+    finally:
+        timer.stop()
+    assert sum(ticks) >= 3, f"the event loop stalled while hashing ({sum(ticks)} ticks)"
+    assert not errors
+    expected = hashlib.sha256()
+    block = bytes(8 * 1024 * 1024)
+    for _ in range(size // len(block)):
+        expected.update(block)
+    (record,) = case.evidence()
+    assert record.sha256 == expected.hexdigest() and record.size_bytes == size
+    assert window.state.evidence_id == record.evidence_id
+    assert [n.text for n in case.notes()] == ["noted while hashing"]
+    assert window.notes_view.pending == [] and case.audit_chain_ok()
+    assert not window.task_label.isVisible() and window.act_save_case.isEnabled()

@@ -90,13 +90,20 @@ def run_gui(path: str | Path | None = None, smoke_test: bool = False,
         window.reset_layout()
         _screenshot_when_done(window, screenshot, finish)
     if path is not None:
+        def analyse_if_needed(*_args) -> None:
+            if window.state.bundle is None and window.analyse_current() is None \
+                    and not window.tasks.busy:  # inside a case it is queued after hashing
+                finish(3)
+
         def open_it() -> None:
             if not window.open_path(path):
                 if smoke_test or screenshot is not None:
                     finish(2)
-            elif screenshot is not None and window.state.bundle is None \
-                    and window.analyse_current() is None:
-                finish(3)
+            elif screenshot is not None:
+                if window.tasks.busy:  # a case: its evidence is verified first
+                    window.caseOpened.connect(analyse_if_needed)
+                else:
+                    analyse_if_needed()
         QTimer.singleShot(0, open_it)
     elif smoke_test or screenshot is not None:
         QTimer.singleShot(0, lambda: finish(2))

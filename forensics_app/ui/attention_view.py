@@ -105,8 +105,7 @@ class AttentionView(QWidget):
         canvases.addWidget(self.graphics, 3)
         canvases.addWidget(self.average_graphics, 2)
 
-        note = QLabel(f"Rows: query frame, columns: key frame. Click a cell to jump to its key "
-                      f"frame. {NOT_PROOF}")
+        self.note = note = QLabel(self._note_text(""))
         note.setWordWrap(True)
         note.setObjectName("hint")
         layout = QVBoxLayout(self)
@@ -117,6 +116,12 @@ class AttentionView(QWidget):
         state.resultsChanged.connect(self._on_results)
         state.frameChanged.connect(self._on_frame)
         self._on_results(state.bundle)
+
+    @staticmethod
+    def _note_text(scale: str) -> str:
+        return ("Rows: query frame, columns: key frame. Colours: dark = 0, bright = the map's "
+                f"largest weight, each map scaled on its own{scale}. Click a cell to jump to "
+                f"its key frame. {NOT_PROOF}")
 
     def _build_layer_buttons(self, layers: int) -> None:
         for b in self.layer_buttons:
@@ -147,12 +152,19 @@ class AttentionView(QWidget):
             for m in [*self.heads, self.average]:
                 m.set(None)
                 m.mark(None)
+            self.note.setText(self._note_text(""))
             self.info.setText("no temporal attention (no analysis, or fewer than 2 face frames)"
                               if bundle is not None else "no analysis loaded")
             return
-        self.average.set(average_attention(att))
-        self.set_layer(self.layer)
+        mean = average_attention(att)
+        self.average.set(mean)
+        # Each map is coloured from 0 to its own maximum: say what bright means, so that an
+        # even spread (every cell ≈ 1/T) is not read as strong attention everywhere.
         t = att.shape[-1]
+        even = ", nearly even" if float(mean.max() - mean.min()) < 0.1 / t else ""
+        self.note.setText(self._note_text(f" (mean: {float(mean.min()):.3f} to "
+                                          f"{float(mean.max()):.3f}{even})"))
+        self.set_layer(self.layer)
         self.info.setText(f"{att.shape[0]} layers × {att.shape[1]} heads over {t} frames")
 
     def set_layer(self, layer: int) -> None:

@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from forensics_app import TOOL_NAME
 from forensics_app.core.errors import ForensicsError
@@ -65,3 +65,38 @@ def install_excepthook(parent_getter) -> None:
             report(parent_getter(), exc)
 
     sys.excepthook = hook
+
+
+# -- questions -----------------------------------------------------------------------------
+# Every file chooser and text prompt goes through these, so tests can answer them by
+# replacing the function (monkeypatch `dialogs.ask_save_file`, ...) instead of a modal dialog.
+# Each returns "" / None / [] when the user cancels.
+
+def ask_open_file(parent: QWidget | None, title: str, start: str = "", filters: str = "") -> str:
+    path, _ = QFileDialog.getOpenFileName(parent, title, start, filters)
+    return path
+
+
+def ask_open_files(parent: QWidget | None, title: str, start: str = "", filters: str = ""
+                   ) -> list[str]:
+    paths, _ = QFileDialog.getOpenFileNames(parent, title, start, filters)
+    return list(paths)
+
+
+def ask_save_file(parent: QWidget | None, title: str, start: str = "", filters: str = "") -> str:
+    path, _ = QFileDialog.getSaveFileName(parent, title, start, filters)
+    return path
+
+
+def ask_folder(parent: QWidget | None, title: str, start: str = "") -> str:
+    return QFileDialog.getExistingDirectory(parent, title, start)
+
+
+def ask_text(parent: QWidget | None, title: str, label: str) -> str | None:
+    text, ok = QInputDialog.getText(parent, title, label)
+    return text if ok else None
+
+
+def ask_item(parent: QWidget | None, title: str, label: str, items: list[str]) -> str | None:
+    choice, ok = QInputDialog.getItem(parent, title, label, items, 0, False)
+    return choice if ok else None

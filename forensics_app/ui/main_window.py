@@ -16,14 +16,12 @@ from pathlib import Path
 import pyqtgraph as pg
 import torch
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDockWidget,
-    QFileDialog,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -52,7 +50,7 @@ from forensics_app.ui.resources import icon, resource_text
 from forensics_app.ui.state import AppState
 from forensics_app.ui.timeline import TimelineView
 from forensics_app.ui.verdict_view import VerdictView
-from forensics_app.ui.workers import AnalysisJob, WorkerPool
+from forensics_app.ui.workers import AnalysisJob, BackgroundTask, TaskRunner, WorkerPool
 
 VIDEO_FILTER = ("Videos (*.mp4 *.mov *.m4v *.mkv *.avi *.webm *.mts *.m2ts *.ts *.wmv "
                 "*.flv *.3gp *.mpg *.mpeg);;Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff);;"
@@ -67,6 +65,10 @@ def default_output_root() -> Path:
 
 
 class MainWindow(QMainWindow):
+    caseSaved = Signal(object)  # Case, once the evidence is hashed into it
+    caseOpened = Signal(object)  # Case, once its evidence is verified
+    reportExported = Signal(object)  # ReportOutput
+
     def __init__(self, settings: QSettings | None = None, pool: WorkerPool | None = None,
                  output_root: Path | None = None) -> None:
         super().__init__()
@@ -87,6 +89,8 @@ class MainWindow(QMainWindow):
         self.pool = pool or WorkerPool(self)
         self.pool.setParent(self)
         self._connect_pool()
+        self.tasks = TaskRunner(self)  # hashing and report writing, off the GUI thread
+        self._deferred_case_writes: list = []
 
         self.player = PlayerView(self.state, self.frames)
         self.timeline = TimelineView(self.state)
@@ -180,6 +184,17 @@ class MainWindow(QMainWindow):
         for w in (self.job_label, self.job_progress, self.cancel_button):
             bar.addPermanentWidget(w)
         self._show_job_widgets(False)
+        self.task_label = QLabel()
+        self.task_label.setObjectName("taskLabel")
+        self.task_progress = QProgressBar()
+        self.task_progress.setObjectName("taskProgress")
+        self.task_progress.setRange(0, 0)  # busy, no known end
+        self.task_progress.setMaximumWidth(120)
+        self.task_progress.setTextVisible(False)
+        for w in (self.task_label, self.task_progress):
+            bar.addPermanentWidget(w)
+            w.setVisible(False)
+        self.tasks.busyChanged.connect(self._on_tasks_busy)
 
     def _action(self, text: str, slot, shortcut=None, name: str | None = None,
                 menu_role=None) -> QAction:
@@ -324,7 +339,7 @@ class MainWindow(QMainWindow):
     # == opening ===========================================================================
     def open_video_dialog(self) -> None:
         start = self.settings.value("paths/lastDir", str(Path.home()))
-        path, _ = QFileDialog.getOpenFileName(self, "Open video evidence", start, VIDEO_FILTER)
+        path = dialogs.ask_open_file(self, "Open video evidence", start, VIDEO_FILTER)
         if path:
             self.open_video(path)
 
@@ -371,8 +386,8 @@ class MainWindow(QMainWindow):
         return bundle
 
     def open_results_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a results folder",
-                                                  self.settings.value("paths/lastDir", ""))
+        folder = dialogs.ask_folder(self, "Open a results folder",
+                                    self.settings.value("paths/lastDir", ""))
         if folder:
             self.load_results(folder)
 
@@ -433,21 +448,32 @@ class MainWindow(QMainWindow):
 
     # == cases =============================================================================
     def open_case_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a case folder (or results folder)",
-                                                  self.settings.value("paths/lastCase", ""))
+        folder = dialogs.ask_folder(self, "Open a case folder (or results folder)",
+                                    self.settings.value("paths/lastCase", ""))
         if folder:
             self.open_path(folder)
 
     def open_case(self, folder: str | Path) -> bool:
+        """Open a case folder. Its evidence is re-hashed against the intake hashes off the
+        GUI thread; the case is shown (and `caseOpened(case)` emitted) when that is done.
+        False when it cannot start (another case operation is running)."""
         from forensics_app.core.case import Case
 
-        try:
-            case = Case.open(folder)
-            checks = case.verify_evidence()
-            records = case.evidence()
-        except Exception as err:
-            dialogs.report(self, err, "Cannot open the case")
+        if self.tasks.busy:
+            dialogs.show_error(self, "another case operation is still running (see the status "
+                               "bar); try again when it is done", "Cannot open the case")
             return False
+
+        def work(cancel):
+            case = Case.open(folder)
+            return case, case.verify_evidence(cancel=cancel), case.evidence()
+
+        self._start_task(f"verifying the evidence of {Path(folder).name}…", work,
+                         lambda outcome: self._show_case(Path(folder), *outcome),
+                         "Cannot open the case")
+        return True
+
+    def _show_case(self, folder: Path, case, checks, records) -> None:
         self.settings.setValue("paths/lastCase", str(folder))
         self._add_recent(Path(folder))
         bad = [c for c in checks if c.status != "ok"]
@@ -460,19 +486,20 @@ class MainWindow(QMainWindow):
         usable = [r for r in records if Path(r.path).exists()]
         if not usable:
             self.statusBar().showMessage(f"case {case.case_id}: no evidence to show", 8000)
-            return True
+            self.caseOpened.emit(case)
+            return
         record = usable[0]
         if len(usable) > 1:
             names = [f"{r.evidence_id}: {Path(r.path).name}" for r in usable]
-            choice, ok = QInputDialog.getItem(self, "Open evidence", "Evidence:", names, 0, False)
-            if ok:
+            choice = dialogs.ask_item(self, "Open evidence", "Evidence:", names)
+            if choice is not None:
                 record = usable[names.index(choice)]
         self.state.evidence_id = record.evidence_id
         if self.open_video(record.path):
             results = case.analysis_dir(record.evidence_id)
             if (results / RESULTS_FILE).exists():
                 self.load_results(results)
-        return True
+        self.caseOpened.emit(case)
 
     def _case_results_for(self, path: Path) -> Path | None:
         case = self.state.case
@@ -485,42 +512,98 @@ class MainWindow(QMainWindow):
         if self.state.case is not None:
             self.save_case_to(None)
             return
-        folder = QFileDialog.getExistingDirectory(self, "New (empty) folder for the case")
+        folder = dialogs.ask_folder(self, "New (empty) folder for the case")
         if not folder:
             return
-        case_id, ok = QInputDialog.getText(self, "Save case", "Case id:")
-        if not ok:
+        case_id = dialogs.ask_text(self, "Save case", "Case id:")
+        if case_id is None:
             return
-        examiner, ok = QInputDialog.getText(self, "Save case", "Examiner:")
-        if ok:
+        examiner = dialogs.ask_text(self, "Save case", "Examiner:")
+        if examiner is not None:
             self.save_case_to(folder, case_id, examiner)
 
-    def save_case_to(self, folder: str | Path | None, case_id: str = "", examiner: str = ""):
+    def save_case_to(self, folder: str | Path | None, case_id: str = "", examiner: str = ""
+                     ) -> BackgroundTask | None:
         """Create the case (unless one is open), add the open video as evidence, move its
-        results into the case and write the notes taken so far. Returns the case or None."""
+        results into the case and write the notes taken so far.
+
+        The evidence is hashed off the GUI thread: this returns the running task at once;
+        `caseSaved(case)` follows when it is done (a dialog when it fails)."""
         from forensics_app.core.case import Case
 
-        try:
-            case = self.state.case or Case.create(folder, case_id, examiner)
-            video = self.state.video_path
+        existing, video, bundle = self.state.case, self.state.video_path, self.state.bundle
+
+        def work(cancel):
+            case = existing or Case.create(folder, case_id, examiner)
+            record = copied = None
             if video is not None:
-                record = case.add_evidence(video)
-                self.state.evidence_id = record.evidence_id
+                record = case.add_evidence(video, cancel=cancel)
                 target = case.analysis_dir(record.evidence_id)
-                bundle = self.state.bundle
                 if bundle is not None and Path(bundle.folder).resolve() != target.resolve() \
                         and not (target / RESULTS_FILE).exists():
                     shutil.copytree(bundle.folder, target)
                     case.audit("analysis added to case", evidence_id=record.evidence_id,
                                source=str(bundle.folder))
-                    self.load_results(target, quiet=True)
-            self.notes_view.flush_to_case(case)
-        except Exception as err:
-            dialogs.report(self, err, "Cannot save the case")
-            return None
-        self.state.set_case(case, self.state.evidence_id)
-        self.statusBar().showMessage(f"case {case.case_id} saved in {case.folder}", 6000)
-        return case
+                    if not case.analysis_recorded(record.evidence_id):
+                        case.record_analysis(record.evidence_id, bundle.results)
+                    copied = target
+            return case, record, copied
+
+        def done(outcome) -> None:
+            case, record, copied = outcome
+            evidence_id = record.evidence_id if record is not None else self.state.evidence_id
+            try:
+                self.notes_view.flush_to_case(case)
+            except Exception as err:
+                dialogs.report(self, err, "Cannot save the notes into the case")
+            self.state.set_case(case, evidence_id)
+            if copied is not None:
+                self.load_results(copied, quiet=True)
+            self.statusBar().showMessage(f"case {case.case_id} saved in {case.folder}", 6000)
+            self.caseSaved.emit(case)
+
+        what = f"hashing {video.name} into the case…" if video is not None else "saving case…"
+        return self._start_task(what, work, done, "Cannot save the case")
+
+    # == background work ===================================================================
+    def _start_task(self, label: str, work, done, error_title: str) -> BackgroundTask:
+        """Run `work(cancel)` off the GUI thread, then `done(result)` on it; a failure gets
+        its one-line reason in a dialog titled `error_title`."""
+        task = self.tasks.start(label, work)
+        task.finished.connect(done)
+        task.failed.connect(lambda err: dialogs.report(self, err, error_title))
+        self._update_actions()
+        return task
+
+    def _on_tasks_busy(self, label: str) -> None:
+        self.state.case_busy = bool(label)
+        self.task_label.setText(label)
+        for w in (self.task_label, self.task_progress):
+            w.setVisible(bool(label))
+        if not label:
+            self._flush_case_writes()
+        self._update_actions()
+
+    def _case_write(self, fn) -> None:
+        """Write to the open case now, or once the running background task (which may be
+        writing the same case) has ended: audit lines must never interleave."""
+        self._deferred_case_writes.append(fn)
+        if not self.tasks.busy:
+            self._flush_case_writes()
+
+    def _flush_case_writes(self) -> None:
+        writes, self._deferred_case_writes = self._deferred_case_writes, []
+        for fn in writes:
+            try:
+                fn()
+            except Exception as err:
+                dialogs.report(self, err, "Cannot write to the case")
+        case = self.state.case
+        if case is not None and self.notes_view.pending:
+            try:
+                self.notes_view.flush_to_case(case)
+            except Exception as err:
+                dialogs.report(self, err, "Cannot save the notes into the case")
 
     # == analysis ==========================================================================
     def _connect_pool(self) -> None:
@@ -544,9 +627,7 @@ class MainWindow(QMainWindow):
         return True
 
     def output_dir_for(self, video: Path) -> Path:
-        if self.state.case is not None:
-            record = self.state.case.add_evidence(video)
-            return self.state.case.analysis_dir(record.evidence_id)
+        """A fresh results folder under the output root (analyses outside a case)."""
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = self.output_root / f"{video.stem}-{stamp}"
         n = 1
@@ -556,6 +637,8 @@ class MainWindow(QMainWindow):
         return out
 
     def analyse_current(self) -> AnalysisJob | None:
+        """Analyse the open video. Returns the job, or None when it could not be queued or
+        (inside a case) when it is queued once the evidence has been hashed into the case."""
         if self.state.video_path is None:
             dialogs.show_error(self, "open a video first", "Cannot analyse")
             return None
@@ -563,27 +646,42 @@ class MainWindow(QMainWindow):
         return jobs[0] if jobs else None
 
     def queue_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Videos to analyse",
-                                                self.settings.value("paths/lastDir", ""),
-                                                VIDEO_FILTER)
+        files = dialogs.ask_open_files(self, "Videos to analyse",
+                                       self.settings.value("paths/lastDir", ""), VIDEO_FILTER)
         if files:
             self.queue_videos([Path(f) for f in files])
 
     def queue_videos(self, videos: list[Path]) -> list[AnalysisJob]:
+        """Queue analyses. Outside a case they are queued at once and returned; inside one,
+        each video is first hashed into the case off the GUI thread, and the jobs are queued
+        (`pool.jobQueued`) when that is done: then this returns []."""
         if not self.model_available():
+            return []
+        try:
+            settings = replace(self.analysis_settings)
+            settings.validate()
+        except Exception as err:
+            dialogs.report(self, err, "Cannot analyse")
+            return []
+        videos = [Path(v) for v in videos]
+        case = self.state.case
+        if case is not None:
+            def intake(cancel):
+                return [(video, case.analysis_dir(case.add_evidence(video, cancel=cancel)
+                                                  .evidence_id)) for video in videos]
+
+            def submit(pairs) -> None:
+                for video, out in pairs:
+                    self.pool.submit(AnalysisJob(video, out, replace(settings)))
+                    case.audit("analysis queued", video=str(video), out=str(out))
+
+            names = ", ".join(v.name for v in videos)
+            self._start_task(f"hashing {names} into the case…", intake, submit, "Cannot analyse")
             return []
         jobs = []
         for video in videos:
-            try:
-                out = self.output_dir_for(Path(video))
-                settings = replace(self.analysis_settings)
-                settings.validate()
-            except Exception as err:
-                dialogs.report(self, err, "Cannot analyse")
-                continue
-            jobs.append(self.pool.submit(AnalysisJob(Path(video), out, settings)))
-            if self.state.case is not None:
-                self.state.case.audit("analysis queued", video=str(video), out=str(out))
+            jobs.append(self.pool.submit(AnalysisJob(video, self.output_dir_for(video),
+                                                     replace(settings))))
         return jobs
 
     def cancel_current(self) -> None:
@@ -603,6 +701,16 @@ class MainWindow(QMainWindow):
                                f"{eta_text}{self._queued_text()}")
         self.job_progress.setValue(round(p.fraction * 1000))
         self._show_job_widgets(True)
+        if p.stage == "spatial" and self._is_current(job):
+            scores, frames = p.partial.get("face_p_fake"), p.partial.get("face_frames")
+            # face_p_fake is per face, in the order the faces stage found them: without
+            # face_frames (the video frame of each) there is no honest place to draw it
+            if scores is not None and frames is not None:
+                self.timeline.set_partial(list(frames)[:len(scores)], list(scores))
+
+    def _is_current(self, job: AnalysisJob) -> bool:
+        current = self.state.video_path
+        return current is not None and current.resolve() == job.video.resolve()
 
     def _queued_text(self) -> str:
         queued = sum(1 for j in self.pool.jobs if j.status == "queued")
@@ -619,10 +727,9 @@ class MainWindow(QMainWindow):
 
     def _on_finished(self, job: AnalysisJob, bundle: ResultsBundle) -> None:
         self.results_by_video[str(job.video.resolve())] = job.out_dir
-        if self.state.case is not None:
-            self.state.case.audit("analysis finished", video=str(job.video),
-                                  out=str(job.out_dir),
-                                  label=bundle.results.prediction.label)
+        case = self.state.case
+        if case is not None:
+            self._case_write(lambda: self._record_analysis(case, job, bundle))
         current = self.state.video_path
         if current is not None and current.resolve() == job.video.resolve():
             self.state.set_results(bundle)
@@ -631,11 +738,25 @@ class MainWindow(QMainWindow):
                                      f"{job.out_dir}", 10000)
         self._refresh_jobs()
 
+    def _record_analysis(self, case, job: AnalysisJob, bundle: ResultsBundle) -> None:
+        """Audit a finished analysis in the case: `record_analysis` (settings, model, verdict)
+        when it was written into the case's folder for one evidence, else one line."""
+        for record in case.evidence():
+            if case.analysis_dir(record.evidence_id).resolve() == job.out_dir.resolve():
+                case.record_analysis(record.evidence_id, bundle.results)
+                return
+        case.audit("analysis finished outside the case", video=str(job.video),
+                   out=str(job.out_dir), label=bundle.results.prediction.label)
+
     def _on_failed(self, job: AnalysisJob, message: str) -> None:
+        if self._is_current(job):
+            self.timeline.clear_partial()
         self._refresh_jobs()
         dialogs.show_error(self, message, f"Analysis of {job.name} failed")
 
     def _on_cancelled(self, job: AnalysisJob) -> None:
+        if self._is_current(job):
+            self.timeline.clear_partial()
         self.statusBar().showMessage(f"{job.name}: analysis cancelled", 6000)
         self._refresh_jobs()
 
@@ -644,36 +765,54 @@ class MainWindow(QMainWindow):
             w.setVisible(visible)
 
     # == report, help, about ===============================================================
-    def export_report_dialog(self) -> None:
+    def default_report_path(self) -> Path:
+        bundle, case = self.state.bundle, self.state.case
+        stem = Path(bundle.results.evidence.file_name).stem
+        if case is not None:
+            prefix = f"{self.state.evidence_id}-" if self.state.evidence_id else ""
+            return case.folder / "reports" / f"{prefix}{stem}-report.pdf"
+        return Path(bundle.folder) / f"{stem}-report.pdf"
+
+    def export_report_dialog(self) -> BackgroundTask | None:
         if self.state.bundle is None:
             dialogs.show_error(self, "analyse the video (or open its results) first",
                                "Cannot export a report")
-            return
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export evidence report", str(Path(self.state.bundle.folder) / "report.pdf"),
-            "PDF (*.pdf)")
-        if path:
-            self.export_report(path)
+            return None
+        path = dialogs.ask_save_file(self, "Export evidence report",
+                                     str(self.default_report_path()), "PDF (*.pdf)")
+        if not path:
+            return None
+        if Path(path).suffix.lower() != ".pdf":
+            path = f"{path}.pdf"
+        return self.export_report(path)
 
-    def export_report(self, pdf_path: str | Path):
-        try:
-            from forensics_app.core.report import export_report
-        except ImportError:
-            dialogs.show_error(self, "report module not available in this build",
-                               "Cannot export a report")
+    def export_report(self, pdf_path: str | Path) -> BackgroundTask | None:
+        """Write the PDF evidence report (+ its .sha256 and results sidecar) off the GUI
+        thread (the exporter re-hashes the evidence); `reportExported(ReportOutput)` follows.
+        `export_report` prints the case's saved notes and audits the export itself: only
+        the notes not saved in a case yet are passed along."""
+        if self.state.bundle is None:
             return None
-        notes = [*(self.state.case.notes() if self.state.case else []),
-                 *self.notes_view.pending]
-        try:
-            output = export_report(self.state.bundle.folder, pdf_path, case=self.state.case,
-                                   notes=notes)
-        except Exception as err:
-            dialogs.report(self, err, "Cannot export a report")
-            return None
-        if self.state.case is not None:
-            self.state.case.audit("report exported", pdf=str(pdf_path))
-        self.statusBar().showMessage(f"report written: {pdf_path}", 10000)
-        return output
+        from forensics_app.core.report import export_report
+
+        folder, case = Path(self.state.bundle.folder), self.state.case
+        notes = list(self.notes_view.pending)
+        pdf_path = Path(pdf_path)
+
+        def work(_cancel):
+            return export_report(folder, pdf_path, case=case, notes=notes)
+
+        def done(output) -> None:
+            self.statusBar().showMessage(
+                f"report written: {output.pdf} ({output.pages} pages; SHA-256 in "
+                f"{output.sha256_file.name})", 10000)
+            if output.evidence_status != "ok":
+                dialogs.show_error(self, f"the evidence is {output.evidence_status} since its "
+                                   "analysis; the report says so", "Report written")
+            self.reportExported.emit(output)
+
+        return self._start_task(f"writing report {pdf_path.name}…", work, done,
+                                "Cannot export a report")
 
     def show_help(self) -> QDialog:
         dialog = QDialog(self)
@@ -745,6 +884,9 @@ class MainWindow(QMainWindow):
         has_video = self.state.video_path is not None
         self.act_analyse.setEnabled(has_video)
         self.act_report.setEnabled(self.state.bundle is not None)
+        case_busy = self.tasks.busy  # one case operation at a time
+        for action in (self.act_save_case, self.act_open_case):
+            action.setEnabled(not case_busy)
         busy = bool(self.pool.active_jobs())
         self.act_cancel.setEnabled(busy)
         self.act_cancel_all.setEnabled(busy)
@@ -752,6 +894,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop playback, jobs and threads (idempotent)."""
         self.player.pause()
+        self.tasks.shutdown()
         self.pool.shutdown()
         self.frames.close()
 

@@ -1,7 +1,8 @@
 """Examiner notes with UTC timestamps, kept with the case.
 
 With a case open, every note is appended to the case's notes file at once (and audited).
-Without one, notes are held here and written into the case when it is saved.
+Without one (or while a background task is writing the case), notes are held here and written
+into the case when it is saved (or when the task is done).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class NotesView(QWidget):
     def add(self, text: str, frame: int | None = None) -> Note | None:
         case = self.state.case
         try:
-            if case is not None:
+            if case is not None and not self.state.case_busy:
                 note = case.add_note(text, frame=frame)
             else:
                 note = Note(utc_now(), text, None, frame)

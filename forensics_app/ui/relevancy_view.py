@@ -1,11 +1,18 @@
 """Face relevancy: the current frame's face crop with an explanation heatmap over it.
 
 One tab per identity; method relevancy / rollout / Grad-CAM++; opacity slider. Maps exist
-for analysed frames only: between them the crop of the current frame is shown with the map
-of the identity's nearest analysed frame, and the caption says which frame that is.
+for analysed frames only. The view shows the selected identity only where it is known to be:
+- on a frame where that identity was analysed: that frame's crop and map;
+- between two analysed frames of that identity that are consecutive samples: the current
+  frame cropped at the box interpolated between theirs, with the nearer one's map (the
+  caption says which);
+- anywhere else (before its first or after its last analysed frame, or across a sample where
+  it was not found): a blank view whose caption says the identity is not in this frame.
 """
 
 from __future__ import annotations
+
+import bisect
 
 import numpy as np
 import pyqtgraph as pg
@@ -23,7 +30,7 @@ from PySide6.QtWidgets import (
 from forensics_app.core.analysis.results import EXPLAIN_METHODS
 from forensics_app.ui.common import NOT_PROOF, heat_rgba, upsample
 from forensics_app.ui.frames import FrameServer
-from forensics_app.ui.state import AppState, nearest
+from forensics_app.ui.state import AppState
 
 METHOD_LABELS = {"relevancy": "relevancy (Chefer)", "rollout": "rollout",
                  "gradcam++": "Grad-CAM++"}
@@ -44,6 +51,26 @@ def crop(rgb: np.ndarray, box) -> np.ndarray:
     return out[ys[:, None], xs[None, :]]
 
 
+def locate(sampled: list[int], analysed: list[int], frame: int
+           ) -> tuple[int, int, int, float] | None:
+    """Where an identity analysed at the (ascending) video frames `analysed` is at `frame`.
+
+    (map frame, frame before, frame after, t) with t in [0, 1] the position of `frame`
+    between the two, when `frame` is analysed itself (before = after = frame) or lies
+    between two analysed frames that are consecutive entries of `sampled`; else None."""
+    pos = bisect.bisect_left(analysed, frame)
+    if pos < len(analysed) and analysed[pos] == frame:
+        return frame, frame, frame, 0.0
+    if pos == 0 or pos == len(analysed):
+        return None
+    before, after = analysed[pos - 1], analysed[pos]
+    order = {f: i for i, f in enumerate(sampled)}
+    if before not in order or after not in order or order[after] - order[before] != 1:
+        return None
+    t = (frame - before) / (after - before)
+    return (before if t <= 0.5 else after), before, after, t
+
+
 class RelevancyView(QWidget):
     def __init__(self, state: AppState, frames: FrameServer, parent: QWidget | None = None
                  ) -> None:
@@ -52,6 +79,7 @@ class RelevancyView(QWidget):
         self.tracks: list[int] = []
         self.last_rgb: tuple[int, np.ndarray] | None = None
         self.shown: tuple[int, int, str] | None = None  # (map frame, track, method)
+        self.absent = False  # the selected identity is not in the current frame
 
         self.tabs = QTabBar()
         self.tabs.setObjectName("identityTabs")
@@ -121,7 +149,9 @@ class RelevancyView(QWidget):
             self.tracks = sorted({int(t) for t in fm.track_id})
             for t in self.tracks:
                 p = scores.get(t)
-                self.tabs.addTab(f"identity {t}" + ("" if p is None else f" · {p:.2f}"))
+                i = self.tabs.addTab(f"identity {t}" + ("" if p is None else f" · p_fake {p:.2f}"))
+                self.tabs.setTabToolTip(i, f"identity {t} (id {t} in the player): its score over "
+                                        "the whole clip; the player's box shows each frame's")
             default = bundle.results.settings.get("explain")
             if default in EXPLAIN_METHODS:
                 self.method.blockSignals(True)
@@ -142,22 +172,39 @@ class RelevancyView(QWidget):
         i = self.tabs.currentIndex()
         return self.tracks[i] if 0 <= i < len(self.tracks) else None
 
+    def _blank(self, caption: str) -> None:
+        self.face.clear()
+        self.heat.clear()
+        self.shown = None
+        self.caption.setText(caption)
+
     def refresh(self) -> None:
         bundle, track = self.state.bundle, self.current_track()
+        self.absent = False
         if bundle is None or track is None:
-            self.face.clear()
-            self.heat.clear()
-            self.shown = None
-            self.caption.setText("no analysis loaded" if bundle is None else
-                                 "no face was analysed in this clip")
+            self._blank("no analysis loaded" if bundle is None else
+                        "no face was analysed in this clip")
             return
         fm = bundle.face_maps
         rows = np.flatnonzero(fm.track_id == track)
-        frames = sorted(int(f) for f in fm.frame_index[rows])
-        _, map_frame = nearest(frames, self.state.frame)
+        analysed = sorted({int(f) for f in fm.frame_index[rows]})
+        frame = self.state.frame
+        where = locate(bundle.results.sampled_frames, analysed, frame)
+        if where is None:
+            self.absent = True
+            nearest = min(analysed, key=lambda f: (abs(f - frame), f)) if analysed else None
+            self._blank(f"Identity {track} is not in this frame as far as the analysis knows: "
+                        f"frame {frame} is not one of its analysed frames, nor between two "
+                        f"consecutive ones (nearest: {nearest}). No map is shown; move to a "
+                        "frame with its box in the player, or choose another identity.")
+            return
+        map_frame, before, after, t = where
         method = self.method.currentData()
         heat, box = fm.lookup(map_frame, track, method)
-        rgb = self.last_rgb[1] if self.last_rgb and self.last_rgb[0] == self.state.frame else None
+        if before != after:  # follow the face between the two samples
+            box0, box1 = fm.lookup(before, track, method)[1], fm.lookup(after, track, method)[1]
+            box = (1 - t) * np.asarray(box0, np.float64) + t * np.asarray(box1, np.float64)
+        rgb = self.last_rgb[1] if self.last_rgb and self.last_rgb[0] == frame else None
         if rgb is not None:
             self.face.setImage(crop(rgb, box), autoLevels=False, levels=(0, 255))
             self.face.setRect(QRectF(0, 0, CROP_SIZE, CROP_SIZE))
@@ -165,6 +212,9 @@ class RelevancyView(QWidget):
                            autoLevels=False, levels=(0, 255))
         self.heat.setRect(QRectF(0, 0, CROP_SIZE, CROP_SIZE))
         self.shown = (map_frame, track, method)
-        where = ("this frame" if map_frame == self.state.frame
-                 else f"nearest analysed frame {map_frame}; crop of the current frame")
-        self.caption.setText(f"identity {track}, {METHOD_LABELS[method]}: map of {where}")
+        if map_frame == frame:
+            text = "map of this frame"
+        else:
+            text = (f"map of analysed frame {map_frame} (nearest); the face of this frame, "
+                    f"between analysed frames {before} and {after}")
+        self.caption.setText(f"identity {track}, {METHOD_LABELS[method]}: {text}")

@@ -1,5 +1,9 @@
 """The timeline: per-sampled-frame fake score, unusual frames, a draggable playhead.
 
+While an analysis of the open video runs, the per-frame scores arrive as the spatial stage
+yields them (`Progress.partial`): they are drawn grey and marked provisional until the final
+results replace them.
+
 Dragging the playhead (or clicking anywhere on the track) moves the one current frame; the
 frame server decodes only the latest position, so scrubbing stays smooth on long videos.
 """
@@ -14,6 +18,7 @@ from PySide6.QtWidgets import QWidget
 from forensics_app.ui.state import AppState
 
 UNUSUAL = "#e53935"
+PROVISIONAL = "#8a9099"
 
 
 class TimelineView(pg.PlotWidget):
@@ -40,6 +45,16 @@ class TimelineView(pg.PlotWidget):
         self.scores = pg.PlotDataItem(pen=pg.mkPen("#ffb300", width=2), symbol="o", symbolSize=5,
                                       symbolBrush="#ffb300", symbolPen=None, connect="finite")
         plot.addItem(self.scores)
+        self.partial = pg.PlotDataItem(pen=pg.mkPen(PROVISIONAL, width=1,
+                                                    style=Qt.PenStyle.DashLine),
+                                       symbol="o", symbolSize=5, symbolBrush=PROVISIONAL,
+                                       symbolPen=None)
+        plot.addItem(self.partial)
+        self.partial_label = pg.TextItem("provisional scores: analysis running",
+                                         color=PROVISIONAL, anchor=(0, 0))
+        self.partial_label.setPos(0, 1.0)
+        self.partial_label.setVisible(False)
+        plot.addItem(self.partial_label)
         self.playhead = pg.InfiniteLine(0, angle=90, movable=True,
                                         pen=pg.mkPen("#4fc3f7", width=2),
                                         hoverPen=pg.mkPen("#b3e5fc", width=3))
@@ -57,9 +72,26 @@ class TimelineView(pg.PlotWidget):
         count = info.frame_count if info else 1
         self.getPlotItem().setXRange(0, max(count - 1, 1), padding=0.01)
         self.playhead.setBounds((0, max(count - 1, 0)))
+        self.clear_partial()
         self._on_results(self.state.bundle)
 
+    def set_partial(self, frames: list[int], p_fake: list[float]) -> None:
+        """Provisional per-face scores of a running analysis: per video frame, the highest
+        score of its faces (as `frame_scores` will be), drawn grey."""
+        best: dict[int, float] = {}
+        for frame, p in zip(frames, p_fake, strict=False):
+            best[int(frame)] = max(float(p), best.get(int(frame), 0.0))
+        x = sorted(best)
+        self.partial.setData(np.array(x, float), np.array([best[f] for f in x], float))
+        self.partial_label.setVisible(bool(x))
+
+    def clear_partial(self) -> None:
+        self.partial.setData([], [])
+        self.partial_label.setVisible(False)
+
     def _on_results(self, bundle) -> None:
+        if bundle is not None:
+            self.clear_partial()
         if bundle is None:
             self.scores.setData([], [])
             self.unusual.setData([], [])

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from forensics_app.core.analysis.job import AnalysisSettings, Progress, run_analysis
 from forensics_app.core.analysis.results import read_results
@@ -223,4 +223,145 @@ class WorkerPool(QObject):
             self._queue.put(None)
         ok = all(w.wait(wait_ms) for w in self._workers)
         self._workers = []
+        return ok
+
+
+class BackgroundTask(QObject):
+    """One blocking call (hashing evidence, writing a report) run off the GUI thread.
+
+    `fn(cancel_event)` runs on a worker thread; `finished(result)` or `failed(exception)` is
+    emitted on the GUI thread afterwards. Tasks run one at a time, in the order started, so
+    two of them never write the same case at once.
+    """
+
+    finished = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, label: str, fn: Callable[[threading.Event], object],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.label = label
+        self.fn = fn
+        self.cancel_event = threading.Event()
+        self.status = "queued"  # queued | running | done | failed
+        self.result: object = None
+        self.error: BaseException | None = None
+
+
+class _TaskThread:
+    """A plain Python thread running one task, with the bits of the QThread API the window
+    and tests use (`start`, `wait`, `isRunning`, `objectName`).
+
+    It makes no Qt call at all (no QObject lives or emits on it): the runner polls it from
+    the GUI thread, which also hands the outcome to the handlers in order, on the GUI thread.
+    """
+
+    def __init__(self, task: BackgroundTask, name: str) -> None:
+        self.task = task
+        self.outcome: tuple[object, BaseException | None] | None = None
+        self._name = name
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        LIVE_THREADS.add(self)
+
+    def objectName(self) -> str:  # QThread's names: LIVE_THREADS checks call them
+        return self._name
+
+    def isRunning(self) -> bool:
+        return self._thread.is_alive()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wait(self, timeout_ms: int | None = None) -> bool:
+        self._thread.join(None if timeout_ms is None else timeout_ms / 1000)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        try:
+            self.outcome = (self.task.fn(self.task.cancel_event), None)
+        except BaseException as err:  # handed to the GUI thread, reported there
+            self.outcome = (None, err)
+
+
+class TaskRunner(QObject):
+    """Runs `BackgroundTask`s one after another, each on its own short-lived thread, and
+    delivers their outcome on the GUI thread (polled every POLL_MS).
+
+    `busyChanged(label)` says what runs now ("" when idle), for a busy indicator.
+    """
+
+    POLL_MS = 25
+    busyChanged = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._queue: list[BackgroundTask] = []
+        self._thread: _TaskThread | None = None
+        self._poll = QTimer(self)
+        self._poll.setInterval(self.POLL_MS)
+        self._poll.timeout.connect(self._check)
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None or bool(self._queue)
+
+    @property
+    def current(self) -> BackgroundTask | None:
+        return self._thread.task if self._thread is not None else None
+
+    def start(self, label: str, fn: Callable[[threading.Event], object]) -> BackgroundTask:
+        task = BackgroundTask(label, fn, self)
+        self._queue.append(task)
+        if self._thread is None:
+            self._next()
+        return task
+
+    def _next(self) -> None:
+        if not self._queue:
+            self._poll.stop()
+            self.busyChanged.emit("")
+            return
+        task = self._queue.pop(0)
+        task.status = "running"
+        self._thread = _TaskThread(task, f"task-{task.label}")
+        self.busyChanged.emit(task.label)
+        self._thread.start()
+        self._poll.start()
+
+    def _check(self) -> None:
+        thread = self._thread
+        if thread is None or thread.isRunning():
+            return
+        self._thread = None
+        task = thread.task
+        result, error = thread.outcome or (None, RuntimeError("task ended without an outcome"))
+        task.result, task.error = result, error
+        task.status = "failed" if error is not None else "done"
+        if error is not None:
+            task.failed.emit(error)
+        else:
+            task.finished.emit(result)
+        if self._thread is None:  # a handler may have started the next one already
+            self._next()
+
+    def wait(self, timeout_ms: int = 30000) -> bool:
+        """Block until every task has ended (handlers run); True when idle in time."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while self.busy and time.monotonic() < deadline:
+            thread = self._thread
+            if thread is not None:
+                thread.wait(50)
+            self._check()
+        return not self.busy
+
+    def shutdown(self, wait_ms: int = 30000) -> bool:
+        """Cancel what can be cancelled, drop queued tasks, wait for the running one."""
+        self._queue.clear()
+        self._poll.stop()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        thread.task.cancel_event.set()
+        ok = thread.wait(wait_ms)
+        self.busyChanged.emit("")
         return ok

@@ -195,7 +195,8 @@ def _spatial_stage(model: DetectorModel, tracked: TrackedFaces, settings: Analys
         batches.append(score_faces(model, crops.permute(0, 3, 1, 2).contiguous()))
         done = min(begin + settings.batch_size, count)
         yield clock.progress("spatial", done, count, f"faces scored and explained {done}/{count}",
-                             face_p_fake=np.concatenate([b.p_fake for b in batches]).tolist())
+                             face_p_fake=np.concatenate([b.p_fake for b in batches]).tolist(),
+                             face_frames=[frame for frame, _, _ in tracked.entries[:done]])
     clock.lap("spatial")
     return FaceScores(
         logits=np.concatenate([b.logits for b in batches]),
