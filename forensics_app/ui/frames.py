@@ -64,8 +64,12 @@ class _DecodeThread(QThread):
             self._cond.notify()
 
     def _turn(self, index: int) -> None:
-        if index != self._last:
-            self._direction = 1 if index > self._last else -1
+        delta = index - self._last
+        if delta:
+            # Only stepping back prefetches backwards. A far jump is followed by playing or
+            # stepping forward far more often, and a backward block after it would re-decode
+            # the whole GOP (uninterruptible per frame) before the next seek could start.
+            self._direction = -1 if -PREFETCH <= delta < 0 else 1
         self._last = index
 
     def stop(self) -> None:
