@@ -27,7 +27,7 @@ from torch import nn
 from forensics_app.core.models.registry import ModelCard, save_model
 from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
-from forensics_app.core.train.calibration import expected_calibration_error, fit_temperature
+from forensics_app.core.train.calibration import expected_calibration_error, fit_platt
 from forensics_app.core.train.data import (
     ClipFaces,
     augment,
@@ -334,7 +334,7 @@ def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: Featur
                   config: TrainConfig, out: Path, log: RunLog, resume: bool = False,
                   variants: int = 2) -> tuple[SpatialModel, list[dict]]:
     """Train the unfrozen stages and the transformer head on cached prefix features; returns
-    the best epoch's model (lowest validation loss) and the per-epoch history.
+    the best epoch's model (highest validation AUC) and the per-epoch history.
     Checkpoints OUT/checkpoint.pt after every epoch."""
     device = torch.device(config.device)
     model.to(device)
@@ -347,7 +347,7 @@ def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: Featur
     optimizer = make_optimizer(model, config)
     scheduler = cosine_schedule(optimizer, config.warmup_steps, steps_per_epoch * config.epochs)
     history: list[dict] = []
-    start_epoch, best_loss, best_state = 0, float("inf"), None
+    start_epoch, best_score, best_state = 0, (-1.0, 0.0), None
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -355,7 +355,12 @@ def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: Featur
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
-        best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
+        best_score, best_state = ckpt.get("best_score"), ckpt["best_state"]
+        if best_score is None:  # older checkpoints kept the lowest-loss epoch's state
+            kept = min(history, key=lambda h: h["val_loss"])
+            best_score = (round(kept["val_auc"], 4), -kept["val_loss"])
+        if "torch_rng" in ckpt:  # dropout continues exactly where it stopped
+            torch.set_rng_state(ckpt["torch_rng"])
         log(f"resumed spatial training after epoch {start_epoch}")
     log(f"spatial: {items_per_epoch} images/epoch ({len(train_pool.real_rows())} real faces, "
         f"{variants} self-blends each, one per epoch in turn); validation "
@@ -412,13 +417,17 @@ def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: Featur
         log(f"epoch {epoch + 1} done: train loss {record['train_loss']:.4f}, val loss "
             f"{val_loss:.4f}, val AUC {val['auc']:.4f}, val acc {val['accuracy']:.3f}, "
             f"{train_rate:.1f} img/s, {record['seconds']:.0f} s")
-        if val_loss < best_loss:
-            best_loss = val_loss
+        # The best epoch ranks faces best on held-out identities (AUC; calibration is fitted
+        # afterwards, so an over-confident but well-ranking epoch is not penalised).
+        score = (round(val["auc"], 4), -val_loss)
+        if best_state is None or score > best_score:
+            best_score = score
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            log(f"epoch {epoch + 1} is the best so far (validation AUC {val['auc']:.4f})")
         torch.save({"epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "best_loss": best_loss, "best_state": best_state,
-                    "config": asdict(config)}, ckpt_path)
+                    "history": history, "best_score": best_score, "best_state": best_state,
+                    "torch_rng": torch.get_rng_state(), "config": asdict(config)}, ckpt_path)
         write_json(out / "history.json", {"spatial": history})
         epoch_times.append(time.perf_counter() - epoch_start)
     if best_state is not None:
@@ -576,7 +585,7 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         val_logits = predict_temporal(model, val, device)
         val_loss = float(F.binary_cross_entropy_with_logits(
             torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
@@ -606,11 +615,11 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def choose_fusion(spatial: np.ndarray, temporal: np.ndarray, labels: np.ndarray
                   ) -> tuple[str, dict]:
-    """The identity score the engine should use, by validation AUC (ties: the mean, then
-    spatial: the simplest that is as good)."""
+    """The identity score the engine should use, by validation AUC; on a tie the spatial
+    score alone (a component that adds nothing on held-out data is left out), then the mean."""
     scores = {"spatial": spatial, "temporal": temporal, "mean": 0.5 * (spatial + temporal)}
     aucs = {k: binary_metrics(labels, v)["auc"] for k, v in scores.items()}
-    preference = ("mean", "spatial", "temporal")
+    preference = ("spatial", "mean", "temporal")
     best = max(preference, key=lambda k: (round(aucs[k], 4), -preference.index(k)))
     return best, aucs
 
@@ -657,17 +666,6 @@ def run_training(config: TrainConfig, resume: bool = False,
                                              resume, variants)
     spatial_minutes = (time.perf_counter() - t0) / 60
 
-    # Frame-level calibration on the held-out identities.
-    val_labels = val_pool.labels.numpy()
-    val_logits, _ = predict_features(spatial, val_pool.features, config)
-    t_spatial = fit_temperature(val_logits, val_labels)
-    frame_p = _sigmoid(val_logits / t_spatial)
-    frame_metrics = binary_metrics(val_labels, frame_p)
-    frame_metrics["ece"] = expected_calibration_error(frame_p, val_labels)
-    frame_metrics["ece_uncalibrated"] = expected_calibration_error(_sigmoid(val_logits),
-                                                                   val_labels)
-    log(f"spatial temperature {t_spatial:.3f}; validation frames: AUC {frame_metrics['auc']:.4f}"
-        f", ECE {frame_metrics['ece_uncalibrated']:.3f} → {frame_metrics['ece']:.3f}")
     probe = torch.from_numpy(np.stack([to_input(x, config.input_size)
                                        for x in val_clips[0].crops[:32]]))
     tick = time.perf_counter()
@@ -682,31 +680,13 @@ def run_training(config: TrainConfig, resume: bool = False,
     val_seqs = build_sequences(spatial, val_clips, val_pool, config, 12, False, log)
     temporal, temporal_history = train_temporal(temporal, train_seqs, val_seqs, config, out,
                                                 log, resume)
-    val_clip_logits = predict_temporal(temporal, val_seqs, device)
-    seq_labels = np.asarray(val_seqs.labels)
-    t_temporal = fit_temperature(val_clip_logits, seq_labels)
-    clip_p = _sigmoid(val_clip_logits / t_temporal)
-    mean_frame_p = np.array([_sigmoid(x / t_spatial).mean() for x in val_seqs.frame_logits])
-    fusion, fusion_aucs = choose_fusion(mean_frame_p, clip_p, seq_labels)
-    fused = {"spatial": mean_frame_p, "temporal": clip_p,
-             "mean": 0.5 * (mean_frame_p + clip_p)}[fusion]
-    kinds = np.asarray(val_seqs.kinds)
-    video_metrics = binary_metrics(seq_labels, fused)
-    by_kind = {}
-    for kind in ("jitter", "splice"):
-        sel = (kinds == "real") | (kinds == kind)
-        by_kind[kind] = {"auc_fused": binary_metrics(seq_labels[sel], fused[sel])["auc"],
-                         "auc_temporal": binary_metrics(seq_labels[sel], clip_p[sel])["auc"],
-                         "auc_spatial_mean": binary_metrics(seq_labels[sel],
-                                                            mean_frame_p[sel])["auc"]}
-    log(f"temporal temperature {t_temporal:.3f}; fusion {fusion} (validation AUCs "
-        f"{json.dumps({k: round(v, 4) for k, v in fusion_aucs.items()})})")
+    cal = calibrate(spatial, temporal, val_pool, val_seqs, config, log)
     minutes = (time.perf_counter() - t0) / 60
     train_rates = [h["train_img_per_s"] for h in spatial_history]
     card = ModelCard(
         name=config.name, version=config.version, spatial={}, temporal={},
-        threshold=0.5, temperature_spatial=round(t_spatial, 4),
-        temperature_temporal=round(t_temporal, 4), fusion=fusion,
+        threshold=cal["threshold"], temperature_spatial=cal["temperature_spatial"],
+        temperature_temporal=cal["temperature_temporal"], fusion=cal["fusion"],
         description=("Self-blended-image detector: EfficientNet-Lite0 (ImageNet init) → "
                      f"{spatial.grid}×{spatial.grid} feature tokens → ViT head; temporal "
                      "transformer over frozen per-frame embeddings."),
@@ -726,19 +706,113 @@ def run_training(config: TrainConfig, resume: bool = False,
             "train_img_per_s": round(float(np.median(train_rates)), 1) if train_rates else None,
             "inference_img_per_s": round(infer_rate, 1), "device": config.device,
             "torch_threads": torch.get_num_threads(),
+            "calibration": cal["calibration"],
         },
-        metrics={
-            "validation_frames_sbi": _rounded(frame_metrics),
-            "validation_sequences": {**_rounded(video_metrics), "fusion_aucs": _rounded(
-                fusion_aucs), "by_kind": _rounded(by_kind),
-                "count_by_kind": {k: int((kinds == k).sum()) for k in set(kinds.tolist())}},
-        },
+        metrics=cal["metrics"],
     )
     write_json(out / "history.json", {"spatial": spatial_history, "temporal": temporal_history})
     save_model(spatial, temporal, card, out)
     log(f"model written to {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.1f} MB) "
         f"in {minutes:.1f} min")
     return out
+
+
+def fold_shift(head: nn.Linear, shift: float) -> None:
+    """Add a calibration shift to a model's output bias (logit + shift)."""
+    with torch.no_grad():
+        head.bias += shift
+
+
+def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_pool: FeaturePool,
+              val_seqs: Sequences, config: TrainConfig, log: RunLog) -> dict:
+    """Calibrate both models on the held-out identities (Platt scaling: a temperature, and a
+    shift folded into the output bias), then choose the fusion and the verdict threshold.
+
+    Mutates the models' head biases; returns the card's calibration fields and metrics.
+    """
+    device = torch.device(config.device)
+    val_labels = val_pool.labels.numpy()
+    raw, _ = predict_features(spatial, val_pool.features, config)
+    t_spatial, shift_spatial = fit_platt(raw, val_labels)
+    frame_p = _sigmoid((raw + shift_spatial) / t_spatial)
+    frame_metrics = binary_metrics(val_labels, frame_p)
+    frame_metrics["ece"] = expected_calibration_error(frame_p, val_labels)
+    frame_metrics["ece_uncalibrated"] = expected_calibration_error(_sigmoid(raw), val_labels)
+    log(f"spatial calibration: T {t_spatial:.3f}, shift {shift_spatial:+.3f}; validation "
+        f"frames AUC {frame_metrics['auc']:.4f}, ECE {frame_metrics['ece_uncalibrated']:.3f} → "
+        f"{frame_metrics['ece']:.3f}")
+    seq_labels = np.asarray(val_seqs.labels)
+    clip_raw = predict_temporal(temporal, val_seqs, device)
+    t_temporal, shift_temporal = fit_platt(clip_raw, seq_labels)
+    clip_p = _sigmoid((clip_raw + shift_temporal) / t_temporal)
+    fold_shift(spatial.head, shift_spatial)
+    fold_shift(temporal.head, shift_temporal)
+    mean_frame_p = np.array([_sigmoid((x + shift_spatial) / t_spatial).mean()
+                             for x in val_seqs.frame_logits])
+    fusion, fusion_aucs = choose_fusion(mean_frame_p, clip_p, seq_labels)
+    fused = {"spatial": mean_frame_p, "temporal": clip_p,
+             "mean": 0.5 * (mean_frame_p + clip_p)}[fusion]
+    # The verdict threshold: where the fused validation scores' false-positive and
+    # false-negative rates meet.
+    eer_threshold = binary_metrics(seq_labels, fused)["eer_threshold"]
+    threshold = 0.5 if not math.isfinite(eer_threshold) else round(
+        float(np.clip(eer_threshold, 0.05, 0.95)), 3)
+    video_metrics = binary_metrics(seq_labels, fused, threshold)
+    kinds = np.asarray(val_seqs.kinds)
+    by_kind = {}
+    for kind in ("jitter", "splice"):
+        sel = (kinds == "real") | (kinds == kind)
+        by_kind[kind] = {"auc_fused": binary_metrics(seq_labels[sel], fused[sel])["auc"],
+                         "auc_temporal": binary_metrics(seq_labels[sel], clip_p[sel])["auc"],
+                         "auc_spatial_mean": binary_metrics(seq_labels[sel],
+                                                            mean_frame_p[sel])["auc"]}
+    log(f"temporal calibration: T {t_temporal:.3f}, shift {shift_temporal:+.3f}; fusion "
+        f"{fusion} (validation AUCs {json.dumps({k: round(v, 4) for k, v in fusion_aucs.items()})}"
+        f"); threshold {threshold}")
+    return {
+        "temperature_spatial": round(t_spatial, 4), "temperature_temporal": round(t_temporal, 4),
+        "fusion": fusion, "threshold": threshold,
+        "calibration": {"method": "Platt scaling on held-out identities: temperature + shift "
+                        "(shift folded into the output bias)",
+                        "shift_spatial": round(shift_spatial, 4),
+                        "shift_temporal": round(shift_temporal, 4)},
+        "metrics": {
+            "validation_frames_sbi": _rounded(frame_metrics),
+            "validation_sequences": {**_rounded(video_metrics), "fusion_aucs": _rounded(
+                fusion_aucs), "by_kind": _rounded(by_kind),
+                "count_by_kind": {k: int((kinds == k).sum()) for k in set(kinds.tolist())}},
+        },
+    }
+
+
+def recalibrate_run(run: Path, printer: Callable[[str], None] = print) -> Path:
+    """Redo a finished run's calibration, fusion and threshold (same validation data) and
+    rewrite its model folder."""
+    from forensics_app.core.models.registry import load_model
+
+    run = Path(run)
+    log = RunLog(run, printer)
+    data = json.loads((run / "train_config.json").read_text(encoding="utf-8"))
+    config = TrainConfig(**data)
+    model = load_model(run, config.device)
+    spatial, temporal, card = model.spatial, model.temporal, model.card
+    val_pool = FeaturePool(**torch.load(run / "pool_val.pt", map_location="cpu",
+                                        weights_only=False))
+    _, val_clips = split_clips(load_clips(config, log), config.val_clips)
+    val_seqs = build_sequences(spatial, val_clips, val_pool, config, 12, False, log)
+    cal = calibrate(spatial, temporal, val_pool, val_seqs, config, log)
+    card.threshold = cal["threshold"]
+    card.temperature_spatial = cal["temperature_spatial"]
+    card.temperature_temporal = cal["temperature_temporal"]
+    card.fusion = cal["fusion"]
+    card.metrics = {**card.metrics, **cal["metrics"]}
+    previous = card.training.get("calibration") or {}
+    for key in ("shift_spatial", "shift_temporal"):  # shifts accumulate in the biases
+        cal["calibration"][key] = round(cal["calibration"][key] + previous.get(key, 0.0), 4)
+    card.training = {**card.training, "calibration": cal["calibration"]}
+    save_model(spatial, temporal, card, run)
+    log(f"recalibrated {run}")
+    return run
 
 
 def _rounded(value):

@@ -1,0 +1,172 @@
+"""Evaluation metrics against hand-computed values, calibration, plots and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from forensics_app.core.train.calibration import (
+    binary_nll,
+    expected_calibration_error,
+    fit_platt,
+    fit_temperature,
+)
+from forensics_app.core.train.evaluate import (
+    ItemScore,
+    plot_confusion,
+    plot_history,
+    plot_roc,
+    read_labels,
+    summarise,
+)
+from forensics_app.core.train.metrics import (
+    binary_metrics,
+    equal_error_rate,
+    roc_auc,
+    roc_curve,
+)
+
+# A small fixed example, worked by hand in the comments below.
+LABELS = [0, 0, 0, 0, 1, 1, 1, 1]
+SCORES = [0.1, 0.4, 0.35, 0.8, 0.9, 0.6, 0.3, 0.7]
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models on a shared, busy CPU: one intra-op thread is many times faster than two
+    (no spinning threads waiting on each other)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+def test_metrics_match_hand_computed_values():
+    m = binary_metrics(LABELS, SCORES, threshold=0.5)
+    # Fake > real pairs: 0.9 beats 4, 0.6 beats 3, 0.3 beats 1, 0.7 beats 3 → 11 of 16.
+    assert m["auc"] == pytest.approx(11 / 16)
+    # At 0.5: reals 0.1 0.4 0.35 → TN 3, real 0.8 → FP 1; fakes 0.9 0.6 0.7 → TP 3, 0.3 → FN 1.
+    assert m["confusion_matrix"] == [[3, 1], [1, 3]]
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["precision"] == pytest.approx(0.75)
+    assert m["recall"] == pytest.approx(0.75)
+    assert m["f1"] == pytest.approx(0.75)
+    # ROC walk (desc): 0.9 P (0,.25) 0.8 N (.25,.25) 0.7 P (.25,.5) 0.6 P (.25,.75): there
+    # FNR = FPR = 0.25, so EER 0.25 at threshold 0.6.
+    assert m["eer"] == pytest.approx(0.25)
+    assert m["eer_threshold"] == pytest.approx(0.6)
+    assert (m["count"], m["fakes"], m["reals"]) == (8, 4, 4)
+
+
+def test_metrics_at_another_threshold_and_edge_cases():
+    m = binary_metrics(LABELS, SCORES, threshold=0.85)
+    assert m["confusion_matrix"] == [[4, 0], [3, 1]]
+    assert m["precision"] == 1.0 and m["recall"] == pytest.approx(0.25)
+    assert m["f1"] == pytest.approx(2 * 0.25 / 1.25)
+    assert roc_auc([0, 1], [0.5, 0.5]) == 0.5  # ties count half
+    assert roc_auc([0, 1], [0.2, 0.9]) == 1.0
+    assert np.isnan(roc_auc([1, 1], [0.2, 0.9]))
+    assert np.isnan(equal_error_rate([0, 0], [0.1, 0.2])[0])
+
+
+def test_auc_equals_area_under_roc_curve():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    scores = np.round(rng.normal(labels * 0.8, 1.0), 1)  # rounding makes ties
+    fpr, tpr, thr = roc_curve(labels, scores)
+    assert fpr[0] == 0 and tpr[0] == 0 and fpr[-1] == 1 and tpr[-1] == 1
+    assert np.all(np.diff(thr[1:]) < 0)
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy 2 renamed it
+    assert roc_auc(labels, scores) == pytest.approx(trapezoid(tpr, fpr))
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(1)
+    true_logits = rng.normal(0, 2.0, 20000)
+    labels = (rng.random(20000) < 1 / (1 + np.exp(-true_logits))).astype(int)
+    overconfident = 3.0 * true_logits
+    t = fit_temperature(overconfident, labels)
+    assert t == pytest.approx(3.0, rel=0.08)
+    assert binary_nll(overconfident, labels, t) < binary_nll(overconfident, labels, 1.0)
+    before = expected_calibration_error(1 / (1 + np.exp(-overconfident)), labels)
+    after = expected_calibration_error(1 / (1 + np.exp(-overconfident / t)), labels)
+    assert after < 0.5 * before
+    assert fit_temperature([1.0, 2.0], [1, 1]) == 1.0  # one class: nothing to fit
+
+
+def test_platt_scaling_recovers_temperature_and_shift():
+    rng = np.random.default_rng(2)
+    true_logits = rng.normal(0, 2.0, 20000)
+    labels = (rng.random(20000) < 1 / (1 + np.exp(-true_logits))).astype(int)
+    # Over-confident and offset, as on faces of people the model never saw.
+    t, shift = fit_platt(3.0 * true_logits + 12.0, labels)
+    assert t == pytest.approx(3.0, rel=0.08)
+    assert shift == pytest.approx(-12.0, rel=0.08)
+    # Temperature alone cannot undo the offset: it squashes everything towards 0.5.
+    assert fit_temperature(3.0 * true_logits + 12.0, labels) > 5
+
+
+def test_summary_plots_and_history(tmp_path):
+    scored = [
+        ItemScore("r.mp4", 0, "video", 0.2, [0.1, 0.3]),
+        ItemScore("f.mp4", 1, "video", 0.7, [0.6, 0.4]),
+        ItemScore("f.png", 1, "face", 0.9, [0.9]),
+        ItemScore("none.mp4", 1, "video", None, []),
+    ]
+    m = summarise(scored, 0.5)
+    assert m["frame"]["count"] == 5 and m["video"]["count"] == 2
+    # Frame scores: reals 0.1, 0.3; fakes 0.6, 0.4, 0.9 → all 6 pairs ordered → AUC 1.
+    assert m["frame"]["auc"] == 1.0
+    assert m["frame"]["confusion_matrix"] == [[2, 0], [1, 2]]
+    assert m["video"]["confusion_matrix"] == [[1, 0], [0, 1]]
+    assert m["unscored"] == ["none.mp4"]
+    assert set(m["frame_by_kind"]) == {"video_frame", "face"}
+    plot_roc(m, scored, tmp_path / "roc.png")
+    plot_confusion(m, tmp_path / "cm.png")
+    history = tmp_path / "history.json"
+    assert not plot_history(history, tmp_path / "curves.png")
+    rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_auc": 0.5 + e / 10}
+            for e in (1, 2, 3)]
+    history.write_text(json.dumps({"spatial": rows, "temporal": rows}))
+    assert plot_history(history, tmp_path / "curves.png")
+    for name in ("roc.png", "cm.png", "curves.png"):
+        image = cv2.imread(str(tmp_path / name))
+        assert image is not None and image.shape[0] > 100
+
+
+def test_read_labels_resolves_paths_and_kinds(tmp_path):
+    (tmp_path / "labels.csv").write_text(
+        "path,label,kind\nvideos/a.mp4,real,video\nfaces/b.png,FAKE,face\nc.jpg,1,\n")
+    items = read_labels(tmp_path / "labels.csv")
+    assert [(i.path.name, i.label, i.kind) for i in items] == [
+        ("a.mp4", 0, "video"), ("b.png", 1, "face"), ("c.jpg", 1, "image")]
+    (tmp_path / "bad.csv").write_text("path,label\nx.mp4,maybe\n")
+    with pytest.raises(ValueError):
+        read_labels(tmp_path / "bad.csv")
+
+
+def test_evaluate_cli_on_images_with_a_tiny_model(tmp_path, tiny_model_dir):
+    from forensics_app.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = ["path,label,kind"]
+    for i, label in enumerate(("real", "fake", "real", "fake")):
+        image = rng.integers(0, 255, (80 + 10 * i, 80, 3), dtype=np.uint8)
+        cv2.imwrite(str(tmp_path / f"{i}.png"), image)
+        rows.append(f"{i}.png,{label},face")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--labels", str(tmp_path / "labels.csv"), "--model",
+                 str(tiny_model_dir), "--out", str(out), "--device", "cpu"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["frame"]["count"] == 4 and metrics["model"]["name"] == "tiny-test"
+    assert all(0 <= item["p_fake"] <= 1 for item in metrics["items"])
+    assert (out / "roc.png").exists() and (out / "confusion.png").exists()
+    assert main(["evaluate", "--labels", str(tmp_path / "missing.csv"), "--out",
+                 str(out)]) == 1

