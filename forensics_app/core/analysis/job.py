@@ -15,6 +15,7 @@ from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -228,9 +229,9 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
     faces = _faces_per_frame(sampled, tracked, p_fake)
     identities = _identities(model, tracked, p_fake, clips)
     prediction = decide(identities, model.card, len(sampled))
-    attention, token_frames, deciding_scores, score_frames, frame_relevancy = _deciding_views(
-        prediction, tracked, p_fake, clips, model)
-    metrics = temporal_metrics(attention)
+    views = _deciding_views(prediction, tracked, p_fake, clips, model)
+    metrics = temporal_metrics(views.attention)
+    token_frames = views.token_frames
     results = Results(
         evidence=evidence,
         tool=_tool_info(model),
@@ -243,11 +244,11 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
         identities=identities,
         prediction=prediction,
         attention_frames=token_frames,
-        frame_relevancy=frame_relevancy,
+        frame_relevancy=views.frame_relevancy,
         self_attention=metrics.self_attention.tolist(),
         attention_range=metrics.attention_range.tolist(),
         unusual_frames=[token_frames[i] for i in metrics.unusual],
-        indicators=indicators(metrics, token_frames, deciding_scores, score_frames,
+        indicators=indicators(metrics, token_frames, views.scores, views.score_frames,
                               model.card.threshold),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         timings_s=clock.laps,
@@ -255,7 +256,7 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
     results.settings["face_detector"] = tracked.detector_settings
     results.settings["model_device"] = str(model.device)
     face_maps = _face_maps(tracked, scores)
-    return ResultsBundle(results, attention, face_maps, out_dir)
+    return ResultsBundle(results, views.attention, face_maps, out_dir)
 
 
 def _faces_per_frame(sampled: list[int], tracked: TrackedFaces, p_fake: np.ndarray
@@ -291,20 +292,30 @@ def fuse(spatial: float, temporal: float | None, fusion: str) -> float:
     return 0.5 * (spatial + temporal)
 
 
+class _DecidingViews(NamedTuple):
+    """What the per-frame views show: the identity that decided the verdict."""
+
+    attention: np.ndarray  # (L, H, T, T); T = 0 without a clip score
+    token_frames: list[int]  # video frame of each attention token
+    scores: np.ndarray  # per-frame p_fake of that identity
+    score_frames: list[int]  # the video frames of those scores
+    frame_relevancy: list[float]
+
+
 def _deciding_views(prediction: Prediction, tracked: TrackedFaces, p_fake: np.ndarray,
-                    clips: dict[int, ClipScore], model: DetectorModel):
-    """Attention, token frames and frame scores of the identity that decided the verdict."""
+                    clips: dict[int, ClipScore], model: DetectorModel) -> _DecidingViews:
     cfg = model.temporal.config
+    empty = np.zeros((cfg.depth, cfg.heads, 0, 0), np.float32)
     track = prediction.decided_by_track
     if track is None:
-        return np.zeros((cfg.depth, cfg.heads, 0, 0), np.float32), [], np.zeros(0), [], []
+        return _DecidingViews(empty, [], np.zeros(0), [], [])
     rows = tracked.rows_of(track)
     frames = [tracked.entries[r][0] for r in rows]
-    if track not in clips:
-        empty = np.zeros((cfg.depth, cfg.heads, 0, 0), np.float32)
-        return empty, [], p_fake[rows], frames, []
+    if track not in clips:  # seen in one frame only: no clip score, no attention
+        return _DecidingViews(empty, [], p_fake[rows], frames, [])
     clip = clips[track]
-    return clip.attention, frames, p_fake[rows], frames, clip.frame_relevancy.tolist()
+    return _DecidingViews(clip.attention, frames, p_fake[rows], frames,
+                          clip.frame_relevancy.tolist())
 
 
 def _face_maps(tracked: TrackedFaces, scores: FaceScores | None) -> FaceMaps:
