@@ -117,6 +117,85 @@ def test_alter_identity_params_is_identity():
     assert np.array_equal(sbi.alter(image, sbi.BlendParams()), image)
 
 
+# --------------------------------------------------------------------------- quality augmentation
+
+def test_quality_augmentation_is_deterministic_given_a_seed():
+    from forensics_app.core.train.data import augment
+
+    image, _ = synthetic_face(4)
+    assert sbi.sample_quality(np.random.default_rng(11)) == sbi.sample_quality(
+        np.random.default_rng(11))
+    for seed in range(8):
+        a = augment(image, np.random.default_rng(seed))
+        b = augment(image, np.random.default_rng(seed))
+        assert np.array_equal(a, b) and a.dtype == np.uint8 and a.shape == image.shape
+    outs = {augment(image, np.random.default_rng(s)).tobytes() for s in range(8)}
+    assert len(outs) > 4, "different seeds give different degradations"
+    # Neutral parameters leave the image alone; each operation on its own changes it.
+    assert np.array_equal(sbi.apply_quality(image, sbi.QualityParams()), image)
+    for change in ({"brightness": 15.0}, {"contrast": 1.2}, {"gamma": 1.3},
+                   {"downscale": 0.5}, {"blur_sigma": 1.0}, {"noise_sigma": 4.0},
+                   {"jpeg_quality": 30}):
+        out = sbi.apply_quality(image, sbi.QualityParams(**change))
+        assert not np.array_equal(out, image), change
+
+
+def test_quality_sampler_matches_its_documented_distribution():
+    rng = np.random.default_rng(0)
+    draws = [sbi.sample_quality(rng) for _ in range(4000)]
+    rates = _quality_rates(draws)
+    for op, p in sbi.QUALITY_PROBS.items():
+        assert abs(rates[op] - p) < 0.03, (op, rates[op], p)
+    jpeg = [d.jpeg_quality for d in draws if d.jpeg_quality]
+    assert min(jpeg) >= 30 and max(jpeg) <= 95
+    down = [d.downscale for d in draws if d.downscale < 1]
+    assert min(down) >= 0.4
+
+
+def _quality_rates(draws) -> dict[str, float]:
+    n = len(draws)
+    return {"color": sum(d.contrast != 1.0 for d in draws) / n,
+            "downscale": sum(d.downscale < 1.0 for d in draws) / n,
+            "blur": sum(d.blur_sigma > 0 for d in draws) / n,
+            "noise": sum(d.noise_sigma > 0 for d in draws) / n,
+            "jpeg": sum(d.jpeg_quality > 0 for d in draws) / n}
+
+
+def test_quality_augmentation_hits_reals_and_fakes_alike(monkeypatch):
+    """Every real and every fake goes through the same augmentation, drawn from the same
+    distribution (the sampler never sees the label): quality cannot separate the classes."""
+    from forensics_app.core.train import data
+
+    calls = []
+    original = data.apply_quality
+
+    def spy(image, params):
+        calls.append(params)
+        return original(image, params)
+
+    monkeypatch.setattr(data, "apply_quality", spy)
+    clips = [synthetic_clip("a", 40, 0), synthetic_clip("b", 40, 1)]
+    ds = SBIPairs(clips, 64, seed=0)
+    items = 0
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            ds[i]
+            items += 1
+    assert len(calls) == 2 * items, "each real and each fake is augmented exactly once"
+    real, fake = calls[0::2], calls[1::2]  # SBIPairs augments the real, then its fake
+    r_rates, f_rates = _quality_rates(real), _quality_rates(fake)
+    for op in sbi.QUALITY_PROBS:
+        assert abs(r_rates[op] - f_rates[op]) < 0.12, (op, r_rates[op], f_rates[op])
+    r_q = np.mean([p.jpeg_quality for p in real if p.jpeg_quality])
+    f_q = np.mean([p.jpeg_quality for p in fake if p.jpeg_quality])
+    assert abs(r_q - f_q) < 8
+    # Determinism of the whole item given (seed, epoch, index).
+    ds2 = SBIPairs(clips, 64, seed=0)
+    ds2.set_epoch(3)
+    assert torch.equal(ds2[5][0], ds[5][0])
+
+
 # --------------------------------------------------------------------------- data
 
 def test_sbi_pairs_dataset_and_identity_split():

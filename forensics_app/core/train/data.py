@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -20,7 +20,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from forensics_app.core.train.sbi import BlendParams, sample_params, self_blend
+from forensics_app.core.train.sbi import (
+    BlendParams,
+    apply_quality,
+    sample_params,
+    sample_quality,
+    self_blend,
+)
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 CACHE_VERSION = 1
@@ -141,14 +147,31 @@ def to_input(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
-def augment(image: np.ndarray, rng: np.random.Generator, jpeg: bool = True) -> np.ndarray:
-    """Label-agnostic augmentation applied alike to reals and fakes: flip and JPEG."""
+def augment(image: np.ndarray, rng: np.random.Generator, jpeg: bool = True,
+            quality: bool = True, record: list | None = None) -> np.ndarray:
+    """Label-agnostic augmentation, applied after blending alike to reals and fakes: a
+    horizontal flip (p 0.5), then the image-quality augmentation of `sbi.sample_quality` /
+    `sbi.apply_quality` (exposure / gamma jitter, downscale-upscale 0.4-1.0, slight blur,
+    Gaussian noise, JPEG re-compression q 30-95, each with its own probability).
+
+    It never sees the label, so both classes get the same parameter distribution, and the
+    quality of an image says nothing about whether it is blended. Deterministic given the
+    generator's state. `quality=False` restores the old recipe (flip + JPEG q 60-95, p 0.5);
+    `jpeg=False` drops the JPEG step. `record`, if given, receives the QualityParams used.
+    """
     if rng.random() < 0.5:
         image = image[:, ::-1]
+    if quality:
+        params = sample_quality(rng)
+        if not jpeg:
+            params = replace(params, jpeg_quality=0)
+        if record is not None:
+            record.append(params)
+        return apply_quality(image, params)
     if jpeg and rng.random() < 0.5:
-        quality = int(rng.integers(60, 96))
+        q = int(rng.integers(60, 96))
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]),
-                               [cv2.IMWRITE_JPEG_QUALITY, quality])
+                               [cv2.IMWRITE_JPEG_QUALITY, q])
         if ok:
             image = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
     return np.ascontiguousarray(image)

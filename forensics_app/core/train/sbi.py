@@ -210,3 +210,87 @@ def _elastic(mask: np.ndarray, alpha: float, sigma: float, seed: int) -> np.ndar
                     interpolation=cv2.INTER_CUBIC) * alpha
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(mask, xs + dx, ys + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+# --------------------------------------------------------------------------- quality augmentation
+
+@dataclass(frozen=True)
+class QualityParams:
+    """One draw of the label-agnostic image-quality augmentation (`sample_quality`).
+
+    Applied after blending, alike to reals and fakes (SBI paper's recipe), so that image
+    quality (compression, resolution, blur, exposure, sensor noise) carries no information
+    about the label: the only consistent difference between the classes is the blend.
+    Each field's neutral value means "not applied".
+    """
+
+    brightness: float = 0.0  # added, [0, 255] units
+    contrast: float = 1.0  # gain about the mean
+    gamma: float = 1.0  # out = 255 * (in / 255) ** gamma
+    downscale: float = 1.0  # resize to this fraction and back up (< 1: lost resolution)
+    blur_sigma: float = 0.0  # Gaussian blur, pixels
+    noise_sigma: float = 0.0  # additive Gaussian noise, [0, 255] units
+    noise_seed: int = 0
+    jpeg_quality: int = 0  # 0: no re-compression, else the JPEG quality (30-95)
+
+
+# Probabilities and ranges, decided a priori (not tuned on any test data).
+QUALITY_PROBS = {"color": 0.5, "downscale": 0.3, "blur": 0.2, "noise": 0.2, "jpeg": 0.6}
+QUALITY_RANGES = {"brightness": (-20.0, 20.0), "contrast": (0.8, 1.2), "gamma": (0.75, 1.35),
+                  "downscale": (0.4, 1.0), "blur_sigma": (0.3, 1.2), "noise_sigma": (1.0, 6.0),
+                  "jpeg_quality": (30, 95)}
+
+
+def sample_quality(rng: np.random.Generator) -> QualityParams:
+    """Random quality-augmentation parameters. Takes no label: reals and fakes draw from one
+    and the same distribution. A fixed number of values is drawn whatever is applied, so the
+    generator's state afterwards does not depend on the outcome."""
+    r = QUALITY_RANGES
+    coin = rng.random(5)
+    u = rng.random(8)
+    noise_seed = int(rng.integers(2**31))
+
+    def lerp(x: float, lo_hi: tuple) -> float:
+        return float(lo_hi[0] + x * (lo_hi[1] - lo_hi[0]))
+
+    color = coin[0] < QUALITY_PROBS["color"]
+    return QualityParams(
+        brightness=lerp(u[0], r["brightness"]) if color else 0.0,
+        contrast=lerp(u[1], r["contrast"]) if color else 1.0,
+        gamma=float(np.exp(lerp(u[2], tuple(np.log(r["gamma"]))))) if color else 1.0,
+        downscale=lerp(u[3], r["downscale"]) if coin[1] < QUALITY_PROBS["downscale"] else 1.0,
+        blur_sigma=lerp(u[4], r["blur_sigma"]) if coin[2] < QUALITY_PROBS["blur"] else 0.0,
+        noise_sigma=lerp(u[5], r["noise_sigma"]) if coin[3] < QUALITY_PROBS["noise"] else 0.0,
+        noise_seed=noise_seed,
+        jpeg_quality=round(lerp(u[6], r["jpeg_quality"]))
+        if coin[4] < QUALITY_PROBS["jpeg"] else 0,
+    )
+
+
+def apply_quality(image: np.ndarray, params: QualityParams) -> np.ndarray:
+    """Degrade a uint8 RGB image: exposure jitter → downscale-upscale → blur → noise → JPEG
+    (roughly the order a camera and an encoder apply them). Deterministic given `params`."""
+    out = np.ascontiguousarray(image)
+    if params.brightness or params.contrast != 1.0 or params.gamma != 1.0:
+        img = out.astype(np.float32)
+        mean = img.mean(axis=(0, 1), keepdims=True)
+        img = np.clip((img - mean) * params.contrast + mean + params.brightness, 0, 255)
+        img = 255.0 * (img / 255.0) ** params.gamma
+        out = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    h, w = out.shape[:2]
+    if params.downscale < 1.0:
+        sw, sh = max(8, round(w * params.downscale)), max(8, round(h * params.downscale))
+        small = cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if params.blur_sigma > 0:
+        out = _gauss(out, params.blur_sigma)
+    if params.noise_sigma > 0:
+        noise = np.random.default_rng(params.noise_seed).normal(0, params.noise_sigma,
+                                                                out.shape)
+        out = np.clip(np.round(out.astype(np.float32) + noise), 0, 255).astype(np.uint8)
+    if params.jpeg_quality:
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(out[..., ::-1]),
+                               [cv2.IMWRITE_JPEG_QUALITY, int(params.jpeg_quality)])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    return np.ascontiguousarray(out)

@@ -77,6 +77,10 @@ class TrainConfig:
     spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
     temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
     cache_dir: str | None = None  # default OUT/../cache
+    # Label-agnostic image-quality augmentation after blending (data.augment): JPEG q 30-95,
+    # downscale-upscale 0.4-1.0, slight blur, exposure/gamma jitter, noise. False: the 0.1.0
+    # recipe (flip + JPEG q 60-95).
+    quality_augment: bool = True
     name: str = "sbi-effnetlite0-vit"
     version: str = "0.1.0"
     command: str = ""
@@ -220,7 +224,7 @@ class FeaturePool:
 
     With the early stages frozen, their output for a given image never changes, so each real
     face and `variants` self-blends of it (each with its own random parameters and the same
-    flip/JPEG augmentation as the reals) are run through them once; every epoch then trains
+    flip/quality augmentation as the reals) are run through them once; every epoch then trains
     the later stages and the transformer on the cached feature maps (fp16), pairing each real
     with one of its fakes in turn. On a CPU this is what makes training affordable.
     """
@@ -272,7 +276,7 @@ def build_pool(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainCon
             for v, image in enumerate(images):
                 image = to_input(image, config.input_size)
                 if augment_data:
-                    image = augment(image, rng)
+                    image = augment(image, rng, quality=config.quality_augment)
                 pending.append(image)
                 labels.append(float(v > 0))
                 source.append(real_id)
@@ -483,7 +487,8 @@ def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], pool: Featu
 
     def embed(images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
         if augment_data:
-            images = np.stack([augment(x, rng) for x in images])
+            images = np.stack([augment(x, rng, quality=config.quality_augment)
+                               for x in images])
         batch = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
         return predict_spatial(model, batch, device)
 
@@ -700,7 +705,7 @@ def run_training(config: TrainConfig, resume: bool = False,
             "epochs_run": len(spatial_history), "epochs": config.epochs,
             "temporal_epochs": config.temporal_epochs,
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
-            "pool_variants": variants,
+            "pool_variants": variants, "quality_augment": config.quality_augment,
             "pool_img_per_s": round(train_pool.images_per_s, 1),
             "spatial_minutes": round(spatial_minutes, 1), "total_minutes": round(minutes, 1),
             "train_img_per_s": round(float(np.median(train_rates)), 1) if train_rates else None,
