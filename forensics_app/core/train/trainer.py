@@ -78,9 +78,9 @@ class TrainConfig:
     temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
     cache_dir: str | None = None  # default OUT/../cache
     # Label-agnostic image-quality augmentation after blending (data.augment): JPEG q 30-95,
-    # downscale-upscale 0.4-1.0, slight blur, exposure/gamma jitter, noise. False: the 0.1.0
-    # recipe (flip + JPEG q 60-95).
-    quality_augment: bool = True
+    # downscale-upscale 0.4-1.0, slight blur, exposure/gamma jitter, noise. False (default):
+    # the 0.1.0 recipe (flip + JPEG q 60-95); the augmented 0.2.0 candidate was not adopted.
+    quality_augment: bool = False
     name: str = "sbi-effnetlite0-vit"
     version: str = "0.1.0"
     command: str = ""
