@@ -76,8 +76,8 @@ def report(analysed: Path, tmp_path_factory):
                          notes=[ARABIC, CHINESE, f"reviewed by {ACCENTED}"])
 
 
-def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: bool = False
-              ) -> Path:
+def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: bool = False,
+              metrics: dict | None = None) -> Path:
     """A results folder over a synthetic clip, built directly: many unusual frames, one face."""
     from media_factory import make_video
 
@@ -104,7 +104,8 @@ def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: b
                           info.height, info.fps, info.frame_count, info.duration_s),
         tool={"name": "forensics-app", "version": "test", "revision": "abc123"},
         model={"name": "synthetic", "version": "1", "sha256": "ab" * 32, "threshold": 0.5,
-               "placeholder": placeholder, "training_data": "nothing at all"},
+               "placeholder": placeholder, "training_data": "nothing at all",
+               "metrics": metrics or {}},
         settings={"frames": frames, "segment": None, "explain": "relevancy", "device": "cpu",
                   "detector": "short", "seed": 0, "batch_size": 32},
         sampled_frames=sampled, sampled_times_s=[f / 25 for f in sampled],
@@ -298,3 +299,18 @@ def test_cli_report_and_errors(tmp_path: Path, capsys) -> None:
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "not a case folder" in error and str(tmp_path) in error
     assert json.loads(out.with_suffix(".results.json").read_text("utf-8"))["schema"]
+
+
+def test_whole_evaluations_on_the_model_card_stay_one_line_per_set(tmp_path: Path) -> None:
+    """A card with full evaluations (nested sets, confusion matrices, per-clip scores, notes)
+    once made the method table's cell taller than a page and the export crashed."""
+    evaluation = {"count": 631, "auc": 0.5647, "accuracy": 0.561, "eer": 0.4428,
+                  "confusion_matrix": [[243, 177], [100, 111]],
+                  "note": "held out " * 200,
+                  "per_clip": {f"clip_{i}": 0.5 for i in range(200)}}
+    metrics = {f"set_{i}": {**evaluation, "by_kind": {"face": evaluation}} for i in range(30)}
+    folder = synthetic(tmp_path / "card", frames=12, unusual=0, metrics=metrics)
+    out = export_report(folder, tmp_path / "card.pdf")
+    text = " ".join(pdf_text(out.pdf))
+    assert "set_0: count 631, auc 0.565, accuracy 0.561, eer 0.443" in text
+    assert "more in the model card" in text

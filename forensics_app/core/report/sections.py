@@ -281,18 +281,42 @@ def _model_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
     return rows
 
 
-def metrics_text(metrics: dict[str, Any], prefix: str = "") -> str:
-    """A model card's (possibly nested) metrics as 'name: value' lines."""
+SUMMARY_KEYS = ("count", "auc", "accuracy", "eer", "f1", "threshold")
+
+
+def metrics_text(metrics: dict[str, Any]) -> str:
+    """A model card's (possibly nested) metrics, one line per evaluated set.
+
+    Cards hold whole evaluations (confusion matrices, per-clip scores, notes); the report
+    shows the headline figures of each set and points to the card for the rest.
+    """
     if not metrics:
         return "none recorded on the model card"
+    lines = _metric_lines(metrics, "")
+    if len(lines) > MAX_METRIC_LINES:
+        lines = [*lines[:MAX_METRIC_LINES], "… (more in the model card)"]
+    return "\n".join(lines) or "no headline figures on the model card"
+
+
+def _metric_lines(metrics: dict[str, Any], prefix: str) -> list[str]:
     lines = []
     for key, value in metrics.items():
-        if isinstance(value, dict):
-            lines.append(metrics_text(value, f"{prefix}{key}."))
-        else:
-            shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-            lines.append(f"{prefix}{key}: {shown}")
-    return "\n".join(lines)
+        if not isinstance(value, dict):
+            continue
+        figures = [f"{name} {_figure(value[name])}" for name in SUMMARY_KEYS if name in value]
+        if figures:
+            lines.append(f"{prefix}{key}: " + ", ".join(figures))
+        lines += _metric_lines(value, f"{prefix}{key}.")
+    return lines
+
+
+MAX_METRIC_LINES = 12
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _setting_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
