@@ -29,3 +29,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """One intra-op thread for tiny models: on a shared, busy CPU it is many times faster
+    than two (no threads spinning while they wait on each other)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

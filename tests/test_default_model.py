@@ -24,17 +24,7 @@ from forensics_app.core.models.registry import (
 FOLDER = REPO_MODELS_DIR / DEFAULT_MODEL
 FRAMES = 32  # per video: the engine default is 100; 32 keeps the suite fast
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared, busy CPU: one intra-op thread is many times faster than two
-    (no spinning threads waiting on each other)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -33,17 +33,7 @@ from forensics_app.core.train.metrics import (
 LABELS = [0, 0, 0, 0, 1, 1, 1, 1]
 SCORES = [0.1, 0.4, 0.35, 0.8, 0.9, 0.6, 0.3, 0.7]
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared, busy CPU: one intra-op thread is many times faster than two
-    (no spinning threads waiting on each other)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_metrics_match_hand_computed_values():

@@ -27,17 +27,7 @@ from forensics_app.core.train.trainer import (
 
 SIZE = 128
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared, busy CPU: one intra-op thread is many times faster than two
-    (no spinning threads waiting on each other)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic_face(seed: int, size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:

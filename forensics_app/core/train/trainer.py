@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -353,11 +354,8 @@ def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: Featur
     history: list[dict] = []
     start_epoch, best_score, best_state = 0, (-1.0, 0.0), None
     ckpt_path = out / "checkpoint.pt"
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+    ckpt = restore_checkpoint(ckpt_path, model, optimizer, scheduler) if resume else None
+    if ckpt is not None:
         history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
         best_score, best_state = ckpt.get("best_score"), ckpt["best_state"]
         if best_score is None:  # older checkpoints kept the lowest-loss epoch's state
@@ -566,11 +564,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     history: list[dict] = []
     start, best_loss, best_state = 0, float("inf"), None
     ckpt_path = out / "temporal_checkpoint.pt"
-    if resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
+    ckpt = restore_checkpoint(ckpt_path, model, optimizer, scheduler) if resume else None
+    if ckpt is not None:
         history, start = ckpt["history"], ckpt["epoch"] + 1
         best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
     labels = torch.tensor(train.labels)
@@ -828,3 +823,15 @@ def _rounded(value):
     if isinstance(value, float):
         return round(value, 4) if math.isfinite(value) else None
     return value
+
+
+def restore_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                       scheduler: Any) -> dict | None:
+    """Load model, optimizer and scheduler state from `path`; the checkpoint, or None if absent."""
+    if not path.exists():
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler.load_state_dict(ckpt["scheduler"])
+    return ckpt
