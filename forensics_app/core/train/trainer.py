@@ -26,7 +26,7 @@ from timm.models.efficientnet import EfficientNet
 from torch import nn
 
 from forensics_app.core.models.registry import ModelCard, save_model
-from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
+from forensics_app.core.models.spatial import SpatialConfig, SpatialModel, SpatialOutput
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.calibration import expected_calibration_error, fit_platt
 from forensics_app.core.train.data import (
@@ -292,35 +292,28 @@ def build_pool(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainCon
                        count / max(time.perf_counter() - tick, 1e-9))
 
 
-@torch.inference_mode()
 def predict_spatial(model: SpatialModel, images: torch.Tensor, device: torch.device,
                     batch: int = 64) -> tuple[np.ndarray, torch.Tensor]:
     """(logits, embeddings) of uint8 NCHW images, in eval mode."""
-    was_training = model.training
-    model.eval()
-    logits, embeddings = [], []
-    for begin in range(0, len(images), batch):
-        out = model(images[begin:begin + batch].to(device))
-        logits.append(out.logit.float().cpu())
-        embeddings.append(out.embedding.float().cpu())
-    model.train(was_training)
-    if not logits:
-        return np.zeros(0, np.float32), torch.zeros(0, model.config.dim)
-    return torch.cat(logits).numpy(), torch.cat(embeddings)
+    return _predict(model, images, batch, lambda chunk: model(chunk.to(device)))
 
 
-@torch.inference_mode()
 def predict_features(model: SpatialModel, features: torch.Tensor, config: TrainConfig,
                      batch: int = 128) -> tuple[np.ndarray, torch.Tensor]:
     """(logits, embeddings) from cached prefix features, in eval mode."""
     device = torch.device(config.device)
+    return _predict(model, features, batch, lambda chunk: model.forward_head(
+        backbone_suffix(model, chunk.to(device).float(), config.freeze_blocks)))
+
+
+@torch.inference_mode()
+def _predict(model: SpatialModel, inputs: torch.Tensor, batch: int,
+             forward: Callable[[torch.Tensor], SpatialOutput]) -> tuple[np.ndarray, torch.Tensor]:
     was_training = model.training
     model.eval()
     logits, embeddings = [], []
-    for begin in range(0, len(features), batch):
-        h = backbone_suffix(model, features[begin:begin + batch].to(device).float(),
-                            config.freeze_blocks)
-        out = model.forward_head(h)
+    for begin in range(0, len(inputs), batch):
+        out = forward(inputs[begin:begin + batch])
         logits.append(out.logit.float().cpu())
         embeddings.append(out.embedding.float().cpu())
     model.train(was_training)
