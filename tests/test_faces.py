@@ -365,3 +365,39 @@ def test_small_face_in_large_frame_found_by_tiles(shared_data):
     assert len(faces) == 1
     x0, y0, x1, y1 = faces[0].box
     assert 850 < x0 < x1 < 1060 and 150 < y0 < y1 < 330
+
+
+def test_shot_cuts_between_scenes_not_within_one():
+    from forensics_app.core.faces import ShotCutDetector
+
+    rng = np.random.default_rng(0)
+    warm = np.zeros((90, 160, 3), np.uint8)
+    warm[..., 0], warm[..., 1] = 200, 120
+    warm[30:60, 40:80] = (40, 40, 200)  # a blue object
+    moved = np.roll(warm, 25, axis=1)  # camera pan: same colours, new place
+    noisy = np.clip(moved + rng.normal(0, 8, moved.shape), 0, 255).astype(np.uint8)
+    green = np.zeros_like(warm)
+    green[..., 1] = 180
+    cuts = ShotCutDetector()
+    assert [cuts.is_cut(f) for f in (warm, moved, noisy, green, green)] == [
+        False, False, False, True, False]
+
+
+def test_identities_end_at_cuts_in_the_stage_clip(shared_data, tiny_model_dir, tmp_path):
+    """The Hamilton clip cuts from the performer to the Obamas: no identity spans a cut."""
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
+    from forensics_app.core.models.registry import load_model
+
+    job = run_analysis(shared_data / "videos" / "real" / "two_faces_hamilton.mp4",
+                       tmp_path / "out", AnalysisSettings(frames=40), load_model(tiny_model_dir))
+    try:
+        while True:
+            next(job)
+    except StopIteration as stop:
+        results = stop.value.results
+    assert len(results.shot_cuts) >= 2
+    bounds = [0, *results.shot_cuts, 10**9]
+    for identity in results.identities:
+        shot = next(i for i in range(len(bounds) - 1)
+                    if bounds[i] <= identity.frames[0] < bounds[i + 1])
+        assert identity.frames[-1] < bounds[shot + 1], (identity.track_id, results.shot_cuts)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forensics_app.core.faces import FaceDetector, IoUTracker, crop_face
+from forensics_app.core.faces import FaceDetector, IoUTracker, ShotCutDetector, crop_face
 from forensics_app.core.faces.detector import Detection
 from forensics_app.core.media import VideoSource
 
@@ -22,6 +22,7 @@ class TrackedFaces:
     entries: list[tuple[int, int, Detection]] = field(default_factory=list)  # frame, track, det
     crops: list[np.ndarray] = field(default_factory=list)  # S×S×3 uint8
     crop_boxes: list[np.ndarray] = field(default_factory=list)  # xyxy in video pixels
+    shot_cuts: list[int] = field(default_factory=list)  # frames where a new shot starts
     detector_settings: dict = field(default_factory=dict)
 
     def add(self, frame: int, track: int, detection: Detection, crop: np.ndarray,
@@ -48,7 +49,12 @@ def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, de
         tracked.detector_settings = detector.settings()
         hints: list[np.ndarray] = []
         frames = prefetch(source.iter_frames(sampled))
+        cuts = ShotCutDetector()
         for done, (frame_index, rgb) in enumerate(frames, start=1):
+            if cuts.is_cut(rgb):  # a new shot: its faces are new identities
+                tracker.reset()
+                hints = []
+                tracked.shot_cuts.append(frame_index)
             detections = detector.detect(rgb, hints)
             hints = [d.box for d in detections] or hints
             for track, detection in zip(tracker.update(detections), detections, strict=True):

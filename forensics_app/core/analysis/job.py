@@ -252,6 +252,7 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
                               model.card.threshold),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         timings_s=clock.laps,
+        shot_cuts=tracked.shot_cuts,
     )
     results.settings["face_detector"] = tracked.detector_settings
     results.settings["model_device"] = str(model.device)

@@ -111,6 +111,7 @@ class Results:
     indicators: list[Indicator]
     created_utc: str
     timings_s: dict[str, float] = field(default_factory=dict)
+    shot_cuts: list[int] = field(default_factory=list)  # sampled frames that start a new shot
     schema: str = SCHEMA_ID
 
 
