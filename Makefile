@@ -5,9 +5,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Debian packages the app and tests use: Qt's runtime libraries, fonts for non-Latin notes in
-# reports (Noto; Droid Sans Fallback for CJK, which ReportLab can embed), poppler-utils
+# reports (Noto; Droid Sans Fallback for CJK, which ReportLab can embed), Qt's xcb platform
+# plugin's libraries (a window on X11), poppler-utils
 # (pdftoppm) for looking at reports, xvfb for screenshots on a machine without a display.
 DEB_PACKAGES := libgl1 libegl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
+	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+	libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1 \
 	libglib2.0-0 fonts-noto-core fonts-noto-cjk fonts-droid-fallback fonts-dejavu-core \
 	poppler-utils xvfb
 

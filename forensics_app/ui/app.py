@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from forensics_app import TOOL_NAME, __version__
+from forensics_app.core.errors import ForensicsError
 from forensics_app.ui import dialogs
 from forensics_app.ui.resources import icon, resource_text
 
@@ -18,6 +20,8 @@ from forensics_app.ui.resources import icon, resource_text
 def make_app(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance()
     if app is None:
+        use_pyside_plugins()
+        require_display()
         app = QApplication(argv if argv is not None else [sys.argv[0]])
     app.setApplicationName(TOOL_NAME)
     app.setOrganizationName(TOOL_NAME)
@@ -26,6 +30,24 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     app.setWindowIcon(icon("forensics-app"))
     apply_theme(app)
     return app
+
+
+def use_pyside_plugins() -> None:
+    """Drop the Qt plugin paths that importing cv2 (opencv-contrib, a mediapipe dependency)
+    points at its own bundled Qt: PySide6 would load that Qt's xcb plugin and fail to start."""
+    for name in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
+        if "cv2" in Path(os.environ.get(name, "")).parts:
+            del os.environ[name]
+
+
+def require_display() -> None:
+    """Say in one line why no window can open, instead of Qt's abort (exit code 134)."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise ForensicsError("no display to open the window on (DISPLAY is not set); run it "
+                             "in a desktop session, under `xvfb-run`, or use the command line "
+                             "(forensics-app analyze --help)")
 
 
 def apply_theme(app: QApplication) -> None:
