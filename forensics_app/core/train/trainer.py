@@ -382,14 +382,8 @@ def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: Featur
             flip = flips[(step - 1) * batch: step * batch]
             h[flip] = h[flip].flip(-1)  # mirror augmentation on the feature maps
             out_ = model.forward_head(backbone_suffix(model, h.to(device), config.freeze_blocks))
-            loss = F.binary_cross_entropy_with_logits(out_.logit,
-                                                      train_pool.labels[idx].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
+            losses.append(optimisation_step(model, optimizer, scheduler, out_.logit,
+                                            train_pool.labels[idx].to(device)))
             seen += len(idx)
             if step % config.log_every == 0 or step == steps_per_epoch:
                 rate = seen / (time.perf_counter() - tick)
@@ -572,13 +566,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
             idx = order[begin:begin + config.temporal_batch]
             x, mask = _pad([train.embeddings[i] for i in idx])
             logit = model(x.to(device), mask.to(device)).logit
-            loss = F.binary_cross_entropy_with_logits(logit, labels[idx].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
+            losses.append(optimisation_step(model, optimizer, scheduler, logit,
+                                            labels[idx].to(device)))
         val_logits = predict_temporal(model, val, device)
         val_loss = float(F.binary_cross_entropy_with_logits(
             torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
@@ -816,6 +805,18 @@ def _rounded(value):
     if isinstance(value, float):
         return round(value, 4) if math.isfinite(value) else None
     return value
+
+
+def optimisation_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                      logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """One binary cross-entropy step with gradient clipping; returns the loss."""
+    loss = F.binary_cross_entropy_with_logits(logits, labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    return loss.item()
 
 
 def restore_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
