@@ -125,7 +125,8 @@ def test_quality_augmentation_is_deterministic_given_a_seed():
     assert np.array_equal(sbi.apply_quality(image, sbi.QualityParams()), image)
     for change in ({"brightness": 15.0}, {"contrast": 1.2}, {"gamma": 1.3},
                    {"downscale": 0.5}, {"blur_sigma": 1.0}, {"noise_sigma": 4.0},
-                   {"jpeg_quality": 30}):
+                   {"jpeg_quality": 30}, {"h264_crf": 35},
+                   {"channel_gain": (1.05, 1.0, 0.95)}):
         out = sbi.apply_quality(image, sbi.QualityParams(**change))
         assert not np.array_equal(out, image), change
 
@@ -140,6 +141,9 @@ def test_quality_sampler_matches_its_documented_distribution():
     assert min(jpeg) >= 30 and max(jpeg) <= 95
     down = [d.downscale for d in draws if d.downscale < 1]
     assert min(down) >= 0.4
+    crf = [d.h264_crf for d in draws if d.h264_crf]
+    assert min(crf) >= 23 and max(crf) <= 40
+    assert not any(d.h264_crf and d.jpeg_quality for d in draws), "one re-compression at most"
 
 
 def _quality_rates(draws) -> dict[str, float]:
@@ -148,7 +152,8 @@ def _quality_rates(draws) -> dict[str, float]:
             "downscale": sum(d.downscale < 1.0 for d in draws) / n,
             "blur": sum(d.blur_sigma > 0 for d in draws) / n,
             "noise": sum(d.noise_sigma > 0 for d in draws) / n,
-            "jpeg": sum(d.jpeg_quality > 0 for d in draws) / n}
+            "jpeg": sum(d.jpeg_quality > 0 for d in draws) / n,
+            "h264": sum(d.h264_crf > 0 for d in draws) / n}
 
 
 def test_quality_augmentation_hits_reals_and_fakes_alike(monkeypatch):

@@ -15,13 +15,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = TrainConfig(real="", out="")
     p = sub.add_parser(
-        "train", help="train a detector on real videos (self-blended fakes)",
-        description="Train the spatial model on self-blended fakes made from the real clips "
-        "in --real, then the temporal model on its per-frame embeddings; calibrate on the "
-        "held-out identities and write a loadable model folder to --out.")
+        "train", help="train a detector (self-blended fakes, DFDC pairs, temporal fakes)",
+        description="Fine-tune the spatial model on self-blended fakes of real faces (the "
+        "clips in --real and, with --faces, LFW and UTKFace) mixed with DFDC real/fake "
+        "pairs; then the temporal model on its per-frame embeddings of the real clips against "
+        "synthetic temporal fakes; calibrate on held-out people / source videos and write a "
+        "loadable model folder to --out.")
     p.add_argument("--real", type=Path, required=True, help="folder of real videos")
+    p.add_argument("--faces", type=Path, default=None,
+                   help="data root holding faces/lfw, faces/utkface, faces/dfdc_crops "
+                   "(e.g. ../shared/data); without it only the clips are used")
     p.add_argument("--out", type=Path, required=True, help="run folder (model, logs, curves)")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"spatial epochs ({d.epochs})")
+    p.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch,
+                   help=f"optimiser steps per spatial epoch ({d.steps_per_epoch})")
+    p.add_argument("--sbi-share", type=float, default=d.sbi_share,
+                   help=f"share of self-blend pairs per batch, the rest DFDC ({d.sbi_share})")
+    p.add_argument("--max-faces-per-source", type=int, default=None,
+                   help="use at most this many people / source videos per face folder")
     p.add_argument("--temporal-epochs", type=int, default=d.temporal_epochs)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -35,15 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="backbone stages kept at ImageNet weights")
     p.add_argument("--val-clips", default=",".join(DEFAULT_VAL_CLIPS),
                    help="comma-separated clip names (file stems) held out for validation")
-    p.add_argument("--max-minutes", type=float, default=None,
-                   help="stop the spatial stage before an epoch would overrun this")
     p.add_argument("--cache", type=Path, default=None, help="face cache (default OUT/../cache)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-imagenet", action="store_true", help="random backbone initialisation")
-    p.add_argument("--quality-augment", action="store_true",
-                   help="add label-agnostic quality augmentation (JPEG 30-95, downscale, blur, "
-                   "exposure, noise); off by default: it did not pass the selection rule "
-                   "(see the model card), and without it the default model's recipe reproduces")
+    p.add_argument("--loader-workers", type=int, default=d.loader_workers,
+                   help="processes making training images")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--name", default=d.name)
     p.add_argument("--version", dest="model_version", default=d.version)
@@ -60,18 +67,25 @@ def run(args: argparse.Namespace) -> int:
         raise ForensicsError(f"--input-size must be a multiple of 32, not {args.input_size}")
     if not args.real.is_dir():
         raise ForensicsError(f"--real {args.real}: not a folder")
+    if args.faces is not None and not (args.faces / "faces").is_dir():
+        raise ForensicsError(f"--faces {args.faces}: no faces/ folder in it")
+    if not 0 <= args.sbi_share <= 1:
+        raise ForensicsError(f"--sbi-share must lie in [0, 1], not {args.sbi_share}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
     config = TrainConfig(
         real=str(args.real), out=str(args.out), epochs=args.epochs,
+        faces=str(args.faces) if args.faces else None, steps_per_epoch=args.steps_per_epoch,
+        sbi_share=args.sbi_share, max_faces_per_source=args.max_faces_per_source,
+        loader_workers=args.loader_workers,
         temporal_epochs=args.temporal_epochs, device=device, seed=args.seed,
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         val_clips=[v for v in args.val_clips.split(",") if v],
-        max_minutes=args.max_minutes, imagenet_init=not args.no_imagenet,
+        imagenet_init=not args.no_imagenet,
         cache_dir=str(args.cache) if args.cache else None, name=args.name,
-        version=args.model_version, quality_augment=args.quality_augment,
+        version=args.model_version,
         command="forensics-app " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     try:
         run_training(config, resume=args.resume, printer=lambda line: print(line, flush=True))

@@ -28,7 +28,7 @@ from forensics_app.core.train.sbi import (
     self_blend,
 )
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 CACHE_VERSION = 1
 
 

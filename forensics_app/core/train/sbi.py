@@ -232,13 +232,18 @@ class QualityParams:
     noise_sigma: float = 0.0  # additive Gaussian noise, [0, 255] units
     noise_seed: int = 0
     jpeg_quality: int = 0  # 0: no re-compression, else the JPEG quality (30-95)
+    h264_crf: int = 0  # 0: none, else an H.264 intra round trip at this CRF (23-40)
+    channel_gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # colour cast, per RGB channel
 
 
 # Probabilities and ranges, decided a priori (not tuned on any test data).
-QUALITY_PROBS = {"color": 0.5, "downscale": 0.3, "blur": 0.2, "noise": 0.2, "jpeg": 0.6}
+# Re-compression is either H.264 (what investigators receive: re-encoded video) or JPEG,
+# never both; "color" covers exposure, gamma and a per-channel colour cast.
+QUALITY_PROBS = {"color": 0.5, "downscale": 0.3, "blur": 0.2, "noise": 0.2, "jpeg": 0.25,
+                 "h264": 0.45}
 QUALITY_RANGES = {"brightness": (-20.0, 20.0), "contrast": (0.8, 1.2), "gamma": (0.75, 1.35),
                   "downscale": (0.4, 1.0), "blur_sigma": (0.3, 1.2), "noise_sigma": (1.0, 6.0),
-                  "jpeg_quality": (30, 95)}
+                  "jpeg_quality": (30, 95), "h264_crf": (23, 40), "channel_gain": (0.92, 1.08)}
 
 
 def sample_quality(rng: np.random.Generator) -> QualityParams:
@@ -249,11 +254,14 @@ def sample_quality(rng: np.random.Generator) -> QualityParams:
     coin = rng.random(5)
     u = rng.random(8)
     noise_seed = int(rng.integers(2**31))
+    gains = rng.random(3)
 
     def lerp(x: float, lo_hi: tuple) -> float:
         return float(lo_hi[0] + x * (lo_hi[1] - lo_hi[0]))
 
     color = coin[0] < QUALITY_PROBS["color"]
+    h264 = coin[4] < QUALITY_PROBS["h264"]
+    jpeg = not h264 and coin[4] < QUALITY_PROBS["h264"] + QUALITY_PROBS["jpeg"]
     return QualityParams(
         brightness=lerp(u[0], r["brightness"]) if color else 0.0,
         contrast=lerp(u[1], r["contrast"]) if color else 1.0,
@@ -262,17 +270,21 @@ def sample_quality(rng: np.random.Generator) -> QualityParams:
         blur_sigma=lerp(u[4], r["blur_sigma"]) if coin[2] < QUALITY_PROBS["blur"] else 0.0,
         noise_sigma=lerp(u[5], r["noise_sigma"]) if coin[3] < QUALITY_PROBS["noise"] else 0.0,
         noise_seed=noise_seed,
-        jpeg_quality=round(lerp(u[6], r["jpeg_quality"]))
-        if coin[4] < QUALITY_PROBS["jpeg"] else 0,
+        jpeg_quality=round(lerp(u[6], r["jpeg_quality"])) if jpeg else 0,
+        h264_crf=round(lerp(u[7], r["h264_crf"])) if h264 else 0,
+        channel_gain=tuple(lerp(g, r["channel_gain"]) for g in gains) if color
+        else (1.0, 1.0, 1.0),
     )
 
 
 def apply_quality(image: np.ndarray, params: QualityParams) -> np.ndarray:
-    """Degrade a uint8 RGB image: exposure jitter → downscale-upscale → blur → noise → JPEG
-    (roughly the order a camera and an encoder apply them). Deterministic given `params`."""
+    """Degrade a uint8 RGB image: exposure and colour jitter → downscale-upscale → blur →
+    noise → JPEG or H.264 (roughly the order a camera and an encoder apply them).
+    Deterministic given `params`."""
     out = np.ascontiguousarray(image)
-    if params.brightness or params.contrast != 1.0 or params.gamma != 1.0:
-        img = out.astype(np.float32)
+    gain = np.asarray(params.channel_gain, np.float32)
+    if params.brightness or params.contrast != 1.0 or params.gamma != 1.0 or (gain != 1).any():
+        img = out.astype(np.float32) * gain
         mean = img.mean(axis=(0, 1), keepdims=True)
         img = np.clip((img - mean) * params.contrast + mean + params.brightness, 0, 255)
         img = 255.0 * (img / 255.0) ** params.gamma
@@ -293,4 +305,36 @@ def apply_quality(image: np.ndarray, params: QualityParams) -> np.ndarray:
                                [cv2.IMWRITE_JPEG_QUALITY, int(params.jpeg_quality)])
         if ok:
             out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    if params.h264_crf:
+        out = h264_round_trip(out, params.h264_crf)
     return np.ascontiguousarray(out)
+
+
+def h264_round_trip(image: np.ndarray, crf: int) -> np.ndarray:
+    """Encode one RGB image as an H.264 intra frame (libx264, yuv420p, x264's default
+    preset) at `crf` and decode it again: the blocking, ringing and chroma loss of a
+    re-encoded video. Odd sizes are cropped to even for 4:2:0 and padded back."""
+    import io
+
+    import av
+
+    h, w = image.shape[:2]
+    even = np.ascontiguousarray(image[: h - h % 2, : w - w % 2])
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="h264") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height = even.shape[1], even.shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(int(crf)), "preset": "veryfast"}
+        stream.thread_count = 1
+        for packet in stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    buffer.seek(0)
+    with av.open(buffer, "r", format="h264") as container:
+        decoded = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    if decoded.shape[:2] != (h, w):
+        decoded = cv2.copyMakeBorder(decoded, 0, h - decoded.shape[0], 0, w - decoded.shape[1],
+                                     cv2.BORDER_REPLICATE)
+    return decoded

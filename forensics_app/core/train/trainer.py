@@ -10,6 +10,7 @@ by (seed, epoch, sample), the loader order from a seeded permutation.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -22,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from timm.models.efficientnet import EfficientNet
 from torch import nn
 
 from forensics_app.core.models.registry import ModelCard, save_model
@@ -40,50 +40,55 @@ from forensics_app.core.train.data import (
     to_input,
     write_json,
 )
+from forensics_app.core.train.faces import FaceSet
 from forensics_app.core.train.metrics import binary_metrics
-from forensics_app.core.train.sbi import sample_params, self_blend
+from forensics_app.core.train.sbi import sample_params
 
+# Held-out real clips (their people appear in no other clip): four talking heads and two
+# GRID speakers.
 DEFAULT_VAL_CLIPS = ("liveportrait_d3", "liveportrait_d9", "liveportrait_d12",
-                     "liveportrait_d13")
+                     "liveportrait_d13", "grid_bbaf2n", "grid_sbwe5n")
 
 
 @dataclass
 class TrainConfig:
     real: str  # folder of real videos
     out: str  # run folder
+    faces: str | None = None  # data root holding faces/{lfw,utkface,dfdc_crops}; None: clips only
     val_clips: list[str] = field(default_factory=lambda: list(DEFAULT_VAL_CLIPS))
-    epochs: int = 10
+    epochs: int = 7
+    steps_per_epoch: int = 250
     temporal_epochs: int = 40
-    input_size: int = 160
+    input_size: int = 224
     cache_size: int = 256
     frames_per_clip: int = 200
     margin: float = 0.3
     batch_pairs: int = 16  # a batch holds this many reals and as many fakes
+    sbi_share: float = 0.5  # share of self-blend pairs in a batch (the rest: DFDC pairs)
     lr: float = 5e-4  # transformer head
     backbone_lr: float = 2e-4
     weight_decay: float = 0.01
-    warmup_steps: int = 50
-    freeze_blocks: int = 5  # stem + this many backbone stages stay at their ImageNet weights
+    warmup_steps: int = 100
+    freeze_blocks: int = 2  # stem + this many backbone stages stay at their ImageNet weights
+    face_val_fraction: float = 0.08  # of LFW identities / UTKFace images, held out
+    dfdc_val_fraction: float = 0.1  # of DFDC source videos, held out
+    val_sbi_faces: int = 500  # held-out real faces blended for per-epoch validation
+    val_dfdc_pairs: int = 400
+    val_clip_faces: int = 150
     seed: int = 0
     device: str = "cpu"
     imagenet_init: bool = True
-    max_minutes: float | None = None  # spatial stage: stop before an epoch would overrun
-    max_steps_per_epoch: int | None = None  # tests
+    loader_workers: int = 1
+    max_faces_per_source: int | None = None  # tests, quick runs
     val_frames_per_clip: int = 60
-    train_faces_per_clip: int | None = None  # subsample the training faces (tests, quick runs)
-    pool_variants: int = 2  # self-blends cached per real face (one used per epoch in turn)
-    temporal_sequences: int = 4  # per identity and kind (jittered, spliced)
+    temporal_sequences: int = 4  # per identity and kind
     temporal_batch: int = 16
     temporal_lr: float = 5e-4
     spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
     temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
     cache_dir: str | None = None  # default OUT/../cache
-    # Label-agnostic image-quality augmentation after blending (data.augment): JPEG q 30-95,
-    # downscale-upscale 0.4-1.0, slight blur, exposure/gamma jitter, noise. False (default):
-    # the 0.1.0 recipe (flip + JPEG q 60-95); the augmented 0.2.0 candidate was not adopted.
-    quality_augment: bool = False
-    name: str = "sbi-effnetlite0-vit"
-    version: str = "0.1.0"
+    name: str = "sbi-dfdc-effnetlite0-vit"
+    version: str = "0.3.0"
     command: str = ""
     log_every: int = 10
 
@@ -198,112 +203,10 @@ def cosine_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_schedu
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def backbone_prefix(model: SpatialModel, images: torch.Tensor, blocks: int) -> torch.Tensor:
-    """The frozen part of the backbone: stem + the first `blocks` stages (no gradients)."""
-    b = model.backbone
-    with torch.inference_mode():
-        h = b.bn1(b.conv_stem(model.normalize(images)))
-        for block in b.blocks[:blocks]:
-            h = block(h)
-    return h
-
-
-def backbone_suffix(model: SpatialModel, h: torch.Tensor, blocks: int) -> torch.Tensor:
-    """The trained rest: the remaining stages (+ the head conv for EfficientNets), such that
-    suffix(prefix(x)) == model.forward_features(x)."""
-    b = model.backbone
-    for block in b.blocks[blocks:]:
-        h = block(h)
-    if isinstance(b, EfficientNet):
-        h = b.bn2(b.conv_head(h))
-    return h
-
-
-@dataclass
-class FeaturePool:
-    """Self-blended pairs pushed once through the frozen backbone stages.
-
-    With the early stages frozen, their output for a given image never changes, so each real
-    face and `variants` self-blends of it (each with its own random parameters and the same
-    flip/quality augmentation as the reals) are run through them once; every epoch then trains
-    the later stages and the transformer on the cached feature maps (fp16), pairing each real
-    with one of its fakes in turn. On a CPU this is what makes training affordable.
-    """
-
-    features: torch.Tensor  # (N, C, h, w) float16
-    labels: torch.Tensor  # (N,) 0 real, 1 fake
-    source: torch.Tensor  # (N,) index of the real face (0..reals-1)
-    variant: torch.Tensor  # (N,) 0 for the real, 1..variants for its fakes
-    clip: list[str] = field(default_factory=list)  # per real face
-    row: list[int] = field(default_factory=list)  # per real face: row in its ClipFaces
-    images_per_s: float = 0.0
-
-    def real_rows(self) -> torch.Tensor:
-        return torch.nonzero(self.variant == 0).flatten()
-
-
-def build_pool(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
-               variants: int, augment_data: bool, salt: int, log: RunLog,
-               rows_per_clip: int | None = None) -> FeaturePool:
-    device = torch.device(config.device)
-    model.eval()
-    feats, labels, source, variant, clip_names, clip_rows = [], [], [], [], [], []
-    pending: list[np.ndarray] = []
-    tick, count = time.perf_counter(), 0
-
-    def flush() -> None:
-        nonlocal count
-        if pending:
-            batch = torch.from_numpy(np.stack(pending)).permute(0, 3, 1, 2).contiguous()
-            feats.append(backbone_prefix(model, batch.to(device), config.freeze_blocks)
-                         .half().cpu())
-            count += len(pending)
-            pending.clear()
-
-    for c, clip in enumerate(clips):
-        rows = np.arange(len(clip))
-        if rows_per_clip and len(clip) > rows_per_clip:
-            rows = np.unique(np.linspace(0, len(clip) - 1, rows_per_clip).astype(int))
-        for row in rows:
-            rng = item_rng(config.seed + salt, c, int(row))
-            real_id = len(clip_names)
-            clip_names.append(clip.clip)
-            clip_rows.append(int(row))
-            images = [clip.crops[row]]
-            for _ in range(variants):
-                fake, _ = self_blend(clip.crops[row], clip.landmarks[row],
-                                     sample_params(rng, clip.crops.shape[1]))
-                images.append(fake)
-            for v, image in enumerate(images):
-                image = to_input(image, config.input_size)
-                if augment_data:
-                    image = augment(image, rng, quality=config.quality_augment)
-                pending.append(image)
-                labels.append(float(v > 0))
-                source.append(real_id)
-                variant.append(v)
-                if len(pending) >= 32:
-                    flush()
-        flush()
-        rate = count / (time.perf_counter() - tick)
-        log(f"feature pool: {clip.clip} done ({count} images, {rate:.1f} img/s)")
-    return FeaturePool(torch.cat(feats), torch.tensor(labels), torch.tensor(source),
-                       torch.tensor(variant), clip_names, clip_rows,
-                       count / max(time.perf_counter() - tick, 1e-9))
-
-
 def predict_spatial(model: SpatialModel, images: torch.Tensor, device: torch.device,
                     batch: int = 64) -> tuple[np.ndarray, torch.Tensor]:
     """(logits, embeddings) of uint8 NCHW images, in eval mode."""
     return _predict(model, images, batch, lambda chunk: model(chunk.to(device)))
-
-
-def predict_features(model: SpatialModel, features: torch.Tensor, config: TrainConfig,
-                     batch: int = 128) -> tuple[np.ndarray, torch.Tensor]:
-    """(logits, embeddings) from cached prefix features, in eval mode."""
-    device = torch.device(config.device)
-    return _predict(model, features, batch, lambda chunk: model.forward_head(
-        backbone_suffix(model, chunk.to(device).float(), config.freeze_blocks)))
 
 
 @torch.inference_mode()
@@ -320,108 +223,6 @@ def _predict(model: SpatialModel, inputs: torch.Tensor, batch: int,
     if not logits:
         return np.zeros(0, np.float32), torch.zeros(0, model.config.dim)
     return torch.cat(logits).numpy(), torch.cat(embeddings)
-
-
-def epoch_items(pool: FeaturePool, epoch: int, variants: int) -> torch.Tensor:
-    """Every real face and, this epoch, its fake number (epoch mod variants) + 1."""
-    pick = (pool.variant == 0) | (pool.variant == epoch % max(variants, 1) + 1)
-    return torch.nonzero(pick).flatten()
-
-
-def train_spatial(model: SpatialModel, train_pool: FeaturePool, val_pool: FeaturePool,
-                  config: TrainConfig, out: Path, log: RunLog, resume: bool = False,
-                  variants: int = 2) -> tuple[SpatialModel, list[dict]]:
-    """Train the unfrozen stages and the transformer head on cached prefix features; returns
-    the best epoch's model (highest validation AUC) and the per-epoch history.
-    Checkpoints OUT/checkpoint.pt after every epoch."""
-    device = torch.device(config.device)
-    model.to(device)
-    frozen = freeze(model, config.freeze_blocks)
-    items_per_epoch = len(epoch_items(train_pool, 0, variants))
-    batch = 2 * config.batch_pairs
-    steps_per_epoch = math.ceil(items_per_epoch / batch)
-    if config.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, config.max_steps_per_epoch)
-    optimizer = make_optimizer(model, config)
-    scheduler = cosine_schedule(optimizer, config.warmup_steps, steps_per_epoch * config.epochs)
-    history: list[dict] = []
-    start_epoch, best_score, best_state = 0, (-1.0, 0.0), None
-    ckpt_path = out / "checkpoint.pt"
-    ckpt = restore_checkpoint(ckpt_path, model, optimizer, scheduler) if resume else None
-    if ckpt is not None:
-        history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
-        best_score, best_state = ckpt.get("best_score"), ckpt["best_state"]
-        if best_score is None:  # older checkpoints kept the lowest-loss epoch's state
-            kept = min(history, key=lambda h: h["val_loss"])
-            best_score = (round(kept["val_auc"], 4), -kept["val_loss"])
-        if "torch_rng" in ckpt:  # dropout continues exactly where it stopped
-            torch.set_rng_state(ckpt["torch_rng"])
-        log(f"resumed spatial training after epoch {start_epoch}")
-    log(f"spatial: {items_per_epoch} images/epoch ({len(train_pool.real_rows())} real faces, "
-        f"{variants} self-blends each, one per epoch in turn); validation "
-        f"{len(val_pool.labels)} images; {steps_per_epoch} steps/epoch")
-    stage_start = time.perf_counter()
-    epoch_times: list[float] = []
-    for epoch in range(start_epoch, config.epochs):
-        if config.max_minutes and epoch_times:
-            spent = (time.perf_counter() - stage_start) / 60
-            if spent + max(epoch_times) / 60 > config.max_minutes:
-                log(f"stopping after epoch {epoch}: the next epoch would exceed "
-                    f"--max-minutes {config.max_minutes}")
-                break
-        epoch_start = time.perf_counter()
-        generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-        items = epoch_items(train_pool, epoch, variants)
-        order = items[torch.randperm(len(items), generator=generator)]
-        flips = torch.rand(len(order), generator=generator) < 0.5
-        set_train_mode(model, frozen)
-        losses, seen, tick = [], 0, time.perf_counter()
-        for step in range(1, steps_per_epoch + 1):
-            idx = order[(step - 1) * batch: step * batch]
-            h = train_pool.features[idx].float()
-            flip = flips[(step - 1) * batch: step * batch]
-            h[flip] = h[flip].flip(-1)  # mirror augmentation on the feature maps
-            out_ = model.forward_head(backbone_suffix(model, h.to(device), config.freeze_blocks))
-            losses.append(optimisation_step(model, optimizer, scheduler, out_.logit,
-                                            train_pool.labels[idx].to(device)))
-            seen += len(idx)
-            if step % config.log_every == 0 or step == steps_per_epoch:
-                rate = seen / (time.perf_counter() - tick)
-                left = (steps_per_epoch - step) * batch / rate
-                left += (config.epochs - epoch - 1) * steps_per_epoch * batch / rate
-                log(f"epoch {epoch + 1}/{config.epochs} step {step}/{steps_per_epoch} "
-                    f"loss {np.mean(losses[-config.log_every:]):.4f} {rate:.1f} img/s "
-                    f"ETA {_eta(left)}")
-        train_rate = seen / (time.perf_counter() - tick)
-        val_logits, _ = predict_features(model, val_pool.features, config)
-        val_labels = val_pool.labels.numpy()
-        val_loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(val_logits),
-                                                            val_pool.labels))
-        val = binary_metrics(val_labels, 1 / (1 + np.exp(-val_logits)))
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                  "val_loss": val_loss, "val_auc": val["auc"], "val_accuracy": val["accuracy"],
-                  "train_img_per_s": train_rate, "lr": scheduler.get_last_lr()[-1],
-                  "seconds": time.perf_counter() - epoch_start}
-        history.append(record)
-        log(f"epoch {epoch + 1} done: train loss {record['train_loss']:.4f}, val loss "
-            f"{val_loss:.4f}, val AUC {val['auc']:.4f}, val acc {val['accuracy']:.3f}, "
-            f"{train_rate:.1f} img/s, {record['seconds']:.0f} s")
-        # The best epoch ranks faces best on held-out identities (AUC; calibration is fitted
-        # afterwards, so an over-confident but well-ranking epoch is not penalised).
-        score = (round(val["auc"], 4), -val_loss)
-        if best_state is None or score > best_score:
-            best_score = score
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            log(f"epoch {epoch + 1} is the best so far (validation AUC {val['auc']:.4f})")
-        torch.save({"epoch": epoch, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "best_score": best_score, "best_state": best_state,
-                    "torch_rng": torch.get_rng_state(), "config": asdict(config)}, ckpt_path)
-        write_json(out / "history.json", {"spatial": history})
-        epoch_times.append(time.perf_counter() - epoch_start)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return model.eval(), history
 
 
 # --------------------------------------------------------------------------- temporal stage
@@ -449,73 +250,125 @@ class Sequences:
 
 def _window(rng: np.random.Generator, rows: np.ndarray, max_frames: int, min_len: int = 16
             ) -> np.ndarray:
-    """Frame rows of a random window: stride 1 or 2 over the cached frames, 16-100 long."""
-    stride = int(rng.integers(1, 3)) if len(rows) >= 2 * min_len else 1
+    """Frame rows of a random window: stride 1-4 over the cached frames (which sample the
+    clip uniformly, as the engine does), 16-100 long."""
+    stride = int(rng.integers(1, min(4, max(1, len(rows) // min_len)) + 1))
     strided = rows[int(rng.integers(stride)):: stride]
     length = int(rng.integers(min(min_len, len(strided)), min(max_frames, len(strided)) + 1))
     start = int(rng.integers(len(strided) - length + 1))
     return strided[start:start + length]
 
 
-def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], pool: FeaturePool,
-                    config: TrainConfig, salt: int, augment_data: bool, log: RunLog
-                    ) -> Sequences:
-    """Per identity: real windows, fully self-blended windows whose parameters jitter frame to
-    frame, and spliced windows (only a stretch blended), embedded by the frozen spatial model.
-    Windows run over the pool's real faces in frame order."""
+def clip_outputs(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
+                 augmented: bool, salt: int) -> dict[str, tuple[np.ndarray, torch.Tensor]]:
+    """Per clip, the spatial logits and embeddings of its cached faces (clip row order), of the
+    clean crops or of one label-agnostic augmentation of each."""
+    device = torch.device(config.device)
+    out = {}
+    for c, clip in enumerate(clips):
+        images = np.stack([to_input(x, config.input_size) for x in clip.crops])
+        if augmented:
+            images = np.stack([augment(x, item_rng(config.seed + salt, c, i))
+                               for i, x in enumerate(images)])
+        out[clip.clip] = predict_spatial(model, torch.from_numpy(images).permute(0, 3, 1, 2)
+                                         .contiguous(), device)
+    return out
+
+
+TEMPORAL_KINDS = ("real", "flicker", "splice", "freeze", "drop", "identity")
+# One real window before each fake kind: the classes balance.
+_SEQUENCE_PLAN = tuple(k for fake in TEMPORAL_KINDS[1:] for k in ("real", fake))
+
+
+def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
+                    salt: int, augment_data: bool, log: RunLog) -> Sequences:
+    """Per identity, windows of its frames (uniformly sampled, as the engine samples, at
+    stride 1-4 over the cached frames) of every kind in TEMPORAL_KINDS:
+
+    real      the window as it is;
+    flicker   every frame (or a random ~60 % of them) self-blended, the blend's parameters
+              jittering frame to frame: an unstable face swap;
+    splice    a contiguous stretch of 15-60 % blended, the rest real (a faked stretch);
+    freeze    a run of 3-10 frames repeating one frame (duplicated frames);
+    drop      a jump: 20-50 % of the window's frames cut out of its middle (dropped frames);
+    identity  the window's later part taken from another identity (an identity change).
+
+    Each window is embedded clean or, with `augment_data`, at random from the clean or the
+    augmented faces (fakes are augmented with the same chance), so quality never tells the
+    label. `blended` marks the frames each fake altered.
+    """
     device = torch.device(config.device)
     max_frames = TemporalConfig(**config.temporal).max_frames
-    real_rows = pool.real_rows()
-    real_logits, real_emb = predict_features(model, pool.features[real_rows], config)
-    by_clip = {c.clip: c for c in clips}
+    clean = clip_outputs(model, clips, config, False, salt)
+    noisy = clip_outputs(model, clips, config, True, salt) if augment_data else clean
+    identities = [(clip, track) for clip in clips for track in sorted(set(clip.tracks.tolist()))
+                  if len(clip.rows_of(track)) >= 8]
     seqs = Sequences()
 
-    def embed(images: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
-        if augment_data:
-            images = np.stack([augment(x, rng, quality=config.quality_augment)
-                               for x in images])
-        batch = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-        return predict_spatial(model, batch, device)
+    def embed(images: np.ndarray, rng: np.random.Generator, aug: bool
+              ) -> tuple[np.ndarray, torch.Tensor]:
+        images = np.stack([to_input(x, config.input_size) for x in images])
+        if aug:
+            images = np.stack([augment(x, rng) for x in images])
+        return predict_spatial(model, torch.from_numpy(images).permute(0, 3, 1, 2)
+                               .contiguous(), device)
 
-    names = np.asarray([pool.clip[int(pool.source[r])] for r in real_rows])
-    rows_in_clip = np.asarray([pool.row[int(pool.source[r])] for r in real_rows])
-    tracks = np.asarray([by_clip[n].tracks[r] for n, r in zip(names, rows_in_clip, strict=True)])
-    for c, name in enumerate(sorted(set(names.tolist()))):
-        clip = by_clip[name]
-        for track in sorted(set(clip.tracks.tolist())):
-            mine = np.flatnonzero((names == name) & (tracks == track))
-            mine = mine[np.argsort(rows_in_clip[mine])]  # pool positions in frame order
-            if len(mine) < 4:
-                continue
-            for k in range(config.temporal_sequences):
-                rng = item_rng(config.seed + salt, c * 1000 + track, k)
-                win = _window(rng, mine, max_frames)
-                seqs.add(real_emb[win], 0.0, np.zeros(len(win), bool), "real", real_logits[win])
-                # fully blended, parameters jittering frame to frame
-                win = _window(rng, mine, max_frames)
-                crop_rows = rows_in_clip[win]
-                base = sample_params(rng, clip.crops.shape[1])
-                fakes = blend_sequence(clip.crops[crop_rows], clip.landmarks[crop_rows], base,
-                                       rng, config.input_size, float(rng.uniform(0.3, 1.5)))
-                logits, emb = embed(fakes, rng)
-                seqs.add(emb, 1.0, np.ones(len(win), bool), "jitter", logits)
-                # spliced: a stretch of 15-40 % of the window blended, the rest real
-                win = _window(rng, mine, max_frames)
-                span = max(2, int(len(win) * rng.uniform(0.15, 0.4)))
-                at = int(rng.integers(0, len(win) - span + 1))
-                crop_rows = rows_in_clip[win[at:at + span]]
-                base = sample_params(rng, clip.crops.shape[1])
-                fakes = blend_sequence(clip.crops[crop_rows], clip.landmarks[crop_rows], base,
-                                       rng, config.input_size, float(rng.uniform(0.3, 1.0)))
-                s_logits, s_emb = embed(fakes, rng)
-                emb = real_emb[win].clone()
-                emb[at:at + span] = s_emb
-                logits = real_logits[win].copy()
-                logits[at:at + span] = s_logits
+    for n, (clip, track) in enumerate(identities):
+        rows = clip.rows_of(track)  # clip rows in frame order
+        for k in range(config.temporal_sequences):
+            rng = item_rng(config.seed + salt, n, k)
+            for kind in _SEQUENCE_PLAN:
+                aug = augment_data and bool(rng.random() < 0.5)
+                logits, emb = (noisy if aug else clean)[clip.clip]
+                win = _window(rng, rows, max_frames)
+                x, lg = emb[win].clone(), logits[win].copy()
                 mask = np.zeros(len(win), bool)
-                mask[at:at + span] = True
-                seqs.add(emb, 1.0, mask, "splice", logits)
-        log(f"temporal sequences: {name} done ({len(seqs)} so far)")
+                if kind in ("flicker", "splice"):
+                    if kind == "flicker":
+                        mask[:] = True if rng.random() < 0.5 else rng.random(len(win)) < 0.6
+                        amount = float(rng.uniform(0.5, 2.0))
+                    else:
+                        span = max(2, int(len(win) * rng.uniform(0.15, 0.6)))
+                        at = int(rng.integers(0, len(win) - span + 1))
+                        mask[at:at + span] = True
+                        amount = float(rng.uniform(0.3, 1.0))
+                    picked = win[mask]
+                    fakes = blend_sequence(clip.crops[picked], clip.landmarks[picked],
+                                           sample_params(rng, clip.crops.shape[1]), rng,
+                                           clip.crops.shape[1], amount)
+                    f_logits, f_emb = embed(fakes, rng, aug)
+                    x[torch.from_numpy(mask)] = f_emb
+                    lg[mask] = f_logits
+                elif kind == "freeze":
+                    span = int(rng.integers(3, 11))
+                    at = int(rng.integers(0, max(1, len(win) - span)))
+                    x[at:at + span] = x[at]
+                    lg[at:at + span] = lg[at]
+                    mask[at + 1:at + span] = True
+                elif kind == "drop":
+                    longer = _window(rng, rows, max_frames, min_len=24)
+                    cut = max(2, int(len(longer) * rng.uniform(0.2, 0.5)))
+                    at = int(rng.integers(4, max(5, len(longer) - cut - 4)))
+                    win = np.concatenate([longer[:at], longer[at + cut:]])
+                    x, lg = emb[win].clone(), logits[win].copy()
+                    mask = np.zeros(len(win), bool)
+                    mask[at:at + 2] = True  # the frames after the jump
+                elif kind == "identity":
+                    other_clip, other_track = identities[(n + 1 + int(rng.integers(
+                        len(identities) - 1 if len(identities) > 1 else 1))) % len(identities)]
+                    if other_clip is clip and other_track == track:
+                        continue
+                    o_logits, o_emb = (noisy if aug else clean)[other_clip.clip]
+                    o_win = _window(rng, other_clip.rows_of(other_track), max_frames)
+                    at = int(len(win) * rng.uniform(0.3, 0.8))
+                    take = min(len(win) - at, len(o_win))
+                    x[at:at + take] = o_emb[o_win[:take]]
+                    lg[at:at + take] = o_logits[o_win[:take]]
+                    x, lg = x[:at + take], lg[:at + take]
+                    mask = np.zeros(at + take, bool)
+                    mask[at:] = True
+                seqs.add(x, float(kind != "real"), mask, kind, lg)
+        log(f"temporal sequences: {clip.clip}#{track} done ({len(seqs)} so far)")
     return seqs
 
 
@@ -607,7 +460,7 @@ def choose_fusion(spatial: np.ndarray, temporal: np.ndarray, labels: np.ndarray
 
 
 def load_clips(config: TrainConfig, log: RunLog) -> list[ClipFaces]:
-    cache = Path(config.cache_dir) if config.cache_dir else Path(config.out).parent / "cache"
+    cache = _cache_dir(config)
     videos = list_videos(Path(config.real))
     if not videos:
         raise FileNotFoundError(f"no videos in {config.real}")
@@ -615,17 +468,80 @@ def load_clips(config: TrainConfig, log: RunLog) -> list[ClipFaces]:
                          log=log) for v in videos]
 
 
-def _pool(path: Path, resume: bool, make: Callable[[], FeaturePool]) -> FeaturePool:
-    if resume and path.exists():
-        return FeaturePool(**torch.load(path, map_location="cpu", weights_only=False))
-    pool = make()
-    torch.save(asdict(pool), path)
-    return pool
+def _cache_dir(config: TrainConfig) -> Path:
+    return Path(config.cache_dir) if config.cache_dir else Path(config.out).parent / "cache"
+
+
+@dataclass
+class FaceSplit:
+    """The face-folder data of a run, split by person / source video."""
+
+    train_real: FaceSet  # real faces to self-blend (with landmarks)
+    train_dfdc: FaceSet
+    val_real: FaceSet
+    val_dfdc: FaceSet
+    counts: dict
+
+
+def load_face_split(config: TrainConfig, log: RunLog) -> FaceSplit | None:
+    from forensics_app.core.train.faces import (
+        prepare_faces,
+        read_face_folder,
+        split_by_group,
+        subsample_groups,
+    )
+
+    if not config.faces:
+        return None
+    root = Path(config.faces)
+    parts: dict[str, tuple[list, list]] = {}
+    for source, fraction in (("lfw", config.face_val_fraction),
+                             ("utkface", config.face_val_fraction),
+                             ("dfdc_crops", config.dfdc_val_fraction)):
+        records = subsample_groups(read_face_folder(root, source),
+                                   config.max_faces_per_source, config.seed)
+        parts[source] = split_by_group(records, fraction, config.seed)
+    cache = _cache_dir(config)
+
+    def prep(records: list) -> FaceSet:
+        return prepare_faces(records, cache, config.input_size, config.margin,
+                             workers=2, data_root=root, log=log)
+
+    train_real = prep(parts["lfw"][0] + parts["utkface"][0])
+    val_real = prep(parts["lfw"][1] + parts["utkface"][1])
+    train_dfdc, val_dfdc = prep(parts["dfdc_crops"][0]), prep(parts["dfdc_crops"][1])
+    counts = {source: {"train_images": len(tr), "val_images": len(va),
+                       "train_groups": len({r.group for r in tr}),
+                       "val_groups": len({r.group for r in va})}
+              for source, (tr, va) in parts.items()}
+    counts["faces_cut"] = {"train_real": len(train_real), "val_real": len(val_real),
+                           "train_dfdc": len(train_dfdc), "val_dfdc": len(val_dfdc),
+                           "without_detected_face": int(train_real.dropped + val_real.dropped
+                                                        + train_dfdc.dropped + val_dfdc.dropped)}
+    log(f"face folders: {json.dumps(counts)}")
+    return FaceSplit(train_real, train_dfdc, val_real, val_dfdc, counts)
+
+
+def spatial_val_sets(faces: FaceSplit | None, val_clips: Sequence[ClipFaces],
+                     config: TrainConfig) -> list:
+    from forensics_app.core.train.finetune import clip_face_set, dfdc_val_set, sbi_val_set
+
+    sets = [sbi_val_set(clip_face_set(list(val_clips), config.input_size),
+                        config.val_clip_faces, config.seed + 3, "clips_sbi")]
+    if faces is not None:
+        sets.insert(0, sbi_val_set(faces.val_real, config.val_sbi_faces, config.seed + 1,
+                                   "faces_sbi"))
+        if len(faces.val_dfdc):
+            sets.insert(1, dfdc_val_set(faces.val_dfdc, config.val_dfdc_pairs, config.seed + 2))
+    return [s for s in sets if len(s.labels)]
 
 
 def run_training(config: TrainConfig, resume: bool = False,
                  printer: Callable[[str], None] = print) -> Path:
     """The whole pipeline; returns the run folder, which is a loadable model folder."""
+    from forensics_app.core.train.faces import FaceSet
+    from forensics_app.core.train.finetune import MixedPairs, clip_face_set, train_on_images
+
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out, printer)
@@ -636,54 +552,60 @@ def run_training(config: TrainConfig, resume: bool = False,
     train_clips, val_clips = split_clips(clips, config.val_clips)
     log(f"identity split: train {[c.clip for c in train_clips]}, "
         f"validation {[c.clip for c in val_clips]}")
+    faces = load_face_split(config, log)
+    clip_faces = clip_face_set(train_clips, config.input_size)
+    real = FaceSet.concat([faces.train_real, clip_faces]) if faces else clip_faces
+    dfdc = faces.train_dfdc if faces else clip_faces.select(np.zeros(0, np.int64))
+    data = MixedPairs(real, dfdc, config.steps_per_epoch * config.batch_pairs, config.seed,
+                      config.sbi_share)
+    val_sets = spatial_val_sets(faces, val_clips, config)
     spatial = build_spatial(config)
     device = torch.device(config.device)
-    spatial.to(device)
-    variants = config.pool_variants
-    val_pool = _pool(out / "pool_val.pt", resume, lambda: build_pool(
-        spatial, val_clips, config, 1, False, 1_000_003, log, config.val_frames_per_clip))
-    train_pool = _pool(out / "pool_train.pt", resume, lambda: build_pool(
-        spatial, train_clips, config, variants, True, 0, log, config.train_faces_per_clip))
-    spatial, spatial_history = train_spatial(spatial, train_pool, val_pool, config, out, log,
-                                             resume, variants)
+    spatial, spatial_history = train_on_images(spatial, data, val_sets, config, out, log,
+                                               resume)
     spatial_minutes = (time.perf_counter() - t0) / 60
 
-    probe = torch.from_numpy(np.stack([to_input(x, config.input_size)
-                                       for x in val_clips[0].crops[:32]]))
+    probe = val_sets[0].images[:32]
     tick = time.perf_counter()
-    predict_spatial(spatial, probe.permute(0, 3, 1, 2).contiguous(), device, batch=32)
+    predict_spatial(spatial, torch.from_numpy(probe).permute(0, 3, 1, 2).contiguous(), device,
+                    batch=32)
     infer_rate = len(probe) / (time.perf_counter() - tick)
 
     # Temporal model on frozen per-frame embeddings.
     seed_everything(config.seed + 1)
     tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
     temporal = TemporalModel(tcfg)
-    train_seqs = build_sequences(spatial, train_clips, train_pool, config, 11, True, log)
-    val_seqs = build_sequences(spatial, val_clips, val_pool, config, 12, False, log)
+    train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
+    val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
     temporal, temporal_history = train_temporal(temporal, train_seqs, val_seqs, config, out,
                                                 log, resume)
-    cal = calibrate(spatial, temporal, val_pool, val_seqs, config, log)
+    cal = calibrate(spatial, temporal, val_sets, val_seqs, config, log)
     minutes = (time.perf_counter() - t0) / 60
     train_rates = [h["train_img_per_s"] for h in spatial_history]
     card = ModelCard(
         name=config.name, version=config.version, spatial={}, temporal={},
         threshold=cal["threshold"], temperature_spatial=cal["temperature_spatial"],
         temperature_temporal=cal["temperature_temporal"], fusion=cal["fusion"],
-        description=("Self-blended-image detector: EfficientNet-Lite0 (ImageNet init) → "
-                     f"{spatial.grid}×{spatial.grid} feature tokens → ViT head; temporal "
-                     "transformer over frozen per-frame embeddings."),
+        description=("Face-swap detector: EfficientNet-Lite0 (ImageNet init, fine-tuned "
+                     f"from stage {config.freeze_blocks + 1}) → {spatial.grid}×{spatial.grid} "
+                     "feature tokens → ViT head, trained on self-blended fakes of real faces "
+                     "and on DFDC real/fake crops; temporal transformer over its frozen "
+                     "per-frame embeddings, trained on synthetic temporal fakes."),
         training={
-            "data": f"real clips in {config.real} (self-blended fakes made from them)",
+            "data": _data_line(config, faces),
+            "face_folders": faces.counts if faces else None,
             "train_clips": [c.clip for c in train_clips],
             "val_clips": [c.clip for c in val_clips],
-            "train_faces": int(sum(len(c) for c in train_clips)),
-            "val_faces": int(sum(len(c) for c in val_clips)),
+            "train_clip_faces": int(sum(len(c) for c in train_clips)),
+            "val_clip_faces": int(sum(len(c) for c in val_clips)),
             "command": config.command, "seed": config.seed,
             "epochs_run": len(spatial_history), "epochs": config.epochs,
-            "temporal_epochs": config.temporal_epochs,
+            "steps_per_epoch": config.steps_per_epoch, "batch_images": 2 * config.batch_pairs,
+            "sbi_share": config.sbi_share, "temporal_epochs": config.temporal_epochs,
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
-            "pool_variants": variants, "quality_augment": config.quality_augment,
-            "pool_img_per_s": round(train_pool.images_per_s, 1),
+            "crop": "engine geometry: BlazeFace full-range box, square with 30 % margin, "
+                    "black padding outside the picture (face-folder images are padded before "
+                    "detection so that tight crops get the same black margin)",
             "spatial_minutes": round(spatial_minutes, 1), "total_minutes": round(minutes, 1),
             "train_img_per_s": round(float(np.median(train_rates)), 1) if train_rates else None,
             "inference_img_per_s": round(infer_rate, 1), "device": config.device,
@@ -699,30 +621,58 @@ def run_training(config: TrainConfig, resume: bool = False,
     return out
 
 
+def _data_line(config: TrainConfig, faces: FaceSplit | None) -> str:
+    line = f"real clips in {config.real} (and self-blended fakes made from them)"
+    if faces:
+        line += ("; LFW (research use) and UTKFace (non-commercial research) real faces with "
+                 "self-blended fakes; DFDC real/fake face crops (research use)")
+    return line
+
+
 def fold_shift(head: nn.Linear, shift: float) -> None:
     """Add a calibration shift to a model's output bias (logit + shift)."""
     with torch.no_grad():
         head.bias += shift
 
 
-def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_pool: FeaturePool,
+def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Even / odd pairs of a validation set (real/fake pairs stay together): one half fits
+    the calibration, the other measures it."""
+    pair = np.arange(n) // 2
+    fit = (pair + seed) % 2 == 0
+    return np.flatnonzero(fit), np.flatnonzero(~fit)
+
+
+def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_sets: list,
               val_seqs: Sequences, config: TrainConfig, log: RunLog) -> dict:
-    """Calibrate both models on the held-out identities (Platt scaling: a temperature, and a
-    shift folded into the output bias), then choose the fusion and the verdict threshold.
+    """Calibrate both models on held-out data (Platt scaling: a temperature, and a shift folded
+    into the output bias), fitted on one half of the validation pairs and measured (ECE) on
+    the other; then choose the fusion and the verdict threshold on the validation sequences.
 
     Mutates the models' head biases; returns the card's calibration fields and metrics.
     """
+    from forensics_app.core.train.finetune import predict_images
+
     device = torch.device(config.device)
-    val_labels = val_pool.labels.numpy()
-    raw, _ = predict_features(spatial, val_pool.features, config)
-    t_spatial, shift_spatial = fit_platt(raw, val_labels)
-    frame_p = _sigmoid((raw + shift_spatial) / t_spatial)
-    frame_metrics = binary_metrics(val_labels, frame_p)
-    frame_metrics["ece"] = expected_calibration_error(frame_p, val_labels)
-    frame_metrics["ece_uncalibrated"] = expected_calibration_error(_sigmoid(raw), val_labels)
-    log(f"spatial calibration: T {t_spatial:.3f}, shift {shift_spatial:+.3f}; validation "
-        f"frames AUC {frame_metrics['auc']:.4f}, ECE {frame_metrics['ece_uncalibrated']:.3f} → "
-        f"{frame_metrics['ece']:.3f}")
+    raw = {v.name: predict_images(spatial, v.images, device)[0] for v in val_sets}
+    logits = np.concatenate([raw[v.name] for v in val_sets])
+    labels = np.concatenate([v.labels for v in val_sets]).astype(np.float64)
+    fit, held = _halves(len(labels), config.seed)
+    t_spatial, shift_spatial = fit_platt(logits[fit], labels[fit])
+    metrics: dict[str, Any] = {}
+    for v in val_sets:
+        p = _sigmoid((raw[v.name] + shift_spatial) / t_spatial)
+        metrics[f"validation_frames_{v.name}"] = binary_metrics(v.labels, p)
+    p_held = _sigmoid((logits[held] + shift_spatial) / t_spatial)
+    ece = {"ece_held_out_half": expected_calibration_error(p_held, labels[held]),
+           "ece_uncalibrated": expected_calibration_error(_sigmoid(logits[held]),
+                                                          labels[held]),
+           "reliability": reliability_table(p_held, labels[held])}
+    metrics["calibration_frames"] = ece
+    log(f"spatial calibration: T {t_spatial:.3f}, shift {shift_spatial:+.3f}; ECE on the "
+        f"held-out half {ece['ece_uncalibrated']:.3f} → {ece['ece_held_out_half']:.3f}; "
+        + ", ".join(f"{v.name} AUC {metrics[f'validation_frames_{v.name}']['auc']:.4f}"
+                    for v in val_sets))
     seq_labels = np.asarray(val_seqs.labels)
     clip_raw = predict_temporal(temporal, val_seqs, device)
     t_temporal, shift_temporal = fit_platt(clip_raw, seq_labels)
@@ -734,15 +684,14 @@ def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_pool: FeatureP
     fusion, fusion_aucs = choose_fusion(mean_frame_p, clip_p, seq_labels)
     fused = {"spatial": mean_frame_p, "temporal": clip_p,
              "mean": 0.5 * (mean_frame_p + clip_p)}[fusion]
-    # The verdict threshold: where the fused validation scores' false-positive and
-    # false-negative rates meet.
-    eer_threshold = binary_metrics(seq_labels, fused)["eer_threshold"]
-    threshold = 0.5 if not math.isfinite(eer_threshold) else round(
-        float(np.clip(eer_threshold, 0.05, 0.95)), 3)
+    # The verdict threshold: 0.5 of the calibrated probability, so that the stated label
+    # never contradicts it (DESIGN.md, bands).
+    threshold = 0.5
     video_metrics = binary_metrics(seq_labels, fused, threshold)
+    video_metrics["ece"] = expected_calibration_error(fused, seq_labels)
     kinds = np.asarray(val_seqs.kinds)
     by_kind = {}
-    for kind in ("jitter", "splice"):
+    for kind in sorted(set(kinds.tolist()) - {"real"}):
         sel = (kinds == "real") | (kinds == kind)
         by_kind[kind] = {"auc_fused": binary_metrics(seq_labels[sel], fused[sel])["auc"],
                          "auc_temporal": binary_metrics(seq_labels[sel], clip_p[sel])["auc"],
@@ -750,51 +699,35 @@ def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_pool: FeatureP
                                                             mean_frame_p[sel])["auc"]}
     log(f"temporal calibration: T {t_temporal:.3f}, shift {shift_temporal:+.3f}; fusion "
         f"{fusion} (validation AUCs {json.dumps({k: round(v, 4) for k, v in fusion_aucs.items()})}"
-        f"); threshold {threshold}")
+        f"); by kind {json.dumps(_rounded(by_kind))}")
     return {
         "temperature_spatial": round(t_spatial, 4), "temperature_temporal": round(t_temporal, 4),
         "fusion": fusion, "threshold": threshold,
-        "calibration": {"method": "Platt scaling on held-out identities: temperature + shift "
-                        "(shift folded into the output bias)",
-                        "shift_spatial": round(shift_spatial, 4),
+        "calibration": {"method": "Platt scaling (temperature + shift folded into the output "
+                        "bias), fitted on half of the held-out pairs, ECE measured on the "
+                        "other half", "shift_spatial": round(shift_spatial, 4),
                         "shift_temporal": round(shift_temporal, 4)},
-        "metrics": {
-            "validation_frames_sbi": _rounded(frame_metrics),
-            "validation_sequences": {**_rounded(video_metrics), "fusion_aucs": _rounded(
-                fusion_aucs), "by_kind": _rounded(by_kind),
-                "count_by_kind": {k: int((kinds == k).sum()) for k in set(kinds.tolist())}},
-        },
+        "metrics": _rounded({
+            **metrics,
+            "validation_sequences": {**video_metrics, "fusion_aucs": fusion_aucs,
+                                     "by_kind": by_kind,
+                                     "count_by_kind": {k: int((kinds == k).sum())
+                                                       for k in set(kinds.tolist())}},
+        }),
     }
 
 
-def recalibrate_run(run: Path, printer: Callable[[str], None] = print) -> Path:
-    """Redo a finished run's calibration, fusion and threshold (same validation data) and
-    rewrite its model folder."""
-    from forensics_app.core.models.registry import load_model
-
-    run = Path(run)
-    log = RunLog(run, printer)
-    data = json.loads((run / "train_config.json").read_text(encoding="utf-8"))
-    config = TrainConfig(**data)
-    model = load_model(run, config.device)
-    spatial, temporal, card = model.spatial, model.temporal, model.card
-    val_pool = FeaturePool(**torch.load(run / "pool_val.pt", map_location="cpu",
-                                        weights_only=False))
-    _, val_clips = split_clips(load_clips(config, log), config.val_clips)
-    val_seqs = build_sequences(spatial, val_clips, val_pool, config, 12, False, log)
-    cal = calibrate(spatial, temporal, val_pool, val_seqs, config, log)
-    card.threshold = cal["threshold"]
-    card.temperature_spatial = cal["temperature_spatial"]
-    card.temperature_temporal = cal["temperature_temporal"]
-    card.fusion = cal["fusion"]
-    card.metrics = {**card.metrics, **cal["metrics"]}
-    previous = card.training.get("calibration") or {}
-    for key in ("shift_spatial", "shift_temporal"):  # shifts accumulate in the biases
-        cal["calibration"][key] = round(cal["calibration"][key] + previous.get(key, 0.0), 4)
-    card.training = {**card.training, "calibration": cal["calibration"]}
-    save_model(spatial, temporal, card, run)
-    log(f"recalibrated {run}")
-    return run
+def reliability_table(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per probability bin: count, mean predicted p_fake, observed fake rate."""
+    edges = np.linspace(0, 1, bins + 1)
+    rows = []
+    for lo, hi in itertools.pairwise(edges):
+        sel = (probs >= lo) & ((probs < hi) if hi < 1 else (probs <= hi))
+        if sel.any():
+            rows.append({"bin": [round(lo, 2), round(hi, 2)], "count": int(sel.sum()),
+                         "mean_p": float(probs[sel].mean()),
+                         "fake_rate": float(labels[sel].mean())})
+    return rows
 
 
 def _rounded(value):
