@@ -43,16 +43,17 @@ def score_faces(model: DetectorModel, crops: torch.Tensor, explain: bool = True)
     features = features.clone().requires_grad_(True)
     with torch.enable_grad():
         out = model.spatial.forward_head(features)
-        for attn in out.attentions:
-            attn.retain_grad()
-        out.logit.sum().backward()  # samples are independent: one backward serves the batch
+        # autograd.grad, not .backward(): only these inputs get gradients, and none is left
+        # accumulating in the parameters' .grad of a model that lives across many jobs.
+        # Samples are independent: one gradient of the summed logit serves the batch.
+        *gradients, feature_grad = torch.autograd.grad(
+            out.logit.sum(), [*out.attentions, features])
     grid = features.shape[-1]
     attentions = [a.detach() for a in out.attentions]
-    gradients = [a.grad for a in out.attentions]
     maps = {
         "relevancy": cls_token_map(transformer_relevancy(attentions, gradients)),
         "rollout": cls_token_map(attention_rollout(attentions)),
-        "gradcam++": gradcam_plus_plus(features.detach(), features.grad),
+        "gradcam++": gradcam_plus_plus(features.detach(), feature_grad),
     }
     maps = {k: _as_grid(normalise_maps(v), grid) for k, v in maps.items()}
     return _scores(model, out.logit.detach(), out.embedding.detach(), maps)

@@ -29,11 +29,10 @@ def score_clip(model: DetectorModel, embeddings: torch.Tensor) -> ClipScore:
     with torch.enable_grad():
         inputs = embeddings.detach().to(model.device).float()[None]
         out = model.temporal(inputs)
-        for attn in out.attentions:
-            attn.retain_grad()
-        out.logit.sum().backward()
+        # autograd.grad: gradients of the attention maps only, no .grad left on parameters
+        gradients = torch.autograd.grad(out.logit.sum(), out.attentions)
     attentions = [a.detach() for a in out.attentions]
-    relevancy = transformer_relevancy(attentions, [a.grad for a in out.attentions])
+    relevancy = transformer_relevancy(attentions, list(gradients))
     frame_relevancy = normalise_maps(cls_token_map(relevancy))[0]
     logit = out.logit.detach()
     return ClipScore(
