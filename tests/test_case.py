@@ -130,3 +130,58 @@ def test_containing_finds_the_case_of_an_analysis(case: Case, evidence: Path,
     found = Case.containing(folder)
     assert found is not None and found[0].case_id == case.case_id and found[1] == "E001"
     assert Case.containing(tmp_path) is None
+
+
+WRITER = """
+import sys
+from forensics_app.core.case import Case
+case = Case.open(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    case.audit("concurrent write", writer=sys.argv[3], i=i)
+"""
+
+
+def test_concurrent_audit_writers_keep_the_chain_valid(case: Case, evidence: Path) -> None:
+    """Two processes (each with two threads) audit the same case at once: every line is kept
+    and each is chained to the one before it (the case locks the read-last-line-and-append
+    step across threads and processes)."""
+    import subprocess
+    import sys
+    import threading
+
+    n = 60
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(case.folder), str(n), f"p{k}"])
+             for k in range(2)]
+
+    def write(name: str) -> None:
+        other = Case.open(case.folder)  # its own Case object, as a second window would have
+        for i in range(n):
+            other.audit("concurrent write", writer=name, i=i)
+
+    threads = [threading.Thread(target=write, args=(f"t{k}",)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    rows = [r for r in case.audit_log() if r["event"] == "concurrent write"]
+    assert len(rows) == 4 * n
+    for writer in ("p0", "p1", "t0", "t1"):
+        assert [r["i"] for r in rows if r["writer"] == writer] == list(range(n))
+    assert case.audit_chain_ok()
+
+
+def test_notes_keep_their_time_and_evidence(case: Case, evidence: Path, tmp_path: Path) -> None:
+    other = tmp_path / "evidence" / "other.mp4"
+    other.write_bytes(b"a second clip" * 50)
+    first, second = case.add_evidence(evidence), case.add_evidence(other)
+    case.add_note("taken before the case existed", frame=225, evidence_id=first.evidence_id,
+                  utc="2026-12-01T20:13:33+00:00")
+    case.add_note("about the whole case")
+    reopened = Case.open(case.folder)
+    notes = reopened.notes()
+    assert (notes[0].utc, notes[0].frame, notes[0].evidence_id) == \
+        ("2026-12-01T20:13:33+00:00", 225, first.evidence_id)
+    assert notes[1].evidence_id is None and notes[1].utc != notes[0].utc
+    assert [n.text for n in reopened.notes(second.evidence_id)] == ["about the whole case"]
+    assert len(reopened.notes(first.evidence_id)) == 2

@@ -11,14 +11,21 @@ CASE/
 Evidence is only ever read (hashed); nothing is written beside it. Every audit line carries
 the SHA-256 of the line before it, so an edited or deleted line is detectable
 (`Case.audit_chain_ok`); the file is only ever opened for appending.
+
+The case enforces its own write rule: reading the last audit line and appending the next one
+(and each read-modify-write of the evidence list) happen under one lock, a thread lock per
+folder plus an advisory file lock on audit.log (`fcntl.flock`, POSIX), so two writers (two
+threads of the GUI, the GUI and a CLI, two windows) can never break the chain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +44,15 @@ AUDIT_FILE = "audit.log"
 ANALYSES_DIR = "analyses"
 _GENESIS = "0" * 64  # the "previous line" hash of the first audit line
 
+try:  # POSIX: an advisory lock between processes; elsewhere only threads are serialised
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+_folder_locks: dict[str, threading.RLock] = {}
+_folder_locks_guard = threading.Lock()
+_held = threading.local()  # folders whose file lock this thread holds (re-entrant use)
+
 
 def utc_now() -> str:
     """The one timestamp format of case files (same as results.json's created_utc)."""
@@ -49,6 +65,7 @@ class Note:
     text: str
     author: str | None = None
     frame: int | None = None  # video frame index the note is about, if any
+    evidence_id: str | None = None  # the evidence file the frame belongs to (None: the case)
 
 
 @dataclass
@@ -142,14 +159,18 @@ class Case:
                 self.audit("evidence already in case", evidence_id=record.evidence_id,
                            path=str(path))
                 return record
-        hashes = hash_file(path, cancel=cancel)
-        records = self.evidence()
-        record = EvidenceRecord(
-            evidence_id=f"E{len(records) + 1:03d}", path=str(path), sha256=hashes.sha256,
-            md5=hashes.md5, size_bytes=hashes.size_bytes, added_utc=utc_now())
-        self._write_json(EVIDENCE_FILE, {"schema": CASE_SCHEMA,
-                                         "evidence": [asdict(r) for r in [*records, record]]})
-        self.audit("evidence added and hashed", **asdict(record))
+        hashes = hash_file(path, cancel=cancel)  # slow: outside the lock
+        with self.locked():  # the id is the list's length: read, extend, write as one step
+            records = self.evidence()
+            for record in records:  # added by another writer while this one hashed
+                if record.path == str(path):
+                    return record
+            record = EvidenceRecord(
+                evidence_id=f"E{len(records) + 1:03d}", path=str(path), sha256=hashes.sha256,
+                md5=hashes.md5, size_bytes=hashes.size_bytes, added_utc=utc_now())
+            self._write_json(EVIDENCE_FILE, {"schema": CASE_SCHEMA, "evidence":
+                                             [asdict(r) for r in [*records, record]]})
+            self.audit("evidence added and hashed", **asdict(record))
         return record
 
     def evidence(self) -> list[EvidenceRecord]:
@@ -189,22 +210,58 @@ class Case:
                    for row in self.audit_log())
 
     # -- notes -----------------------------------------------------------------------------
-    def add_note(self, text: str, author: str | None = None, frame: int | None = None) -> Note:
-        note = Note(utc_now(), text, author if author is not None else self.examiner, frame)
-        self._append_line(NOTES_FILE, asdict(note))
-        self.audit("note added", author=note.author, frame=frame, chars=len(text))
+    def add_note(self, text: str, author: str | None = None, frame: int | None = None,
+                 evidence_id: str | None = None, utc: str | None = None) -> Note:
+        """Append a note. `utc`: when it was written, for a note taken before the case
+        existed (kept as written: the time is evidence, not the time of saving)."""
+        note = Note(utc or utc_now(), text, author if author is not None else self.examiner,
+                    frame, evidence_id)
+        with self.locked():
+            self._append_line(NOTES_FILE, asdict(note))
+            self.audit("note added", author=note.author, frame=frame, evidence_id=evidence_id,
+                       written_utc=note.utc, chars=len(text))
         return note
 
-    def notes(self) -> list[Note]:
-        return [Note(**row) for row in self._read_lines(NOTES_FILE)]
+    def notes(self, evidence_id: str | None = None) -> list[Note]:
+        """All notes; with `evidence_id`, those about that evidence and about the whole case."""
+        notes = [Note(**row) for row in self._read_lines(NOTES_FILE)]
+        if evidence_id is None:
+            return notes
+        return [n for n in notes if n.evidence_id in (None, evidence_id)]
 
     # -- audit -----------------------------------------------------------------------------
     def audit(self, event: str, **details: Any) -> None:
         """Append one timestamped line, chained to the previous line's SHA-256."""
-        lines = self._raw_lines(AUDIT_FILE)
-        prev = _line_hash(lines[-1]) if lines else _GENESIS
-        self._append_line(AUDIT_FILE, {"utc": utc_now(), "event": event, **details,
-                                       "prev_sha256": prev})
+        with self.locked():
+            lines = self._raw_lines(AUDIT_FILE)
+            prev = _line_hash(lines[-1]) if lines else _GENESIS
+            self._append_line(AUDIT_FILE, {"utc": utc_now(), "event": event, **details,
+                                           "prev_sha256": prev})
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the case's write lock (re-entrant within a thread): across threads of this
+        process by a lock per folder, across processes by flock on audit.log."""
+        key = str(self.folder.resolve())
+        with _folder_locks_guard:
+            lock = _folder_locks.setdefault(key, threading.RLock())
+        held: set[str] = _held.__dict__.setdefault("folders", set())
+        with lock:
+            if key in held or fcntl is None:
+                yield
+                return
+            try:
+                handle = open(self.folder / AUDIT_FILE, "a", encoding="utf-8")  # noqa: SIM115
+            except OSError as err:
+                raise ForensicsError(f"cannot lock the case ({err.strerror or err})",
+                                     self.folder / AUDIT_FILE) from err
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                held.add(key)
+                yield
+            finally:
+                held.discard(key)
+                handle.close()  # closing releases the flock
 
     def audit_log(self) -> list[dict[str, Any]]:
         return self._read_lines(AUDIT_FILE)
