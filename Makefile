@@ -21,7 +21,7 @@ setup: system-deps $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,train]"
+	$(PY) -m pip install --quiet -e ".[gui,dev,train]"
 	touch $@
 
 # Installs only what is missing; needs root (or sudo) the first time on a bare machine.
@@ -38,6 +38,7 @@ run: setup
 
 lint: $(STAMP)
 	$(PY) -m ruff check forensics_app tests bench packaging
+	$(VENV)/bin/lint-imports
 
 test: setup lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
@@ -47,7 +48,7 @@ bench: setup
 	QT_QPA_PLATFORM=offscreen $(PY) bench/bench_player.py
 
 package: setup
-	$(PY) -m pip install --quiet -e ".[package]"
+	$(PY) -m pip install --quiet -e ".[gui,package]"
 	$(PY) -m PyInstaller --noconfirm --distpath dist --workpath build packaging/forensics-app.spec
 	QT_QPA_PLATFORM=offscreen dist/forensics-app/forensics-app gui --smoke-test \
 		../shared/data/videos/real/liveportrait_d18.mp4

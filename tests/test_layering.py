@@ -31,3 +31,32 @@ def test_core_sources_do_not_mention_qt():
         text = path.read_text(encoding="utf-8")
         for name in ("PySide6", "PyQt", "pyqtgraph", "superqt"):
             assert f"import {name}" not in text and f"from {name}" not in text, path
+
+
+def test_import_contracts_hold():
+    """The layers of pyproject.toml's [tool.importlinter] (also run by `make lint`)."""
+    import pytest
+
+    pytest.importorskip("importlinter")
+    root = CORE.parents[1]
+    lint = Path(sys.executable).with_name("lint-imports")
+    run = subprocess.run([str(lint)], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "broken" in run.stdout and " 0 broken" in run.stdout
+
+
+def test_base_install_is_qt_free_and_the_version_has_one_home():
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")
+
+    from forensics_app import __version__
+
+    project = tomllib.loads((CORE.parents[1] / "pyproject.toml").read_text())["project"]
+    qt = ("pyside6", "pyqt", "pyqtgraph", "superqt", "qtpy")
+    assert not [d for d in project["dependencies"] if d.lower().startswith(qt)]
+    assert any(d.lower().startswith("pyside6") for d in project["optional-dependencies"]["gui"])
+    assert "version" not in project and "version" in project["dynamic"]
+    from importlib.metadata import version
+
+    assert version("forensics-app") == __version__

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from forensics_app.core.errors import ForensicsError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gui", help="start the desktop workstation (the default)",
@@ -23,7 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from forensics_app.ui.app import run_gui  # Qt only when the GUI is asked for
+    try:  # Qt only when the GUI is asked for: the base install is headless
+        from forensics_app.ui.app import run_gui
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] not in ("PySide6", "shiboken6", "pyqtgraph",
+                                                  "superqt"):
+            raise
+        raise ForensicsError(f"the desktop app needs the gui extra ({err.name} is not "
+                             "installed): pip install 'forensics-app[gui]'") from err
 
     return run_gui(args.path, smoke_test=args.smoke_test, screenshot=args.screenshot,
                    model=args.model, frames=args.frames)
