@@ -35,6 +35,7 @@ from forensics_app.core.media import (
     hash_file,
     sample_indices,
 )
+from forensics_app.core.media.framestore import FrameStore
 
 VFR_PTS_MS = [0, 40, 80, 200, 210, 220, 500, 540, 580, 1000]
 
@@ -529,3 +530,77 @@ def test_shared_clip_random_access_matches_sequential_decode(
     with VideoSource(path, cache_size=0) as src:
         for i in wanted:
             assert np.array_equal(src.frame(i), reference[i]), i
+
+
+# ---- scrub cache (FrameStore) ---------------------------------------------------------
+
+
+def _filled_store(path: Path, budget: int | None = None) -> FrameStore:
+    store = FrameStore(budget_bytes=budget)
+    with VideoSource(path, cache_size=0) as builder:
+        builder.fill_store(store)
+    return store
+
+
+@pytest.mark.parametrize("name", ["gop40", "vfr", "ts", "trimmed", "headless"])
+def test_stored_frames_are_the_exact_frames(clips: dict[str, Path], name: str) -> None:
+    # A frame read from the scrub cache must be the very picture a sequential decode gives:
+    # same number, same pixels; and no decode from the evidence is needed for it.
+    path = clips[name]
+    store = _filled_store(path)
+    with VideoSource(path, cache_size=0) as src:
+        n = len(src)
+        assert store.complete and len(store) == n
+        reference = _sequential_decode(path)[-n:]  # trimmed/headless: pre-roll not counted
+        src.attach_store(store)
+        decoded, seeks = src.frames_decoded, src.seek_count
+        order = list(range(n))
+        random.Random(5).shuffle(order)
+        for i in order:
+            got = src.frame(i)
+            assert np.array_equal(got, reference[i]), i
+        assert [i for i, _ in src.iter_frames([n - 1, 0])] == [0, n - 1]
+        assert (src.frames_decoded, src.seek_count) == (decoded, seeks)
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_stored_frames_keep_the_display_rotation(tmp_path: Path, rotation: int) -> None:
+    path = make_video(tmp_path / "rot.mp4", n_frames=12, width=64, height=48, gop=12,
+                      rotation=rotation)
+    with VideoSource(path, cache_size=0) as src:
+        reference = [src.frame(i) for i in range(len(src))]
+        src.attach_store(_filled_store(path))
+        for i in (11, 3, 0, 7):
+            assert np.array_equal(src.frame(i), reference[i]), i
+            assert read_frame_number(src.frame(i)) == i
+
+
+def test_store_budget_limits_it_and_the_rest_decodes_from_the_evidence(
+    clips: dict[str, Path],
+) -> None:
+    path = clips["gop40"]
+    small = _filled_store(path, budget=1)  # nothing fits
+    assert small.full and not small.complete and len(small) == 0
+    partial = _filled_store(path, budget=_filled_store(path).nbytes // 3)
+    assert partial.full and 0 < len(partial) < 120
+    reference = _sequential_decode(path)
+    with VideoSource(path, cache_size=0) as src:
+        src.attach_store(partial)
+        for i in (119, 0, 60, 1, 118):
+            assert np.array_equal(src.frame(i), reference[i]), i
+
+
+def test_store_refuses_pixel_formats_it_cannot_hold_losslessly(tmp_path: Path) -> None:
+    # MJPEG decodes to full-range yuvj420p: not stored, so every frame comes from the file.
+    path = make_video(tmp_path / "mjpeg.avi", n_frames=6, width=64, height=48, codec="mjpeg")
+    store = _filled_store(path)
+    assert len(store) == 0 and store.full and not store.complete
+
+
+def test_fill_store_stops_when_cancelled(clips: dict[str, Path]) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    store = FrameStore()
+    with VideoSource(clips["gop40"], cache_size=0) as builder:
+        assert builder.fill_store(store, cancel) is False
+    assert len(store) == 0

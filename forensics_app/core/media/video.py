@@ -28,14 +28,18 @@ picture. Every packet presenting at or after the wanted frame is decoded in full
 target (even a non-reference one) and the frames after it, for stepping on, are all there.
 Nothing is ever written: the file is opened read-only and nothing is cached on disk.
 A VideoSource is not thread-safe: give each thread (player, analysis) its own.
+
+For instant scrubbing a player attaches a `FrameStore` (framestore.py) that a second source
+fills in one background pass (`fill_store`); a stored frame is then decoded from its lossless
+copy instead of from its keyframe, with the same pixels.
 """
 
 from __future__ import annotations
 
 import bisect
 import operator
-import os
 import statistics
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -47,6 +51,8 @@ import av
 import numpy as np
 
 from forensics_app.core.errors import EvidenceError
+from forensics_app.core.media.evidence import check_evidence_file
+from forensics_app.core.media.framestore import FrameStore
 
 # Frames decoded at open to check the demuxed table; covers any B-frame reorder depth.
 _HEAD_CHECK_FRAMES = 8
@@ -132,6 +138,7 @@ class VideoSource:
         # Packets with a pts below this may skip non-reference pictures (None: decode all).
         self._skip_below: int | None = None
         self._last_requested: int | None = None
+        self._store: FrameStore | None = None
         self._seeks = 0
         self._decoded = 0
         _check_file(self._path)
@@ -197,6 +204,9 @@ class VideoSource:
         rgb = self._cache.get(index)
         if rgb is not None:
             self._cache.move_to_end(index)
+        elif (stored := self._stored(index)) is not None:
+            rgb = self._to_rgb(stored, index)
+            self._remember(index, rgb)
         else:
             # Each step back re-decodes from a keyframe; keep the frames just before the
             # target from that same pass, so the next few steps back are cache hits.
@@ -217,7 +227,33 @@ class VideoSource:
             if cached is not None:
                 yield index, cached.copy()
             else:
-                yield index, self._to_rgb(self._decode_to(index), index)
+                stored = self._stored(index)
+                frame = self._decode_to(index) if stored is None else stored
+                yield index, self._to_rgb(frame, index)
+
+    def attach_store(self, store: FrameStore | None) -> None:
+        """Read frames from `store` where it holds them (filled by another source)."""
+        self._store = store
+
+    def fill_store(self, store: FrameStore, cancel: threading.Event | None = None) -> bool:
+        """Decode the whole clip once, in order, into `store`; True when every frame is in.
+
+        Stops early when the store is full (budget, pixel format) or `cancel` is set.
+        """
+        self._require_open()
+        self._restart(None, hard=True)  # the true start, whatever the demuxer's seeking does
+        stored: set[int] = set()
+        while (cancel is None or not cancel.is_set()) and \
+                (frame := self._next_frame(len(stored))) is not None:
+            index = self._identify(frame)
+            if index is None or index in stored:
+                continue
+            if not store.add(index, frame):
+                break
+            stored.add(index)
+        self._frames_iter, self._pos = None, None
+        store.complete = len(stored) == self._info.frame_count
+        return store.complete
 
     def decode_all(self, callback: Callable[[int, av.VideoFrame], None] | None = None) -> int:
         """Decode every frame without converting it (a decode-only baseline); return the count.
@@ -402,6 +438,9 @@ class VideoSource:
         self._count = 0 if hard else None
         self._frames_iter = self._decode_packets()
 
+    def _stored(self, index: int) -> av.VideoFrame | None:
+        return None if self._store is None else self._store.frame(index)
+
     def _keyframe_before(self, index: int) -> int:
         """Position in `keyframes` of the last keyframe at or before `index`, -1 if none."""
         return bisect.bisect_right(self._index.keyframes, index) - 1
@@ -516,19 +555,9 @@ class VideoSource:
 
 
 def _check_file(path: Path) -> None:
-    """Fail early, with a precise message, on problems ffmpeg would report vaguely."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise EvidenceError("evidence file not found", path) from None
-    except OSError as exc:
-        raise EvidenceError(f"cannot access evidence file ({exc.strerror or exc})", path) from exc
-    if path.is_dir():
-        raise EvidenceError("evidence path is a directory, not a file", path)
-    if st.st_size == 0:
-        raise EvidenceError("evidence file is empty (0 bytes)", path)
-    if not os.access(path, os.R_OK):
-        raise EvidenceError("evidence file cannot be read (permission denied)", path)
+    """Fail early, with a precise message, on problems ffmpeg would report vaguely (or hang
+    on: a FIFO or a device)."""
+    check_evidence_file(path)
 
 
 def _open_error(exc: av.FFmpegError, path: Path) -> EvidenceError:
