@@ -13,15 +13,12 @@ import torch
 from forensics_app.core.models.spatial import SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train import sbi
-from forensics_app.core.train.data import ClipFaces, SBIPairs, split_clips
+from forensics_app.core.train.data import ClipFaces, split_clips
+from forensics_app.core.train.finetune import MixedPairs, clip_face_set, train_on_images
 from forensics_app.core.train.trainer import (
     RunLog,
     Sequences,
     TrainConfig,
-    backbone_prefix,
-    backbone_suffix,
-    build_pool,
-    train_spatial,
     train_temporal,
 )
 
@@ -170,7 +167,8 @@ def test_quality_augmentation_hits_reals_and_fakes_alike(monkeypatch):
 
     monkeypatch.setattr(data, "apply_quality", spy)
     clips = [synthetic_clip("a", 40, 0), synthetic_clip("b", 40, 1)]
-    ds = SBIPairs(clips, 64, seed=0)
+    faces = clip_face_set(clips, 64)
+    ds = MixedPairs(faces, faces.select(np.zeros(0, np.int64)), 80, seed=0)
     items = 0
     for epoch in range(4):
         ds.set_epoch(epoch)
@@ -178,7 +176,7 @@ def test_quality_augmentation_hits_reals_and_fakes_alike(monkeypatch):
             ds[i]
             items += 1
     assert len(calls) == 2 * items, "each real and each fake is augmented exactly once"
-    real, fake = calls[0::2], calls[1::2]  # SBIPairs augments the real, then its fake
+    real, fake = calls[0::2], calls[1::2]  # MixedPairs augments the real, then its fake
     r_rates, f_rates = _quality_rates(real), _quality_rates(fake)
     for op in sbi.QUALITY_PROBS:
         assert abs(r_rates[op] - f_rates[op]) < 0.12, (op, r_rates[op], f_rates[op])
@@ -186,21 +184,24 @@ def test_quality_augmentation_hits_reals_and_fakes_alike(monkeypatch):
     f_q = np.mean([p.jpeg_quality for p in fake if p.jpeg_quality])
     assert abs(r_q - f_q) < 8
     # Determinism of the whole item given (seed, epoch, index).
-    ds2 = SBIPairs(clips, 64, seed=0)
+    ds2 = MixedPairs(faces, faces.select(np.zeros(0, np.int64)), 80, seed=0)
     ds2.set_epoch(3)
     assert torch.equal(ds2[5][0], ds[5][0])
 
 
 # --------------------------------------------------------------------------- data
 
-def test_sbi_pairs_dataset_and_identity_split():
+def test_mixed_pairs_dataset_and_identity_split():
     clips = [synthetic_clip("a", 3, 0), synthetic_clip("b", 2, 1), synthetic_clip("c", 2, 2)]
     train, val = split_clips(clips, ["c"])
     assert [c.clip for c in train] == ["a", "b"] and [c.clip for c in val] == ["c"]
     with pytest.raises(ValueError):
         split_clips(clips, ["nope"])
-    ds = SBIPairs(train, 96, seed=0)
-    assert len(ds) == 5
+    faces = clip_face_set(train, 96)
+    assert len(faces) == 5 and faces.crops.shape[1:] == (96, 96, 3)
+    assert np.allclose(faces.landmarks, np.concatenate([c.landmarks for c in train]) * 96 / SIZE)
+    ds = MixedPairs(faces, faces.select(np.zeros(0, np.int64)), 12, seed=0)
+    assert len(ds) == 12 and ds.sbi_share == 1.0, "no DFDC pairs: every pair is a self-blend"
     images, labels = ds[0]
     assert images.shape == (2, 3, 96, 96) and images.dtype == torch.uint8
     assert labels.tolist() == [0.0, 1.0]
@@ -208,7 +209,30 @@ def test_sbi_pairs_dataset_and_identity_split():
     assert torch.equal(images, again), "items are deterministic given seed and epoch"
     ds.set_epoch(1)
     other, _ = ds[0]
-    assert not torch.equal(images[1], other[1]), "a new epoch draws new blends"
+    assert not torch.equal(images[1], other[1]), "a new epoch draws new pairs"
+
+
+def test_mixed_pairs_draws_dfdc_pairs_from_one_source_video():
+    from forensics_app.core.train.faces import FaceSet
+    from forensics_app.core.train.finetune import dfdc_pairs
+
+    n = 6
+    crops = np.stack([np.full((32, 32, 3), 10 * i, np.uint8) for i in range(n)])
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    groups = np.array(["g1", "g1", "g2", "g2", "g3", "g4"])
+    dfdc = FaceSet(crops, np.full((n, 468, 2), np.nan, np.float32), labels, groups,
+                   np.array(["dfdc_crops"] * n), np.array([""] * n))
+    pairs = dfdc_pairs(dfdc)
+    assert sorted(map(tuple, pairs.tolist())) == [(0, 1), (2, 3)], "g3 has no real, g4 no fake"
+    real = clip_face_set([synthetic_clip("a", 4, 0)], 32)
+    ds = MixedPairs(real, dfdc, 200, seed=1, sbi_share=0.5, augment_data=False)
+    kinds = [ds.pair(i)[2] for i in range(200)]
+    assert 0.35 < kinds.count("sbi") / 200 < 0.65
+    for i, kind in enumerate(kinds):
+        if kind == "dfdc":
+            r, f, _ = ds.pair(i)
+            rows = [int(np.flatnonzero(crops[:, 0, 0, 0] == x[0, 0, 0])[0]) for x in (r, f)]
+            assert groups[rows[0]] == groups[rows[1]] and labels[rows].tolist() == [0, 1]
 
 
 # --------------------------------------------------------------------------- training
@@ -231,38 +255,26 @@ def tiny_spatial(config: TrainConfig) -> SpatialModel:
     return build_spatial(config)
 
 
-def test_prefix_then_suffix_equals_forward_features(tmp_path):
-    config = tiny_config(tmp_path)
-    model = tiny_spatial(config).eval()
-    images = torch.randint(0, 255, (2, 3, 96, 96), dtype=torch.uint8)
-    with torch.no_grad():
-        whole = model.forward_features(images)
-        split = backbone_suffix(model, backbone_prefix(model, images, 2).clone(), 2)
-    assert torch.allclose(whole, split, atol=1e-5)
+def test_tiny_spatial_training_lowers_the_loss_and_resumes(tmp_path):
+    from forensics_app.core.train.finetune import sbi_val_set
 
-
-def test_tiny_spatial_training_lowers_the_loss(tmp_path):
     torch.manual_seed(0)
-    config = tiny_config(tmp_path, epochs=6)
-    model = tiny_spatial(config)
+    config = tiny_config(tmp_path, epochs=4, steps_per_epoch=6, loader_workers=0)
     log = RunLog(tmp_path, printer=lambda _line: None)
-    train_pool = build_pool(model, [synthetic_clip("a", 8, 0)], config, 2, False, 0, log)
-    val_pool = build_pool(model, [synthetic_clip("v", 4, 9)], config, 1, False, 1, log)
-    assert train_pool.features.dtype == torch.float16
-    assert train_pool.labels.tolist().count(1.0) == 16
-    model, history = train_spatial(model, train_pool, val_pool, config, tmp_path, log)
-    assert len(history) == 6
+    faces = clip_face_set([synthetic_clip("a", 8, 0)], config.input_size)
+    data = MixedPairs(faces, faces.select(np.zeros(0, np.int64)),
+                      config.steps_per_epoch * config.batch_pairs, seed=0, augment_data=False)
+    val = sbi_val_set(clip_face_set([synthetic_clip("v", 4, 9)], config.input_size), 4, 0)
+    assert val.labels.tolist() == [0, 1] * 4
+    _, history = train_on_images(tiny_spatial(config), data, [val], config, tmp_path, log)
+    assert len(history) == 4
     assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"], history
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "history.json").exists()
-    # Same seed, same pool: the same features (the pool is deterministic).
-    again = build_pool(tiny_spatial(config), [synthetic_clip("a", 8, 0)], config, 2, False, 0,
-                       log)
-    assert torch.equal(again.features, train_pool.features)
-    # Resume: the checkpoint carries the epoch, so asking for 7 epochs runs one more.
-    more = replace(config, epochs=7)
-    _, resumed = train_spatial(tiny_spatial(config), train_pool, val_pool, more, tmp_path, log,
-                               resume=True)
-    assert [h["epoch"] for h in resumed] == list(range(1, 8))
+    # Resume: the checkpoint carries the epoch, so asking for 5 epochs runs one more.
+    more = replace(config, epochs=5)
+    _, resumed = train_on_images(tiny_spatial(config), data, [val], more, tmp_path, log,
+                                 resume=True)
+    assert [h["epoch"] for h in resumed] == list(range(1, 6))
 
 
 def test_tiny_temporal_training_lowers_the_loss(tmp_path):
@@ -301,8 +313,11 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     from forensics_app.cli import build_parser, main
 
     args = build_parser().parse_args(["train", "--real", str(tmp_path), "--out",
-                                      str(tmp_path / "run"), "--epochs", "2"])
-    assert isinstance(args, argparse.Namespace) and args.epochs == 2
+                                      str(tmp_path / "run"), "--epochs", "2", "--faces",
+                                      str(tmp_path), "--sbi-share", "0.7"])
+    assert isinstance(args, argparse.Namespace) and args.epochs == 2 and args.sbi_share == 0.7
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"), "--faces",
+                 str(tmp_path / "nowhere")]) == 1
     assert main(["train", "--real", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 1
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--input-size", "100"]) == 1

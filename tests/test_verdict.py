@@ -46,7 +46,10 @@ def test_glimpsed_face_cannot_outvote_a_face_seen_throughout():
 
 
 def test_threshold_from_the_card_and_placeholder():
-    assert decide([ident(0, 10, 0.6)], card(threshold=0.7), 10).label == "real"
+    assert decide([ident(0, 10, 0.3)], card(threshold=0.7), 10).label == "real"
+    assert decide([ident(0, 10, 0.75)], card(threshold=0.7), 10).label == "fake"
+    # p_fake 0.6 under a 0.7 threshold: "real" would contradict P(real) = 40 %
+    assert decide([ident(0, 10, 0.6)], card(threshold=0.7), 10).label == "inconclusive"
     pred = decide([ident(0, 10, 0.99)], card(placeholder=True), 10)
     assert pred.label == "inconclusive" and "placeholder" in pred.reason
     none = decide([], card(), 10)
@@ -72,7 +75,25 @@ def test_indicators_flag_collapsed_attention():
     assert not rows["diagonal_dominance"].triggered
     assert rows["frames_above_threshold"].triggered and len(rows["frames_above_threshold"]
                                                             .frames) == t
-    assert rows["off_diagonal_mass"].threshold is None and not rows["off_diagonal_mass"].triggered
+    assert "off_diagonal_mass" not in rows  # 1 − diagonal dominance: dropped as redundant
+    # without measured trigger rates on the card nothing is a finding yet
+    assert all(r.reference_only and not r.flagged for r in rows.values())
+
+
+def test_indicators_are_findings_only_where_measured_rates_separate():
+    t = 20
+    focused = np.zeros((4, 8, t, t), np.float32)
+    focused[..., 7] = 1.0
+    frames = list(range(t))
+    rates = {"attention_entropy": {"real": 0.0, "fake": 0.5},  # separates
+             "attention_concentration": {"real": 0.4, "fake": 0.5}}  # does not
+    rows = {i.name: i for i in indicators(temporal_metrics(focused), frames, np.full(t, 0.9),
+                                          frames, 0.5, rates)}
+    entropy, concentration = rows["attention_entropy"], rows["attention_concentration"]
+    assert (entropy.rate_real, entropy.rate_fake) == (0.0, 0.5)
+    assert entropy.triggered and not entropy.reference_only and entropy.flagged
+    assert concentration.triggered and concentration.reference_only and not concentration.flagged
+    assert rows["score_spread"].rate_real is None and rows["score_spread"].reference_only
 
 
 def test_indicators_quiet_on_uniform_attention():
@@ -84,10 +105,9 @@ def test_indicators_quiet_on_uniform_attention():
     quiet = {n: r for n, r in rows.items() if n != "unusual_frame_share"}
     assert not any(r.triggered for r in quiet.values())
     assert rows["attention_entropy"].value == pytest.approx(1.0)
-    # The range is an absolute distance: the first and last frames can only look one way, so
-    # even evenly spread attention gives them the longest ranges (a property of the fixed
-    # maths that the README's limits mention).
-    assert rows["unusual_frame_share"].frames == [0, t - 1]
+    # The raw range's edge effect (the ends can only look one way) is compared away: evenly
+    # spread attention marks no frame, ends included.
+    assert rows["unusual_frame_share"].frames == [] and rows["unusual_frame_share"].value == 0
 
 
 def test_devices():
@@ -99,3 +119,22 @@ def test_devices():
             resolve_device("cuda")
     with pytest.raises(ForensicsError, match="unknown device"):
         resolve_device("tpu9")
+
+
+def test_stated_label_never_contradicts_the_calibrated_probability():
+    from forensics_app.core.analysis.results import Identity
+    from forensics_app.core.analysis.verdict import decide
+    from forensics_app.core.models.registry import ModelCard
+
+    for threshold in (0.3, 0.5, 0.54, 0.7):
+        card = ModelCard(name="m", version="1", spatial={}, temporal={}, threshold=threshold)
+        for p in np.linspace(0.0, 1.0, 101):
+            ident = Identity(track_id=0, frames=list(range(10)), p_fake_spatial=float(p),
+                             p_fake_temporal=None, p_fake=float(p))
+            pred = decide([ident], card, 10)
+            if pred.label == "fake":
+                assert pred.p_fake >= 0.5 and pred.confidence == pytest.approx(pred.p_fake)
+            elif pred.label == "real":
+                assert 1 - pred.p_fake >= 0.5
+            else:
+                assert pred.band == "low" and min(threshold, 0.5) <= p < max(threshold, 0.5)

@@ -15,7 +15,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "paths relative to the CSV) with a model; write metrics.json (frame- and video-level "
         "AUC, accuracy, precision, recall, F1, EER, confusion matrix) and ROC, "
         "confusion-matrix and training-curve PNGs to --out.")
-    p.add_argument("--labels", type=Path, required=True, help="labels CSV")
+    p.add_argument("--labels", type=Path, default=None, help="labels CSV")
+    p.add_argument("--heldout", type=Path, default=None, metavar="DATA_ROOT",
+                   help="also (or only) measure the model on what its card's split held out: "
+                   "people's self-blends (clean and H.264 CRF 35 at 0.5×), DFDC source "
+                   "videos, calibration, splices of the held-out clips (DATA_ROOT holds faces/ "
+                   "and videos/real)")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="face cache for --heldout (default OUT/cache)")
     p.add_argument("--model", default=None, help="model or run folder, or name (default model)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--root", type=Path, default=None,
@@ -35,6 +42,12 @@ def run(args: argparse.Namespace) -> int:
     from forensics_app.core.models.registry import load_model
     from forensics_app.core.train.evaluate import evaluate, read_labels
 
+    if args.labels is None and args.heldout is None:
+        raise ForensicsError("give --labels CSV, --heldout DATA_ROOT or both")
+    if args.heldout is not None and not (args.heldout / "videos" / "real").is_dir():
+        raise ForensicsError("--heldout: no videos/real folder in it", args.heldout)
+    if args.labels is None:
+        return _run_heldout(args)
     if not args.labels.is_file():
         raise ForensicsError("labels CSV not found", args.labels)
     try:
@@ -67,4 +80,17 @@ def run(args: argparse.Namespace) -> int:
                   f"F1 {m['f1']:.3f} EER {m['eer']:.3f}")
     print(f"model: {model.card.name} {model.card.version}")
     print(f"output: {args.out}")
+    return _run_heldout(args, model) if args.heldout is not None else 0
+
+
+def _run_heldout(args: argparse.Namespace, model=None) -> int:
+    from forensics_app.core.devices import resolve_device
+    from forensics_app.core.models.registry import load_model
+    from forensics_app.core.train.heldout import evaluate_heldout
+
+    model = model or load_model(args.model, resolve_device(args.device))
+    root = args.heldout
+    evaluate_heldout(model, root, root / "videos" / "real", args.out / "heldout",
+                     args.cache or args.out / "cache", log=lambda line: print(line, flush=True))
+    print(f"held-out figures: {args.out / 'heldout' / 'heldout.json'}")
     return 0

@@ -40,6 +40,15 @@ def decide(identities: list[Identity], card: ModelCard, sampled_count: int) -> P
     band = confidence_band(confidence)
     others = f" ({len(identities)} identities; the most suspicious decides)" \
         if len(identities) > 1 else ""
+    if confidence < 0.5 and not card.placeholder:
+        # A card threshold other than 0.5 leaves a gap where the threshold's label and the
+        # calibrated probability disagree: say so instead of stating a label the probability
+        # contradicts (DESIGN.md, bands).
+        return Prediction("inconclusive", top.p_fake, max(confidence, 1 - confidence), "low",
+                          card.threshold, top.track_id,
+                          f"identity {top.track_id} scores p_fake {top.p_fake:.2f}, between the "
+                          f"model's threshold {card.threshold:.2f} and 0.50: the threshold and "
+                          f"the calibrated probability disagree, so no label is stated{others}")
     if card.placeholder:
         return Prediction("inconclusive", top.p_fake, confidence, "none", card.threshold,
                           top.track_id, "the model is an untrained placeholder: its scores "

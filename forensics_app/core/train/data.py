@@ -17,15 +17,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from forensics_app.core.train.sbi import (
     BlendParams,
     apply_quality,
-    sample_params,
     sample_quality,
-    self_blend,
 )
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -182,50 +178,11 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
 
-class SBIPairs(Dataset):
-    """Each item: a real face and its self-blended fake, (2, 3, S, S) uint8 + labels [0, 1]."""
-
-    def __init__(self, clips: Sequence[ClipFaces], input_size: int, seed: int = 0,
-                 augment_data: bool = True) -> None:
-        self.crops = np.concatenate([c.crops for c in clips])
-        self.landmarks = np.concatenate([c.landmarks for c in clips])
-        self.input_size = input_size
-        self.seed = seed
-        self.epoch = 0
-        self.augment_data = augment_data
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = item_rng(self.seed, self.epoch, index)
-        real = self.crops[index]
-        params = sample_params(rng, real.shape[0])
-        fake, _ = self_blend(real, self.landmarks[index], params)
-        pair = []
-        for image in (real, fake):
-            image = to_input(image, self.input_size)
-            if self.augment_data:
-                image = augment(image, rng)
-            pair.append(torch.from_numpy(image).permute(2, 0, 1))
-        return torch.stack(pair), torch.tensor([0.0, 1.0])
-
-
-def collate_pairs(batch: list[tuple[torch.Tensor, torch.Tensor]]
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.cat([b[0] for b in batch])
-    labels = torch.cat([b[1] for b in batch])
-    return images, labels
-
-
 def blend_sequence(crops: np.ndarray, landmarks: np.ndarray, base: BlendParams,
                    rng: np.random.Generator, input_size: int, jitter_amount: float = 1.0
                    ) -> np.ndarray:
     """Self-blend every frame of a sequence with parameters that jitter frame to frame."""
-    from forensics_app.core.train.sbi import jitter
+    from forensics_app.core.train.sbi import jitter, self_blend
 
     out = []
     for crop, points in zip(crops, landmarks, strict=True):

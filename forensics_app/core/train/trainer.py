@@ -326,6 +326,7 @@ def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: Tra
                 if kind in ("flicker", "splice"):
                     if kind == "flicker":
                         mask[:] = True if rng.random() < 0.5 else rng.random(len(win)) < 0.6
+                        mask[int(rng.integers(len(win)))] = True  # never an empty flicker
                         amount = float(rng.uniform(0.5, 2.0))
                     else:
                         span = max(2, int(len(win) * rng.uniform(0.15, 0.6)))
