@@ -175,3 +175,27 @@ def test_temporal_fakes_alter_exactly_the_frames_they_mark(sequences):
         elif kind == "drop":
             assert all(is_real_frame(e) for e in emb)
             assert mask.sum() == 2, "the two frames after the jump are marked"
+
+
+def test_heldout_splice_metrics_measure_localisation_on_a_tiny_model(tmp_path):
+    from test_train import synthetic_clip
+    from tiny_model import load_tiny, make_tiny_model
+
+    from forensics_app.core.train.heldout import splice_metrics, splice_windows
+
+    model = load_tiny(make_tiny_model(tmp_path / "m"))
+    clip = synthetic_clip("held", 40, 3)
+    windows = splice_windows(clip, 0, 4, seed=0, size=model.input_size)
+    for k, (rows, faces, mask) in enumerate(windows):
+        assert len(rows) == len(faces) == len(mask) == 40
+        assert 0 < mask.sum() < len(mask)
+        if k % 2:  # the second half blended
+            assert mask[20:].all() and not mask[:20].any()
+        else:  # one contiguous stretch inside
+            edges = np.flatnonzero(np.diff(mask.astype(int)))
+            assert len(edges) == 2
+    figures = splice_metrics(model, [clip], seed=0, windows_per_identity=2)
+    assert figures["windows"] == 2
+    assert 0.0 <= figures["relevancy_localisation_auc_mean"] <= 1.0
+    assert 0.0 < figures["real_windows_mean_attention_row_entropy"] <= 1.0
+    assert figures["marker_near_boundary_share"] in (0.0, 0.5, 1.0)

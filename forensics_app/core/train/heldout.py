@@ -153,7 +153,7 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
                         [to_input(x, model.input_size) for x in clip.crops[win]])
                     tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
                     scores = score_faces(model, tensor, explain=False)
-                    emb = scores.embeddings.detach().float().cpu()
+                    emb = scores.embeddings.detach().float().cpu().clone()
                     clip_score = score_clip(model, emb)
                     views = temporal_metrics(clip_score.attention)
                     mean_p = float(np.mean(scores.p_fake))

@@ -604,6 +604,10 @@ def run_training(config: TrainConfig, resume: bool = False,
             "steps_per_epoch": config.steps_per_epoch, "batch_images": 2 * config.batch_pairs,
             "sbi_share": config.sbi_share, "temporal_epochs": config.temporal_epochs,
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
+            # what evaluate --heldout needs to rebuild the same split
+            "face_val_fraction": config.face_val_fraction,
+            "dfdc_val_fraction": config.dfdc_val_fraction, "margin": config.margin,
+            "frames_per_clip": config.frames_per_clip, "cache_size": config.cache_size,
             "crop": "engine geometry: BlazeFace full-range box, square with 30 % margin, "
                     "black padding outside the picture (face-folder images are padded before "
                     "detection so that tight crops get the same black margin)",
