@@ -7,9 +7,12 @@ import sys
 import threading
 from pathlib import Path
 
-from forensics_app.core.analysis.job import AnalysisSettings, Progress, run_analysis
-from forensics_app.core.analysis.results import EXPLAIN_METHODS, Results
+from forensics_app.core.analysis.job import STAGES, Progress, run_analysis
+from forensics_app.core.analysis.results import Results
+from forensics_app.core.analysis.settings import AnalysisSettings
 from forensics_app.core.analysis.verdict import BAND_MEANINGS
+from forensics_app.core.options import from_namespace, options_of
+from forensics_app.core.report.options import ReportOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,47 +21,29 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "attention.npy and relevancy.npz to --out.")
     p.add_argument("video", type=Path)
     p.add_argument("--out", type=Path, required=True, help="output folder (not beside the video)")
-    p.add_argument("--frames", type=int, default=100, help="frames to sample, 1-100 (100)")
-    p.add_argument("--segment", type=_segment, default=None, metavar="START:END",
-                   help="analyse only video frames START (inclusive) to END (exclusive)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (auto)")
-    p.add_argument("--explain", choices=EXPLAIN_METHODS, default="relevancy",
-                   help="explanation shown by default; all three are stored")
-    p.add_argument("--detector", choices=("short", "full"), default="full",
-                   help="BlazeFace full-range (default; also finds small faces) or short-range")
+    add_settings_options(p)
     p.add_argument("--model", default=None, help="model folder or name (default model)")
-    p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
     add_report_options(p)
     p.set_defaults(run=run)
 
 
+def add_settings_options(p: argparse.ArgumentParser) -> None:
+    """The analysis settings' flags, from their one definition (core/analysis/settings.py)."""
+    for spec in options_of(AnalysisSettings):
+        if spec.flag:
+            p.add_argument(spec.flag, **spec.argparse_kwargs())
+
+
 def add_report_options(p: argparse.ArgumentParser) -> None:
-    """Report options; the report itself is made by forensics_app.cli.report when present."""
+    """Report options (core/report/options.py); the report is made by forensics_app.cli.report."""
     p.add_argument("--report", type=Path, default=None, help="also write a PDF report here")
-    p.add_argument("--case-id", default=None,
-                   help="printed in the report; no case folder is created (an --out of "
-                   "CASE/analyses/ID uses that case)")
-    p.add_argument("--examiner", default=None, help="printed in the report")
-    p.add_argument("--notes", type=Path, default=None,
-                   help="text file of examiner notes (blank lines separate notes)")
-    p.add_argument("--paper", choices=("a4", "letter"), default="a4")
-
-
-def _segment(text: str) -> tuple[int, int]:
-    try:
-        start, end = (int(v) for v in text.split(":"))
-    except ValueError as err:
-        raise argparse.ArgumentTypeError("use START:END frame indices, e.g. 0:250") from err
-    if not 0 <= start < end:
-        raise argparse.ArgumentTypeError("need 0 <= START < END")
-    return start, end
+    for spec in options_of(ReportOptions):
+        p.add_argument(spec.flag, **spec.argparse_kwargs())
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = AnalysisSettings(frames=args.frames, segment=args.segment, explain=args.explain,
-                                device=args.device, detector=args.detector,
-                                batch_size=args.batch_size)
+    settings = from_namespace(AnalysisSettings, args)
     settings.validate()
     printer = ProgressPrinter(enabled=not args.quiet)
     # The model loads after the evidence opened: a bad file is reported before a slow load.
@@ -92,7 +77,8 @@ class ProgressPrinter:
     def show(self, p: Progress) -> None:
         if not self.enabled:
             return
-        line = f"[{p.stage_index + 1}/6 {p.stage:<8}] {p.message}  ({p.elapsed_s:5.1f} s)"
+        line = (f"[{p.stage_index + 1}/{len(STAGES)} {p.stage:<8}] {p.message}  "
+                f"({p.elapsed_s:5.1f} s)")
         if self.live:
             self.stream.write("\r\033[K" + line)
             if p.done >= p.total:

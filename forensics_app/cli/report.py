@@ -13,7 +13,9 @@ from pathlib import Path
 from forensics_app.core.analysis.results import RESULTS_FILE
 from forensics_app.core.case import ANALYSES_DIR, Case, Note, is_case_folder
 from forensics_app.core.errors import ForensicsError
+from forensics_app.core.options import options_of
 from forensics_app.core.report import ReportOutput, export_report
+from forensics_app.core.report.options import ReportOptions
 
 CASE_HELP = """\
 With a case folder (made in the GUI: case.json, evidence.json, analyses/<id>/), the case id,
@@ -36,11 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "evidence)")
     p.add_argument("--evidence", default=None, metavar="ID",
                    help="evidence id, when the case holds several analyses (E001, ...)")
-    p.add_argument("--case-id", default=None, help="case id printed in the report (no case)")
-    p.add_argument("--examiner", default=None, help="examiner printed in the report (no case)")
-    p.add_argument("--notes", type=Path, default=None,
-                   help="UTF-8 text file of examiner notes; blank lines separate notes")
-    p.add_argument("--paper", choices=("a4", "letter"), default="a4")
+    for spec in options_of(ReportOptions):  # the one definition, shared with analyze --report
+        p.add_argument(spec.flag, **spec.argparse_kwargs())
     p.set_defaults(run=run)
 
 

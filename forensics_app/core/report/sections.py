@@ -7,6 +7,7 @@ that came from a user or a file (names, paths, notes) goes through `kit.text`/`k
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -16,6 +17,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, PageBreak, Spacer, Table, TableStyle
 
 from forensics_app.core.analysis.results import Results
+from forensics_app.core.analysis.settings import AnalysisSettings
 from forensics_app.core.analysis.verdict import BAND_MEANINGS
 from forensics_app.core.report.context import EvidenceStatus, ReportContext
 from forensics_app.core.report.document import GREEN, GREY, RED, Kit
@@ -345,15 +347,12 @@ def _setting_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
 
 
 def rerun_command(r: Results) -> str:
-    s = r.settings
-    parts = ["forensics-app", "analyze", _quote(r.evidence.path), "--out", "OUT",
-             "--frames", str(s.get("frames")), "--explain", str(s.get("explain")),
-             "--detector", str(s.get("detector")), "--device", str(s.get("device")),
-             "--model", _quote(str(r.model.get("name"))), "--batch-size",
-             str(s.get("batch_size"))]
-    if s.get("segment"):
-        parts += ["--segment", "{}:{}".format(*s["segment"])]
-    return " ".join(parts)
+    """The analyze command that reproduces this analysis, flags written from the settings'
+    one definition (core/analysis/settings.py)."""
+    known = {f.name for f in fields(AnalysisSettings)}
+    settings = AnalysisSettings(**{k: v for k, v in r.settings.items() if k in known})
+    return " ".join(["forensics-app", "analyze", _quote(r.evidence.path), "--out", "OUT",
+                     *settings.command_line(), "--model", _quote(str(r.model.get("name")))])
 
 
 def _quote(text: str) -> str:
