@@ -120,7 +120,8 @@ def test_progress_covers_every_stage_in_order(analysed):
 
 
 def test_no_face_is_inconclusive(tmp_path, tiny_model_dir):
-    clip = make_video(tmp_path / "noface.mp4", n_frames=12)
+    (tmp_path / "evidence").mkdir()  # --out may not lie in the evidence's folder
+    clip = make_video(tmp_path / "evidence" / "noface.mp4", n_frames=12)
     bundle, _ = drive(run_analysis(clip, tmp_path / "out", AnalysisSettings(frames=6),
                                    load_model(tiny_model_dir)))
     pred = bundle.results.prediction
@@ -130,7 +131,8 @@ def test_no_face_is_inconclusive(tmp_path, tiny_model_dir):
 
 
 def test_cancel_stops_between_steps(tmp_path, tiny_model_dir):
-    clip = make_video(tmp_path / "clip.mp4", n_frames=12)
+    (tmp_path / "evidence").mkdir()  # --out may not lie in the evidence's folder
+    clip = make_video(tmp_path / "evidence" / "clip.mp4", n_frames=12)
     cancel = threading.Event()
     job = run_analysis(clip, tmp_path / "out", AnalysisSettings(frames=6),
                        load_model(tiny_model_dir), cancel)

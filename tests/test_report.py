@@ -81,6 +81,12 @@ def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: b
     """A results folder over a synthetic clip, built directly: many unusual frames, one face."""
     from media_factory import make_video
 
+    from forensics_app.core.explain.attention import (
+        attention_range,
+        average_attention,
+        self_attention_strength,
+    )
+
     folder.mkdir(parents=True)
     (folder / "evidence").mkdir()
     video = make_video(folder / "evidence" / "synthetic.mp4", n_frames=frames, width=96,
@@ -93,11 +99,14 @@ def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: b
     box = [20.0, 8.0, 70.0, 58.0]
     scores = rng.uniform(0.55, 0.95, frames).tolist()
     marked = sorted(rng.choice(sampled, unusual, replace=False).tolist())
-    ranges = [3.0] * frames  # flat, the marked frames far out: beyond 2σ while they are < 20 %
-    for f in marked:
-        ranges[f] = 30.0
-    attention = rng.random((2, 4, frames, frames)).astype(np.float32)
-    attention /= attention.sum(-1, keepdims=True)
+    # Attention on itself (range 0) for most frames, far away for the marked ones: their
+    # ranges lie beyond 2σ. The per-frame views are derived from it, as the reader checks.
+    attention = np.zeros((2, 4, frames, frames), np.float32)
+    for f in sampled:
+        far = f + frames // 2 if f < frames // 2 else f - frames // 2
+        attention[:, :, f, far if f in marked else f] = 1.0
+    mean = average_attention(attention.astype(np.float64))
+    strength, ranges = self_attention_strength(mean).tolist(), attention_range(mean).tolist()
     results = Results(
         evidence=Evidence(str(video.resolve()), video.name, hashes.sha256, hashes.md5,
                           hashes.size_bytes, info.container, info.codec, info.width,
@@ -113,7 +122,7 @@ def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: b
         identities=[Identity(0, sampled, float(np.mean(scores)), 0.8, 0.8)],
         prediction=Prediction("fake", 0.8, 0.8, "confident", 0.5, 0, "synthetic"),
         attention_frames=sampled, frame_relevancy=rng.random(frames).tolist(),
-        self_attention=[0.1] * frames, attention_range=ranges, unusual_frames=marked,
+        self_attention=strength, attention_range=ranges, unusual_frames=marked,
         indicators=[Indicator("unusual_frame_share", unusual / frames, 0.05, True, marked,
                               "share of unusual frames"),
                     Indicator("frames_above_threshold", 1.0, 0.5, True, sampled,

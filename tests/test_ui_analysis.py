@@ -6,7 +6,7 @@ cells, step frames while a job runs, cancel a job, reopen results without re-run
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QSettings, Qt
 
 from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
-from forensics_app.core.analysis.results import RESULTS_FILE
+from forensics_app.core.analysis.results import RESULTS_FILE, read_results, write_results
 from forensics_app.core.models.registry import load_model
 from forensics_app.ui import dialogs
 from forensics_app.ui.frames import LIVE_THREADS
@@ -36,14 +36,15 @@ def clip(shared_data) -> Path:
 def analysed(clip, tiny_model_dir, tmp_path_factory) -> Path:
     """A results folder of the clip (T = 8), with two frames marked unusual, so that the
     markers exist whatever the random weights do."""
-    out = tmp_path_factory.mktemp("analysed") / "results"
-    job = run_analysis(clip, out, AnalysisSettings(frames=T), load_model(tiny_model_dir))
+    raw = tmp_path_factory.mktemp("analysed") / "raw"
+    job = run_analysis(clip, raw, AnalysisSettings(frames=T), load_model(tiny_model_dir))
     for _ in job:
         pass
-    data = json.loads((out / RESULTS_FILE).read_text())
-    data["unusual_frames"] = [data["attention_frames"][5], data["attention_frames"][2]]
-    (out / RESULTS_FILE).write_text(json.dumps(data))
-    return out
+    # Edited results must be sealed again (the reader refuses an edited results.json).
+    bundle = read_results(raw)
+    tokens = bundle.results.attention_frames
+    results = replace(bundle.results, unusual_frames=[tokens[5], tokens[2]])
+    return write_results(raw.parent / "results", results, bundle.attention, bundle.face_maps)
 
 
 @pytest.fixture

@@ -39,6 +39,26 @@ class OutputError(ForensicsError):
     exit_code = 4
 
 
+class ResultsExistError(ForensicsError):
+    """The output folder already holds results (or anything else), or another analysis is
+    writing there: results are never overwritten or mixed."""
+
+    exit_code = 5
+
+
+class ResultsError(ForensicsError):
+    """A results folder fails verification: not sealed, a file changed, missing or added, or
+    its contents contradict each other. It is refused, never shown as genuine."""
+
+    exit_code = 6
+
+
+class UsageError(ForensicsError):
+    """A command-line option is wrong (checked before any work starts)."""
+
+    exit_code = 64  # EX_USAGE (sysexits.h), distinct from bad evidence (2)
+
+
 class CancelledError(ForensicsError):
     """The user cancelled a running job."""
 

@@ -29,9 +29,11 @@ from forensics_app.core.analysis.results import (
     FaceBox,
     FaceMaps,
     Identity,
+    OutputLock,
     Prediction,
     Results,
     ResultsBundle,
+    check_destination,
     write_results,
 )
 from forensics_app.core.analysis.verdict import decide
@@ -39,7 +41,13 @@ from forensics_app.core.devices import describe_device, resolve_device
 from forensics_app.core.errors import CancelledError, OutputError
 from forensics_app.core.explain.spatial import FaceScores, score_faces
 from forensics_app.core.explain.temporal import ClipScore, score_clip
-from forensics_app.core.media import VideoSource, hash_file, sample_indices
+from forensics_app.core.media import (
+    VideoSource,
+    beside_evidence,
+    check_evidence_file,
+    hash_file,
+    sample_indices,
+)
 from forensics_app.core.models.registry import DetectorModel, load_model
 
 STAGES = ("hash", "open", "faces", "spatial", "temporal", "write")
@@ -89,19 +97,13 @@ class Progress:
 
 
 def check_output_folder(out_dir: Path, evidence: Path) -> None:
-    """Refuse to write beside the evidence, and fail early if the folder is not writable."""
-    out = out_dir.resolve()
-    if out == evidence.resolve().parent:
-        raise OutputError("refusing to write results beside the evidence; choose another --out",
-                          out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise OutputError(f"output folder is not writable ({err.strerror or err})",
-                          out_dir) from err
+    """Refuse to write beside or inside the evidence's folder (symlinks resolved, the link's
+    folder and the file's), or into a folder that already holds anything. Writability is
+    checked when the folder's lock is taken (the lock file lies beside it)."""
+    if beside_evidence(out_dir, evidence):
+        raise OutputError("refusing to write results beside the evidence (in or under its "
+                          "folder); choose another --out", out_dir)
+    check_destination(out_dir)
 
 
 def run_analysis(
@@ -114,12 +116,22 @@ def run_analysis(
     settings = settings or AnalysisSettings()
     settings.validate()
     video, out_dir = Path(video), Path(out_dir)
+    check_evidence_file(video)
+    check_output_folder(out_dir, video)
+    # One writer per output folder from the first step to the sealed results.
+    with OutputLock(out_dir) as lock:
+        check_destination(out_dir)  # filled before the lock was ours
+        return (yield from _analyse(video, out_dir, settings, model, cancel, lock))
+
+
+def _analyse(video: Path, out_dir: Path, settings: AnalysisSettings,
+             model: DetectorModel | str | Path | None, cancel: threading.Event | None,
+             lock: OutputLock) -> Generator[Progress, None, ResultsBundle]:
     clock = _Clock(cancel)
     torch.manual_seed(settings.seed)
 
     yield clock.progress("hash", 0, 1, f"hashing {video.name}")
     hashes = hash_file(video, cancel=cancel)
-    check_output_folder(out_dir, video)
     clock.lap("hash")
     yield clock.progress("hash", 1, 1, f"sha256 {hashes.sha256}")
 
@@ -146,7 +158,7 @@ def run_analysis(
     bundle = _assemble(evidence, model, settings, sampled, times, tracked, scores, clips, out_dir,
                        clock)
     clock.lap("assemble")
-    write_results(out_dir, bundle.results, bundle.attention, bundle.face_maps)
+    write_results(out_dir, bundle.results, bundle.attention, bundle.face_maps, lock=lock)
     yield clock.progress("write", 1, 1, "done")
     return bundle
 

@@ -8,28 +8,55 @@ A results folder holds
 - `relevancy.npz`: per analysed face, its explanation maps on the spatial token grid, which
   covers the face crop (`crop_box`, video pixels) edge to edge.
 
-`write_results` is the only writer and `read_results` the only reader.
+- `manifest.json`: the seal, written last: SHA-256 and size of the three files above, the
+  evidence SHA-256, the tool and model versions.
+
+`write_results` is the only writer and `read_results` the only reader. The writer fills a
+fresh hidden folder beside the destination and renames it into place, under a lock per output
+folder, and never over existing results. The reader refuses (ResultsError) a folder that is not
+sealed, whose files changed, are missing or were added, or whose contents contradict each other.
+The seal detects damage, mixing and edits; it is not a signature (whoever edits a file can also
+re-seal it with this code).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import functools
+import hashlib
 import json
 import math
 import os
+import re
+import shutil
 import tempfile
+import types
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-from forensics_app.core.errors import ForensicsError, OutputError
+from forensics_app.core.errors import (
+    ForensicsError,
+    OutputError,
+    ResultsError,
+    ResultsExistError,
+)
 
 SCHEMA_ID = "forensics-app/result/v1"
 RESULTS_FILE = "results.json"
 ATTENTION_FILE = "attention.npy"
 RELEVANCY_FILE = "relevancy.npz"
+MANIFEST_FILE = "manifest.json"  # the seal, written last
+MANIFEST_SCHEMA = "forensics-app/manifest/v1"
+SEALED_FILES = (RESULTS_FILE, ATTENTION_FILE, RELEVANCY_FILE)
+LABELS = ("real", "fake", "inconclusive")
+BAND_NAMES = ("very confident", "confident", "moderate", "low", "none")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 EXPLAIN_METHODS = ("relevancy", "rollout", "gradcam++")
 # npz keys cannot hold '+': method name → array key.
 _METHOD_KEYS = {"relevancy": "relevancy", "rollout": "rollout", "gradcam++": "gradcampp"}
@@ -167,17 +194,180 @@ def results_to_dict(results: Results) -> dict[str, Any]:
     return _finite(asdict(results))
 
 
-def results_from_dict(data: dict[str, Any]) -> Results:
-    if data.get("schema") != SCHEMA_ID:
-        raise ForensicsError(f"not a {SCHEMA_ID} results file (schema {data.get('schema')!r})")
-    known = {f.name for f in fields(Results)}
-    kwargs = {k: v for k, v in data.items() if k in known}
-    kwargs["evidence"] = Evidence(**data["evidence"])
-    kwargs["faces"] = [[FaceBox(**f) for f in frame] for frame in data["faces"]]
-    kwargs["identities"] = [Identity(**i) for i in data["identities"]]
-    kwargs["prediction"] = Prediction(**data["prediction"])
-    kwargs["indicators"] = [Indicator(**i) for i in data["indicators"]]
-    return Results(**kwargs)
+def results_from_dict(data: Any) -> Results:
+    """Results from parsed JSON, every field checked against its type (finite numbers, lists
+    of the right kind); ResultsError names the first field that is wrong."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_ID:
+        schema = data.get("schema") if isinstance(data, dict) else None
+        raise ResultsError(f"not a {SCHEMA_ID} results file (schema {schema!r})")
+    return _build(Results, data, "")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ResultsError(f"{where or 'results'}: expected an object, got {_kind(data)}")
+    kwargs = {}
+    for f in fields(cls):
+        name = f"{where}.{f.name}" if where else f.name
+        if f.name in data:
+            kwargs[f.name] = _typed(data[f.name], _hints(cls)[f.name], name)
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ResultsError(f"{name}: missing")
+    return cls(**kwargs)
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    """`value` checked against the annotation `hint` (the subset results use)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ResultsError(f"{where}: missing value (null)")
+        options = [a for a in args if a is not type(None)]
+        for option in options[:-1]:
+            with contextlib.suppress(ResultsError):
+                return _typed(value, option, where)
+        return _typed(value, options[-1], where)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ResultsError(f"{where}: expected a number, got {_kind(value)}")
+        if not math.isfinite(value):
+            raise ResultsError(f"{where}: not a finite number ({value})")
+        return float(value)
+    if hint in (int, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ResultsError(f"{where}: expected {hint.__name__}, got {_kind(value)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ResultsError(f"{where}: expected a list, got {_kind(value)}")
+        return [_typed(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ResultsError(f"{where}: expected an object, got {_kind(value)}")
+        return {k: _typed(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if is_dataclass(hint):
+        return _build(hint, value, where)
+    raise TypeError(f"results schema: unsupported annotation {hint!r} at {where}")
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def consistency_problems(results: Results, attention: np.ndarray, face_maps: FaceMaps
+                         ) -> list[str]:
+    """What contradicts itself inside one results folder (empty when nothing does): lengths
+    against the sampled frames, attention.npy's shape and the per-frame views recomputed from
+    it, value ranges, and the face maps against the faces."""
+    r = results
+    problems = _frame_problems(r) + _value_problems(r) + _attention_problems(r, attention)
+    return problems + _face_map_problems(r, face_maps)
+
+
+def _frame_problems(r: Results) -> list[str]:
+    n, problems = len(r.sampled_frames), []
+    if n == 0:
+        problems.append("no sampled frames")
+    for name in ("sampled_times_s", "faces", "frame_scores"):
+        if len(getattr(r, name)) != n:
+            problems.append(f"{name} has {len(getattr(r, name))} entries for {n} sampled frames")
+    if r.sampled_frames != sorted(set(r.sampled_frames)) or any(
+            not 0 <= f < r.evidence.frame_count for f in r.sampled_frames):
+        problems.append("sampled_frames are not increasing frame indices of the video")
+    sampled = set(r.sampled_frames)
+    for name, frames in (("attention_frames", r.attention_frames), ("shot_cuts", r.shot_cuts),
+                         *((f"identity {i.track_id}", i.frames) for i in r.identities)):
+        if not set(frames) <= sampled:
+            problems.append(f"{name} names frames that were not sampled")
+    if not set(r.unusual_frames) <= set(r.attention_frames):
+        problems.append("unusual_frames names frames without an attention token")
+    return problems
+
+
+def _unit(value: float | None) -> bool:
+    return value is None or 0.0 <= value <= 1.0
+
+
+def _value_problems(r: Results) -> list[str]:
+    problems = []
+    if not _SHA256.fullmatch(r.evidence.sha256):
+        problems.append("evidence.sha256 is not 64 hexadecimal digits")
+    pred = r.prediction
+    if pred.label not in LABELS or pred.band not in BAND_NAMES:
+        problems.append(f"prediction label {pred.label!r} / band {pred.band!r} unknown")
+    if not (_unit(pred.p_fake) and _unit(pred.confidence) and 0 < pred.threshold < 1):
+        problems.append("prediction p_fake, confidence or threshold outside [0, 1]")
+    if pred.decided_by_track is not None and pred.decided_by_track not in {
+            i.track_id for i in r.identities}:
+        problems.append(f"prediction decided by unknown identity {pred.decided_by_track}")
+    if not all(_unit(s) for s in r.frame_scores) or not all(
+            _unit(i.p_fake) and _unit(i.p_fake_spatial) and _unit(i.p_fake_temporal)
+            for i in r.identities):
+        problems.append("a frame or identity p_fake outside [0, 1]")
+    for frame in r.faces:
+        for face in frame:
+            if len(face.box) != 4 or not _unit(face.score) or not _unit(face.p_fake):
+                problems.append("a face has a malformed box, score or p_fake")
+                return problems
+    return problems
+
+
+def _attention_problems(r: Results, attention: np.ndarray) -> list[str]:
+    t = len(r.attention_frames)
+    if attention.ndim != 4 or attention.shape[2:] != (t, t):
+        return [f"attention.npy has shape {attention.shape}, expected L×H×{t}×{t} for the "
+                f"{t} attention frames"]
+    lengths = [f"{name} has {len(getattr(r, name))} entries for {t} attention frames"
+               for name in ("self_attention", "attention_range", "frame_relevancy")
+               if len(getattr(r, name)) != t]
+    if lengths or t == 0:
+        return lengths
+    if not np.isfinite(attention).all() or attention.min() < 0 or attention.max() > 1 + 1e-4:
+        return ["attention.npy holds values outside [0, 1]"]
+    if not np.allclose(attention.sum(axis=-1), 1.0, atol=1e-3):
+        return ["attention.npy rows do not sum to 1"]
+    # Imported here: the attention module pulls in torch, which the rest of reading does not.
+    from forensics_app.core.explain.attention import (
+        attention_range,
+        average_attention,
+        self_attention_strength,
+    )
+
+    mean = average_attention(attention.astype(np.float64))
+    problems = []
+    for name, recomputed in (("self_attention", self_attention_strength(mean)),
+                             ("attention_range", attention_range(mean))):
+        if not np.allclose(getattr(r, name), recomputed, rtol=1e-4, atol=1e-5):
+            problems.append(f"{name} does not match the one recomputed from attention.npy")
+    return problems
+
+
+def _face_map_problems(r: Results, face_maps: FaceMaps) -> list[str]:
+    n = len(face_maps.frame_index)
+    shapes_ok = (face_maps.frame_index.ndim == 1 and face_maps.track_id.shape == (n,)
+                 and face_maps.crop_box.shape == (n, 4)
+                 and all(m.ndim == 3 and len(m) == n for m in face_maps.maps.values()))
+    if not shapes_ok:
+        return ["relevancy.npz arrays do not line up (one row per face)"]
+    faces = sorted((frame, face.track_id) for frame, boxes in zip(
+        r.sampled_frames, r.faces, strict=False) for face in boxes)
+    mapped = sorted(zip(face_maps.frame_index.tolist(), face_maps.track_id.tolist(),
+                        strict=True))
+    if faces != mapped:
+        return [f"relevancy.npz holds {n} face maps that do not match the {len(faces)} faces"]
+    for m in face_maps.maps.values():
+        if m.size and (not np.isfinite(m).all() or m.min() < -1e-4 or m.max() > 1 + 1e-4):
+            return ["relevancy.npz holds maps outside [0, 1]"]
+    return []
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -199,28 +389,173 @@ def _umask() -> int:
     return mask
 
 
-def write_results(folder: str | Path, bundle_results: Results, attention: np.ndarray,
-                  face_maps: FaceMaps) -> Path:
-    """Write the three results files into `folder` (created if needed); returns the folder."""
+# ---- one writer at a time, results written as one unit -------------------------------------
+
+class OutputLock:
+    """An exclusive lock on one output folder, across processes and threads.
+
+    The lock file `.NAME.lock` lies beside the folder (the folder itself only appears, whole,
+    at the end). flock() belongs to an open file description, so two threads of one process
+    exclude each other too. The file is removed on release; an acquirer that locked a file
+    unlinked meanwhile sees a different inode and tries again.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        target = self.folder.resolve()
+        self.path = target.parent / f".{target.name}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> OutputLock:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            while self._fd is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    raise ResultsExistError("another analysis is writing to this output folder "
+                                            "right now", self.folder) from None
+                try:
+                    current = os.stat(self.path).st_ino
+                except FileNotFoundError:
+                    current = None
+                if current == os.fstat(fd).st_ino:
+                    self._fd = fd
+                else:
+                    os.close(fd)
+        except OSError as err:
+            raise OutputError(f"output folder is not writable ({err.strerror or err})",
+                              self.folder) from err
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> OutputLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def check_destination(folder: str | Path) -> None:
+    """Refuse a destination that holds anything: results are never overwritten or mixed.
+
+    An empty folder is fine (the sealed results replace it in one rename)."""
     out = Path(folder)
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise OutputError("output path exists and is not a folder", out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(results_to_dict(bundle_results), indent=2, ensure_ascii=False)
-        atomic_write(out / RESULTS_FILE, lambda p: p.write_text(text, encoding="utf-8"))
-        atomic_write(out / ATTENTION_FILE,
-                      lambda p: _save_npy(p, np.asarray(attention, np.float32)))
-        atomic_write(out / RELEVANCY_FILE, lambda p: _save_face_maps(p, face_maps))
+        entries = sorted(p.name for p in out.iterdir())
     except OSError as err:
-        raise OutputError(f"cannot write results ({err.strerror or err})", out) from err
+        raise OutputError(f"output folder cannot be read ({err.strerror or err})", out) from err
+    if set(entries) & {RESULTS_FILE, MANIFEST_FILE, ATTENTION_FILE, RELEVANCY_FILE}:
+        raise ResultsExistError("output folder already holds results; they are never "
+                                "overwritten: choose a new --out", out)
+    if entries:
+        raise ResultsExistError(f"output folder is not empty ({len(entries)} entries); results "
+                                "go into a new or empty folder", out)
+
+
+def write_results(folder: str | Path, bundle_results: Results, attention: np.ndarray,
+                  face_maps: FaceMaps, lock: OutputLock | None = None) -> Path:
+    """Write and seal a results folder as one unit; returns the folder.
+
+    The files go into a fresh hidden folder beside `folder`; the manifest (SHA-256 of every
+    file, evidence hash, tool and model versions) is written last; one rename then puts the
+    whole folder in place. A reader therefore sees either nothing or complete, sealed
+    results. `lock`: the caller already holds the folder's lock (the analysis job does, from
+    its start); otherwise it is taken here. A folder that holds anything is refused.
+    """
+    out = Path(folder)
+    attention = np.asarray(attention, np.float32)
+    data = results_to_dict(bundle_results)
+    # The writer never seals what the one reader would refuse.
+    results_from_dict(data)
+    problems = consistency_problems(bundle_results, attention, face_maps)
+    if problems:
+        raise ResultsError(f"refusing to seal inconsistent results ({problems[0]})", out)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    with contextlib.ExitStack() as stack:
+        if lock is None:
+            stack.enter_context(OutputLock(out))
+        check_destination(out)
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=out.resolve().parent, prefix=f".{out.name}.tmp-"))
+        except OSError as err:
+            raise OutputError(f"cannot write results ({err.strerror or err})", out) from err
+        stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        try:
+            _write_synced(tmp / RESULTS_FILE, lambda h: h.write(text.encode("utf-8")))
+            _write_synced(tmp / ATTENTION_FILE, lambda h: np.save(h, attention))
+            _write_synced(tmp / RELEVANCY_FILE, lambda h: _save_face_maps(h, face_maps))
+            manifest = json.dumps(_manifest(tmp, bundle_results), indent=2)
+            _write_synced(tmp / MANIFEST_FILE, lambda h: h.write(manifest.encode("utf-8")))
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+            _move_into_place(tmp, out)
+        except OSError as err:
+            raise OutputError(f"cannot write results ({err.strerror or err})", out) from err
     return out
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def _write_synced(path: Path, write: Callable[[Any], object]) -> None:
     with open(path, "wb") as handle:
-        np.save(handle, array)
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o666 & ~_umask())
 
 
-def _save_face_maps(path: Path, face_maps: FaceMaps) -> None:
+def _move_into_place(tmp: Path, out: Path) -> None:
+    # rename(2) replaces an empty folder and fails on a non-empty one: a folder filled by
+    # someone else since check_destination is refused, never merged.
+    try:
+        os.rename(tmp, out)
+    except OSError as err:
+        if err.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            check_destination(out)
+            raise ResultsExistError("output folder was filled while the analysis ran", out) \
+                from err
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        fd = os.open(out.resolve().parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest(folder: Path, results: Results) -> dict[str, Any]:
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "files": {name: {"sha256": _sha256_file(folder / name),
+                         "size_bytes": (folder / name).stat().st_size}
+                  for name in SEALED_FILES},
+        "evidence_sha256": results.evidence.sha256,
+        "tool": {k: results.tool.get(k) for k in ("name", "version", "revision")},
+        "model": {k: results.model.get(k) for k in ("name", "version", "sha256")},
+        "created_utc": results.created_utc,
+    }
+
+
+def _save_face_maps(handle: Any, face_maps: FaceMaps) -> None:
     arrays = {
         "frame_index": face_maps.frame_index.astype(np.int64),
         "track_id": face_maps.track_id.astype(np.int64),
@@ -228,19 +563,61 @@ def _save_face_maps(path: Path, face_maps: FaceMaps) -> None:
     }
     for method, key in _METHOD_KEYS.items():
         arrays[key] = face_maps.maps[method].astype(np.float32)
-    with open(path, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+    np.savez_compressed(handle, **arrays)
+
+
+# ---- the one reader: seal, schema, consistency ---------------------------------------------
+
+def is_report_product(name: str) -> bool:
+    """Files `report` may write into a results folder (`--report DIR/report.pdf`): derived
+    from the sealed files, never read back as results."""
+    return name.endswith((".pdf", ".pdf.sha256", ".results.json"))
+
+
+def verify_seal(folder: str | Path) -> dict[str, Any]:
+    """The folder's manifest, after checking every sealed file against it; ResultsError
+    names the first problem (not sealed, a file changed, missing or added)."""
+    out = Path(folder)
+    if not out.is_dir():
+        raise ForensicsError("not a results folder (no such folder)", out)
+    names = {p.name for p in out.iterdir()}
+    if MANIFEST_FILE not in names:
+        if RESULTS_FILE not in names:
+            raise ForensicsError(f"not a results folder (missing {RESULTS_FILE})", out)
+        raise ResultsError(f"results are not sealed (no {MANIFEST_FILE}): unfinished, "
+                           "interrupted or written by an older version; analyse again", out)
+    try:
+        manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+        files = manifest["files"]
+        if manifest.get("schema") != MANIFEST_SCHEMA or set(files) != set(SEALED_FILES):
+            raise ValueError("not a " + MANIFEST_SCHEMA + " manifest")
+        recorded = {name: str(files[name]["sha256"]) for name in SEALED_FILES}
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ResultsError(f"seal unreadable ({MANIFEST_FILE}: {err})", out) from err
+    for name in SEALED_FILES:
+        if name not in names:
+            raise ResultsError(f"sealed file {name} is missing", out)
+        if _sha256_file(out / name) != recorded[name]:
+            raise ResultsError(f"{name} was changed after the results were sealed (SHA-256 "
+                               "does not match the manifest)", out)
+    extra = sorted(n for n in names - {MANIFEST_FILE, *SEALED_FILES}
+                   if not is_report_product(n))
+    if extra:
+        raise ResultsError(f"file not part of the sealed results: {extra[0]}", out)
+    return manifest
 
 
 def read_results(folder: str | Path) -> ResultsBundle:
-    """Read a results folder written by `write_results`."""
+    """Read a results folder written by `write_results`: the seal is verified first, then the
+    schema (types, ranges) and the consistency of the three files. Anything that fails is
+    refused with a ResultsError (one line): a folder is shown whole and genuine, or not."""
     out = Path(folder)
-    json_path = out / RESULTS_FILE
+    manifest = verify_seal(out)
     try:
-        data = json.loads(json_path.read_text(encoding="utf-8"))
+        data = json.loads((out / RESULTS_FILE).read_text(encoding="utf-8"))
         results = results_from_dict(data)
-        attention = np.load(out / ATTENTION_FILE)
-        with np.load(out / RELEVANCY_FILE) as npz:
+        attention = np.load(out / ATTENTION_FILE, allow_pickle=False)
+        with np.load(out / RELEVANCY_FILE, allow_pickle=False) as npz:
             face_maps = FaceMaps(
                 frame_index=npz["frame_index"],
                 track_id=npz["track_id"],
@@ -250,6 +627,13 @@ def read_results(folder: str | Path) -> ResultsBundle:
     except FileNotFoundError as err:
         raise ForensicsError("not a results folder (missing " + Path(err.filename).name + ")",
                              out) from err
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise ForensicsError(f"corrupt results ({err})", out) from err
+    except ResultsError as err:
+        raise ResultsError(str(err), out) from err
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise ResultsError(f"corrupt results ({err})", out) from err
+    problems = consistency_problems(results, attention, face_maps)
+    if manifest.get("evidence_sha256") != results.evidence.sha256:
+        problems.insert(0, "the manifest's evidence SHA-256 differs from results.json's")
+    if problems:
+        raise ResultsError(f"inconsistent results ({problems[0]})", out)
     return ResultsBundle(results=results, attention=attention, face_maps=face_maps, folder=out)

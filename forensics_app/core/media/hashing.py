@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forensics_app.core.errors import CancelledError, EvidenceError
+from forensics_app.core.media.evidence import check_evidence_file
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,7 @@ def hash_file(
     path = Path(path)
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
-    if path.is_dir():
-        raise EvidenceError("evidence path is a directory, not a file", path)
+    check_evidence_file(path, allow_empty=True)  # a FIFO or device would block or never end
     sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     size = 0
     try:
