@@ -78,11 +78,35 @@ def test_metrics_recomputed_from_attention_npy(analysed):
     mean = attention.astype(np.float64).mean(axis=(0, 1))
     strength = [mean[i][i] for i in range(t)]
     ranges = [sum(mean[i][j] * abs(i - j) for j in range(t)) for i in range(t)]
-    mu, sd = np.mean(ranges), np.std(ranges)
-    unusual = [data["attention_frames"][i] for i in range(t) if abs(ranges[i] - mu) > 2 * sd]
+    # k(d): mean of Ā[i, i+d] where i+d exists; q_i(j) = k(j−i) / Σ_j' k(j'−i); r̂_i
+    k = {d: np.mean([mean[i][i + d] for i in range(t) if 0 <= i + d < t])
+         for d in range(-(t - 1), t)}
+    expected = [sum(k[j - i] * abs(i - j) for j in range(t)) / sum(k[j - i] for j in range(t))
+                for i in range(t)]
+    residual = [ranges[i] - expected[i] for i in range(t)]
+    mu, sd = np.mean(residual), np.std(residual)
+    unusual = [data["attention_frames"][i] for i in range(t)
+               if abs(residual[i] - mu) > 2 * sd and abs(residual[i] - mu) >= 1]
     assert np.allclose(data["self_attention"], strength, atol=1e-6)
     assert np.allclose(data["attention_range"], ranges, atol=1e-6)
+    assert np.allclose(data["expected_range"], expected, atol=1e-6)
     assert data["unusual_frames"] == unusual
+
+
+def test_reader_round_trips_expected_range_and_fills_it_for_older_files(analysed, tmp_path):
+    from dataclasses import replace
+
+    from forensics_app.core.analysis.results import write_results
+
+    _, _, out, bundle, _ = analysed
+    written = json.loads((out / "results.json").read_text())["expected_range"]
+    assert len(written) == len(bundle.results.attention_frames) > 0
+    assert read_results(out).results.expected_range == written == bundle.results.expected_range
+    # Results without it (written before it existed): the reader derives it from attention.npy.
+    older = replace(bundle.results, expected_range=None)
+    folder = write_results(tmp_path / "older", older, bundle.attention, bundle.face_maps)
+    assert json.loads((folder / "results.json").read_text())["expected_range"] is None
+    assert np.allclose(read_results(folder).results.expected_range, written, atol=1e-9)
 
 
 def test_relevancy_maps_per_face(analysed):

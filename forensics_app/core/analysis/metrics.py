@@ -2,31 +2,43 @@
 
 The metrics follow DESIGN.md exactly (they come from core.explain.attention). The indicators
 are heuristics over those metrics and the per-frame scores; each states its threshold, and
-none is proof of manipulation on its own.
+none is proof of manipulation on its own. An indicator is shown as a finding only where the
+model card's measured trigger rates (bench/indicator_rates.py) say it separates real from fake
+validation clips; otherwise it is "reference only".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from forensics_app.core.analysis.results import Indicator
 from forensics_app.core.explain.attention import (
+    MIN_UNUSUAL_DEVIATION,
     UNUSUAL_SIGMA,
     attention_range,
     average_attention,
+    expected_range,
+    normalised_entropy,
     self_attention_strength,
-    unusual_positions,
+    unusual_frames,
 )
 
-# Thresholds, written down once. Under a normal distribution about 4.6 % of frames lie beyond
-# 2σ, so only an excess of range outliers counts.
+# Thresholds, written down once. A stationary attention marks no frame at all (the revised
+# rule), so any real excess of range outliers counts.
 UNUSUAL_FRACTION = 0.05
 LOW_ENTROPY = 0.5  # normalised row entropy of Ā; 1 = uniform attention, 0 = one frame
 DIAGONAL_DOMINANCE = 0.5  # mean self-attention: frames that ignore their neighbours
 CONCENTRATION = 0.3  # share of all attention received by the top 5 % of frames
+ABOVE_THRESHOLD = 0.5  # share of frames whose face alone scores p_fake ≥ the threshold
 SCORE_SPREAD = 0.2  # std of per-frame p_fake: flicker between real- and fake-looking frames
+# An indicator counts as a finding only when it triggers on at least this much larger a share
+# of the fake validation clips than of the real ones (bench/indicator_rates.py measures it).
+SEPARATION = 0.2
+INDICATOR_NAMES = ("unusual_frame_share", "attention_entropy", "diagonal_dominance",
+                   "attention_concentration", "frames_above_threshold", "score_spread")
 
 
 @dataclass
@@ -34,45 +46,63 @@ class TemporalMetrics:
     mean_attention: np.ndarray  # (T, T)
     self_attention: np.ndarray  # (T,)
     attention_range: np.ndarray  # (T,)
+    expected_range: np.ndarray  # (T,) r̂: the range under a stationary attention
     unusual: np.ndarray  # positions (token indices) of unusual frames
 
 
 def temporal_metrics(attention: np.ndarray) -> TemporalMetrics:
     if attention.size == 0:
         empty = np.zeros(0, np.float32)
-        return TemporalMetrics(np.zeros((0, 0), np.float32), empty, empty,
+        return TemporalMetrics(np.zeros((0, 0), np.float32), empty, empty, empty,
                                np.zeros(0, np.int64))
     mean = average_attention(attention.astype(np.float64))
     ranges = attention_range(mean)
-    return TemporalMetrics(mean, self_attention_strength(mean), ranges, unusual_positions(ranges))
+    expected = expected_range(mean)
+    return TemporalMetrics(mean, self_attention_strength(mean), ranges, expected,
+                           unusual_frames(ranges, expected))
+
+
+def separates(rate_real: float | None, rate_fake: float | None) -> bool:
+    """Whether measured trigger rates make an indicator worth showing as a finding."""
+    if rate_real is None or rate_fake is None:
+        return False
+    return rate_fake - rate_real >= SEPARATION
 
 
 def indicators(metrics: TemporalMetrics, token_frames: list[int], frame_scores: np.ndarray,
-               score_frames: list[int], threshold: float) -> list[Indicator]:
+               score_frames: list[int], threshold: float,
+               rates: dict[str, Any] | None = None) -> list[Indicator]:
     """The indicator table. token_frames: video frame of each attention token; frame_scores:
-    per-frame p_fake of the deciding identity at video frames `score_frames`."""
+    per-frame p_fake of the deciding identity at video frames `score_frames`; rates: the model
+    card's `indicator_rates` ({name: {"real": share, "fake": share, ...}}), which decide what
+    is only for reference."""
     rows = []
     if metrics.self_attention.size:
         rows += _attention_indicators(metrics, token_frames)
     rows += _score_indicators(frame_scores, score_frames, threshold)
+    for row in rows:
+        measured = (rates or {}).get(row.name) or {}
+        row.rate_real, row.rate_fake = measured.get("real"), measured.get("fake")
+        row.reference_only = not separates(row.rate_real, row.rate_fake)
     return rows
 
 
 def _attention_indicators(metrics: TemporalMetrics, frames: list[int]) -> list[Indicator]:
     t = metrics.self_attention.size
     mean = metrics.mean_attention
-    unusual_frames = [frames[i] for i in metrics.unusual]
-    unusual_share = len(unusual_frames) / t
-    entropy = _normalised_entropy(mean)
+    unusual = [frames[i] for i in metrics.unusual]
+    unusual_share = len(unusual) / t
+    entropy = normalised_entropy(mean)
     diagonal = float(metrics.self_attention.mean())
     received = mean.sum(axis=0) / t
     top = np.argsort(received)[::-1][: max(1, int(np.ceil(0.05 * t)))]
     concentration = float(received[top].sum())
     return [
         Indicator("unusual_frame_share", unusual_share, UNUSUAL_FRACTION,
-                  unusual_share > UNUSUAL_FRACTION, unusual_frames,
-                  f"share of frames whose attention range is more than {UNUSUAL_SIGMA:g}σ from "
-                  "the mean; above ~5 % is more than chance would give"),
+                  unusual_share > UNUSUAL_FRACTION, unusual,
+                  "share of frames whose attention range departs from the range expected at "
+                  f"their position by more than {UNUSUAL_SIGMA:g}σ and at least "
+                  f"{MIN_UNUSUAL_DEVIATION:g} sampled frame"),
         Indicator("attention_entropy", entropy, LOW_ENTROPY, entropy < LOW_ENTROPY, [],
                   "mean entropy of each frame's attention, 1 = spread evenly, 0 = on one "
                   "frame; low values mean the model fixed on few frames"),
@@ -83,9 +113,6 @@ def _attention_indicators(metrics: TemporalMetrics, frames: list[int]) -> list[I
         Indicator("attention_concentration", concentration, CONCENTRATION,
                   concentration > CONCENTRATION, sorted(frames[i] for i in top),
                   "share of all attention received by the top 5 % of frames"),
-        # Reference only: it is 1 − diagonal dominance, so it gets no threshold of its own.
-        Indicator("off_diagonal_mass", 1.0 - diagonal, None, False, [],
-                  "attention paid to other frames (1 − diagonal dominance), for reference"),
     ]
 
 
@@ -97,18 +124,10 @@ def _score_indicators(scores: np.ndarray, frames: list[int], threshold: float
     share = len(above) / scores.size
     spread = float(scores.std())
     return [
-        Indicator("frames_above_threshold", share, 0.5, share >= 0.5, above,
-                  f"share of frames whose face scores p_fake ≥ {threshold:.2f} on its own"),
+        Indicator("frames_above_threshold", share, ABOVE_THRESHOLD, share >= ABOVE_THRESHOLD,
+                  above, f"share of frames whose face scores p_fake ≥ {threshold:.2f} on its "
+                  "own"),
         Indicator("score_spread", spread, SCORE_SPREAD, spread > SCORE_SPREAD, [],
                   "standard deviation of the per-frame p_fake: flicker between real- and "
                   "fake-looking frames"),
     ]
-
-
-def _normalised_entropy(mean: np.ndarray) -> float:
-    t = mean.shape[0]
-    if t < 2:
-        return 1.0
-    p = np.clip(mean, 1e-12, 1.0)
-    row_entropy = -(p * np.log(p)).sum(axis=1)
-    return float(row_entropy.mean() / np.log(t))

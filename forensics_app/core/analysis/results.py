@@ -113,9 +113,20 @@ class Indicator:
     name: str
     value: float
     threshold: float | None  # None: shown for reference, never triggered
-    triggered: bool
+    triggered: bool  # the value is past the threshold
     frames: list[int]  # video frame indices the indicator points at
     description: str
+    # Not shown as a finding: its trigger rates on real and fake validation clips (from the
+    # model card, measured by bench/indicator_rates.py) do not separate them, or were never
+    # measured for this model (rates None).
+    reference_only: bool = False
+    rate_real: float | None = None  # share of real validation clips it triggers on
+    rate_fake: float | None = None  # share of fake validation clips it triggers on
+
+    @property
+    def flagged(self) -> bool:
+        """What the views and the report show as a finding."""
+        return self.triggered and not self.reference_only
 
 
 @dataclass
@@ -139,6 +150,9 @@ class Results:
     created_utc: str
     timings_s: dict[str, float] = field(default_factory=dict)
     shot_cuts: list[int] = field(default_factory=list)  # sampled frames that start a new shot
+    # r̂_i, the range frame i would have under a stationary attention (core.explain.attention);
+    # None only while reading a file written before it existed (the reader fills it in).
+    expected_range: list[float] | None = None
     schema: str = SCHEMA_ID
 
 
@@ -339,14 +353,19 @@ def _attention_problems(r: Results, attention: np.ndarray) -> list[str]:
     from forensics_app.core.explain.attention import (
         attention_range,
         average_attention,
+        expected_range,
         self_attention_strength,
     )
 
     mean = average_attention(attention.astype(np.float64))
     problems = []
     for name, recomputed in (("self_attention", self_attention_strength(mean)),
-                             ("attention_range", attention_range(mean))):
-        if not np.allclose(getattr(r, name), recomputed, rtol=1e-4, atol=1e-5):
+                             ("attention_range", attention_range(mean)),
+                             ("expected_range", expected_range(mean))):
+        stored = getattr(r, name)
+        if stored is None:  # expected_range of a file written before it existed
+            continue
+        if len(stored) != t or not np.allclose(stored, recomputed, rtol=1e-4, atol=1e-5):
             problems.append(f"{name} does not match the one recomputed from attention.npy")
     return problems
 
@@ -636,4 +655,16 @@ def read_results(folder: str | Path) -> ResultsBundle:
         problems.insert(0, "the manifest's evidence SHA-256 differs from results.json's")
     if problems:
         raise ResultsError(f"inconsistent results ({problems[0]})", out)
+    if results.expected_range is None:  # written before r̂ existed: derive it from the file
+        results.expected_range = _expected_range_of(attention)
     return ResultsBundle(results=results, attention=attention, face_maps=face_maps, folder=out)
+
+
+def _expected_range_of(attention: np.ndarray) -> list[float]:
+    # Imported here: the attention module imports torch, which reading a current file does
+    # not need.
+    from forensics_app.core.explain.attention import average_attention, expected_range
+
+    if attention.ndim != 4 or attention.shape[-1] == 0:
+        return []
+    return expected_range(average_attention(attention.astype(np.float64))).tolist()

@@ -6,10 +6,16 @@ column dropped. Rollout and relevancy keep the CLS token (index 0).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 UNUSUAL_SIGMA = 2.0
+MIN_UNUSUAL_DEVIATION = 1.0  # sampled frames: a residual smaller than this is not a lead
+# A map is "near uniform" when every weight lies within 10 % of 1/T: its colours would only
+# show noise, so the views say so instead of stretching it to the full colour range.
+NEAR_UNIFORM = 0.1
 
 
 def frame_attention(attentions: list[torch.Tensor] | np.ndarray) -> np.ndarray:
@@ -42,15 +48,110 @@ def attention_range(mean_attention: np.ndarray) -> np.ndarray:
     return (mean_attention * distance).sum(axis=1)
 
 
-def unusual_positions(values: np.ndarray, sigma: float = UNUSUAL_SIGMA) -> np.ndarray:
-    """Positions i with |v_i − mean(v)| > sigma·std(v) (population std); none if std is 0."""
+def offset_profile(mean_attention: np.ndarray) -> np.ndarray:
+    """k(d) = mean of Ā[i, i+d] over every i where i+d exists, for d = −(T−1) … T−1.
+
+    Index d + T − 1 holds k(d): the clip's attention-by-offset profile, what a stationary
+    attention (one that depends only on j − i) would give every frame.
+    """
+    t = mean_attention.shape[0]
+    return np.array([np.diagonal(mean_attention, d).mean() for d in range(-(t - 1), t)])
+
+
+def expected_range(mean_attention: np.ndarray) -> np.ndarray:
+    """r̂_i = Σ_j q_i(j)·|i − j| with q_i(j) = k(j − i) / Σ_j' k(j' − i) over the valid j'.
+
+    The range frame i would have if the clip's attention were stationary: near the clip's ends
+    only one side exists, so r̂ carries the same edge effect as r, and r − r̂ does not.
+    """
+    t = mean_attention.shape[0]
+    if t == 0:
+        return np.zeros(0)
+    offsets = np.arange(t)[None, :] - np.arange(t)[:, None]  # j − i
+    weights = offset_profile(mean_attention)[offsets + t - 1]
+    sums = weights.sum(axis=1, keepdims=True)
+    # Rows of a distribution always give a positive sum; guard a hand-made all-zero input.
+    q = weights / np.where(sums > 0, sums, 1.0)
+    return (q * np.abs(offsets)).sum(axis=1)
+
+
+def unusual_positions(values: np.ndarray, sigma: float = UNUSUAL_SIGMA,
+                      min_deviation: float = 0.0) -> np.ndarray:
+    """Positions i with |v_i − mean(v)| > sigma·std(v) (population std) and
+    |v_i − mean(v)| ≥ min_deviation; none if std is 0."""
     values = np.asarray(values, np.float64)
     if values.size < 2:
         return np.zeros(0, np.int64)
     std = values.std()
     if std == 0:
         return np.zeros(0, np.int64)
-    return np.flatnonzero(np.abs(values - values.mean()) > sigma * std)
+    deviation = np.abs(values - values.mean())
+    return np.flatnonzero((deviation > sigma * std) & (deviation >= min_deviation))
+
+
+def unusual_frames(ranges: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Token positions of the unusual frames (DESIGN.md, "Unusual frames, revised"): the
+    residual e = r − r̂ beyond 2σ of its mean and by at least one sampled frame.
+
+    The floor keeps float-level ripples of a stationary attention (std ≈ 0) from being marked.
+    """
+    residual = np.asarray(ranges, np.float64) - np.asarray(expected, np.float64)
+    return unusual_positions(residual, UNUSUAL_SIGMA, MIN_UNUSUAL_DEVIATION)
+
+
+def normalised_entropy(matrix: np.ndarray) -> float:
+    """Mean row entropy of a T×T attention map over log T: 1 = spread evenly, 0 = one frame."""
+    t = matrix.shape[-1]
+    if t < 2:
+        return 1.0
+    p = np.clip(np.asarray(matrix, np.float64), 1e-12, 1.0)
+    return float((-(p * np.log(p)).sum(axis=-1)).mean() / np.log(t))
+
+
+def uniform_deviation(maps: np.ndarray) -> float:
+    """max |A − 1/T| relative to 1/T over one T×T map or a stack of them; 0 = uniform."""
+    t = maps.shape[-1]
+    if maps.size == 0:
+        return 0.0
+    return float(np.abs(np.asarray(maps, np.float64) * t - 1.0).max())
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """The colour limits of one attention map, and whether it is near uniform."""
+
+    low: float
+    high: float
+    near_uniform: bool
+    deviation: float  # max |A − 1/T| relative to 1/T
+    entropy: float  # normalised row entropy
+
+    def describe(self) -> str:
+        """In words and numbers, for a view's caption."""
+        scale = f"colours 0 to {self.high:.3g}"
+        if self.near_uniform:
+            return (f"near uniform: every weight within ±{self.deviation:.1%} of 1/T "
+                    f"(entropy {self.entropy:.3f}); {scale}")
+        return (f"{scale}; weights up to {self.deviation:.0%} away from 1/T, "
+                f"entropy {self.entropy:.3f}")
+
+
+def colour_scale(matrix: np.ndarray, shared: np.ndarray | None = None) -> ColourScale:
+    """Colour limits for `matrix` (T×T): from 0 to its largest weight, or to the largest weight
+    of `shared` (all the maps drawn on one scale). A near-uniform map (or shared set) is drawn
+    from 0 to 2/T, so uniform is the middle colour and a ±1 % ripple is not stretched into
+    stripes."""
+    t = matrix.shape[-1]
+    pool = matrix if shared is None else shared
+    deviation = uniform_deviation(matrix)
+    if pool.size == 0:
+        high = 1.0
+    elif uniform_deviation(pool) < NEAR_UNIFORM:
+        high = 2.0 / t
+    else:
+        high = float(np.max(pool)) or 1.0
+    return ColourScale(0.0, high, deviation < NEAR_UNIFORM, deviation,
+                       normalised_entropy(matrix))
 
 
 def attention_rollout(attentions: list[torch.Tensor], discard_ratio: float = 0.0) -> torch.Tensor:
