@@ -10,10 +10,16 @@ The player, the timeline scrubber and every click ask for frames through `FrameS
 - When idle, the decoder decodes a block of frames ahead in the direction of travel in one
   forward pass (backwards too: one keyframe seek, then forward over the block), checking
   for new requests between frames; those frames go into the cache.
+- A second, low-priority thread decodes the whole clip once into a `FrameStore` (the scrub
+  cache: lossless copies in memory). Once a frame is stored, a seek to it costs one small
+  decode instead of a decode forward from its keyframe (up to 249 frames at x264's default
+  GOP), with the same pixels.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 import weakref
@@ -25,6 +31,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from forensics_app.core.errors import ForensicsError
 from forensics_app.core.media import VideoSource
+from forensics_app.core.media.framestore import FrameStore
 
 # Every QThread the UI starts registers here, so tests can assert none is left running.
 LIVE_THREADS: weakref.WeakSet[QThread] = weakref.WeakSet()
@@ -142,6 +149,33 @@ class _DecodeThread(QThread):
             return
 
 
+class _StoreThread(QThread):
+    """Fills the scrub cache from its own VideoSource, at the lowest CPU priority."""
+
+    def __init__(self, path: Path, store: FrameStore) -> None:
+        super().__init__()
+        self.path, self.store = path, store
+        self.cancel = threading.Event()
+        self.error: str | None = None
+        LIVE_THREADS.add(self)
+
+    def run(self) -> None:
+        # Linux nices threads one by one; the decoder's own threads, started from here,
+        # inherit it. Interactive decoding and the analysis then go first.
+        if hasattr(os, "setpriority"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        try:
+            with VideoSource(self.path, cache_size=0) as source:
+                source.fill_store(self.store, self.cancel)
+        except ForensicsError as err:  # the player still decodes from the evidence
+            self.error = str(err)
+
+    def stop(self) -> None:
+        self.cancel.set()
+        self.wait()
+
+
 class FrameServer(QObject):
     """Frames of one video; `frameReady(index, rgb)` answers `request(index)` (at once from
     the cache, else when decoded)."""
@@ -149,12 +183,16 @@ class FrameServer(QObject):
     frameReady = Signal(int, object)
     frameFailed = Signal(int, str)
 
-    def __init__(self, parent: QObject | None = None, cache_bytes: int = CACHE_BYTES) -> None:
+    def __init__(self, parent: QObject | None = None, cache_bytes: int = CACHE_BYTES,
+                 scrub_cache: bool = True) -> None:
         super().__init__(parent)
         self.cache_bytes = cache_bytes
+        self.scrub_cache = scrub_cache  # build the FrameStore on open (off: a baseline)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_limit = 8
         self._thread: _DecodeThread | None = None
+        self._store_thread: _StoreThread | None = None
+        self.store: FrameStore | None = None
         self.last_decode_s = 0.0
         self.requested: int | None = None
         self.info = None
@@ -170,12 +208,24 @@ class FrameServer(QObject):
         self.close()
         frame_bytes = max(1, source.info.width * source.info.height * 3)
         self._cache_limit = int(min(240, max(8, self.cache_bytes // frame_bytes)))
+        self.store = FrameStore()
+        source.attach_store(self.store)
         thread = _DecodeThread(source)
         thread.setObjectName(f"decoder-{Path(path).name}")
         thread.decoded.connect(self._on_decoded)
         thread.failed.connect(self.frameFailed)
         self._thread = thread
         thread.start()
+        if self.scrub_cache and len(source) > 1:
+            self._store_thread = _StoreThread(Path(path), self.store)
+            self._store_thread.setObjectName(f"scrub-cache-{Path(path).name}")
+            self._store_thread.start()
+
+    @property
+    def scrub_cache_done(self) -> bool:
+        """The scrub cache is built (every frame stored) or has stopped (full, failed)."""
+        thread = self._store_thread
+        return thread is not None and thread.isFinished()
 
     def request(self, index: int) -> None:
         if self._thread is None:
@@ -195,6 +245,10 @@ class FrameServer(QObject):
 
     def close(self) -> None:
         thread, self._thread = self._thread, None
+        store_thread, self._store_thread = self._store_thread, None
+        if store_thread is not None:
+            store_thread.stop()
+        self.store = None
         self._cache.clear()
         self.requested = None
         if thread is not None:
