@@ -15,12 +15,9 @@ from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train import sbi
 from forensics_app.core.train.data import ClipFaces, split_clips
 from forensics_app.core.train.finetune import MixedPairs, clip_face_set, train_on_images
-from forensics_app.core.train.trainer import (
-    RunLog,
-    Sequences,
-    TrainConfig,
-    train_temporal,
-)
+from forensics_app.core.train.loop import RunLog
+from forensics_app.core.train.temporal_stage import Sequences, train_temporal
+from forensics_app.core.train.trainer import TrainConfig
 
 SIZE = 128
 

@@ -118,7 +118,8 @@ def sequences(tmp_path_factory):
     """Temporal fakes of two synthetic identities, embedded by a tiny random model."""
     from test_train import synthetic_clip, tiny_config, tiny_spatial
 
-    from forensics_app.core.train.trainer import RunLog, build_sequences
+    from forensics_app.core.train.loop import RunLog
+    from forensics_app.core.train.temporal_stage import build_sequences
 
     tmp = tmp_path_factory.mktemp("seq")
     config = tiny_config(tmp, temporal_sequences=2)
@@ -130,7 +131,7 @@ def sequences(tmp_path_factory):
 
 
 def test_every_temporal_fake_kind_is_made_and_labelled(sequences):
-    from forensics_app.core.train.trainer import TEMPORAL_KINDS
+    from forensics_app.core.train.temporal_stage import TEMPORAL_KINDS
 
     seqs, *_ = sequences
     kinds = np.asarray(seqs.kinds)
@@ -145,7 +146,7 @@ def test_every_temporal_fake_kind_is_made_and_labelled(sequences):
 
 def test_temporal_fakes_alter_exactly_the_frames_they_mark(sequences):
     seqs, model, clips, config = sequences
-    from forensics_app.core.train.trainer import clip_outputs
+    from forensics_app.core.train.temporal_stage import clip_outputs
 
     clean = {name: emb for name, (_, emb) in clip_outputs(model, clips, config, False, 0).items()}
     real_rows = torch.cat(list(clean.values()))

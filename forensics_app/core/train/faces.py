@@ -32,6 +32,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# The engine's own detection padding and crop (core/faces), re-exported: training cuts faces
+# with the very functions the analysis uses.
+from forensics_app.core.faces.crop import engine_crop, pad_for_detection  # noqa: F401
+
 SOURCES = ("lfw", "utkface", "dfdc_crops")
 PREP_VERSION = 1
 
@@ -127,34 +131,6 @@ class FaceSet:
         return FaceSet(*(np.concatenate([getattr(s, k) for s in sets]) for k in (
             "crops", "landmarks", "labels", "groups", "sources", "paths")),
             dropped=sum(s.dropped for s in sets))
-
-
-def pad_for_detection(image: np.ndarray) -> tuple[np.ndarray, int]:
-    """Black border of half the image's longer side: a face that fills the picture is found
-    and cut with its full margin, the margin being black as in the engine's crops."""
-    pad = max(image.shape[:2]) // 2
-    return cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)), pad
-
-
-def engine_crop(image: np.ndarray, detector, size: int, margin: float
-                ) -> np.ndarray | None:
-    """The engine's crop of the most prominent face of an RGB image, or None."""
-    from forensics_app.core.faces import crop_face
-
-    padded, _ = pad_for_detection(image)
-    detections = detector.detect(padded)
-    if not detections:
-        return None
-    centre = np.array(padded.shape[1::-1], np.float64) / 2
-
-    def prominence(det) -> float:  # big and central beats a stray detection at the edge
-        x0, y0, x1, y1 = det.box
-        dist = np.linalg.norm(np.array([(x0 + x1) / 2, (y0 + y1) / 2]) - centre)
-        return (x1 - x0) * (y1 - y0) / (1.0 + dist / 10.0)
-
-    best = max(detections, key=prominence)
-    crop, _ = crop_face(padded, best.box, size, margin)
-    return crop
 
 
 def _prepare_chunk(args: tuple) -> tuple:

@@ -30,6 +30,16 @@ from torch.utils.data import DataLoader, Dataset
 from forensics_app.core.models.spatial import SpatialModel
 from forensics_app.core.train.data import ClipFaces, augment, item_rng, to_input, write_json
 from forensics_app.core.train.faces import FaceSet
+from forensics_app.core.train.loop import (
+    cosine_schedule,
+    eta,
+    freeze,
+    make_optimizer,
+    optimisation_step,
+    predict_spatial,
+    restore_checkpoint,
+    set_train_mode,
+)
 from forensics_app.core.train.metrics import binary_metrics
 from forensics_app.core.train.sbi import QualityParams, apply_quality, sample_params, self_blend
 
@@ -69,7 +79,8 @@ class MixedPairs(Dataset):
 
     def __init__(self, sbi: FaceSet, dfdc: FaceSet, length: int, seed: int = 0,
                  sbi_share: float = 0.5, augment_data: bool = True) -> None:
-        self.sbi = sbi.select(np.flatnonzero(sbi.has_landmarks()))
+        usable = sbi.has_landmarks()
+        self.sbi = sbi if usable.all() else sbi.select(np.flatnonzero(usable))  # no copy if all
         self.dfdc = dfdc
         self.pairs = dfdc_pairs(dfdc)
         if len(self.sbi) == 0:
@@ -153,8 +164,6 @@ def dfdc_val_set(faces: FaceSet, limit: int, seed: int) -> ValSet:
 def predict_images(model: SpatialModel, images: np.ndarray, device: torch.device,
                    batch: int = 64) -> tuple[np.ndarray, torch.Tensor]:
     """(logits, embeddings) of uint8 NHWC images, in eval mode."""
-    from forensics_app.core.train.trainer import predict_spatial
-
     tensor = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
     return predict_spatial(model, tensor, device, batch)
 
@@ -175,16 +184,6 @@ def train_on_images(model: SpatialModel, data: MixedPairs, val_sets: list[ValSet
                     ) -> tuple[SpatialModel, list[dict]]:
     """Fine-tune; keep the epoch with the best mean validation AUC. Checkpoints
     OUT/checkpoint.pt after every epoch (model, optimiser, schedule, history, best)."""
-    from forensics_app.core.train.trainer import (
-        _eta,
-        cosine_schedule,
-        freeze,
-        make_optimizer,
-        optimisation_step,
-        restore_checkpoint,
-        set_train_mode,
-    )
-
     device = torch.device(config.device)
     model.to(device)
     frozen = freeze(model, config.freeze_blocks)
@@ -226,7 +225,7 @@ def train_on_images(model: SpatialModel, data: MixedPairs, val_sets: list[ValSet
                     * 2 * config.batch_pairs / rate
                 log(f"epoch {epoch + 1}/{config.epochs} step {step}/{steps} loss "
                     f"{np.mean(losses[-config.log_every:]):.4f} {rate:.1f} img/s "
-                    f"ETA {_eta(left)}")
+                    f"ETA {eta(left)}")
         val = validate(model, val_sets, device)
         score = float(np.mean([v["auc"] for v in val.values()]))
         record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),

@@ -1,11 +1,12 @@
-"""Training: the spatial model on self-blended pairs, then the temporal model on its frozen
-per-frame embeddings, then temperature calibration and the model folder.
+"""Training: the spatial model fine-tuned on self-blended and DFDC pairs (`finetune`), then
+the temporal model on its frozen per-frame embeddings (`temporal_stage`), then calibration
+on held-out data and the model folder.
 
 `run_training(config)` is the whole pipeline; it checkpoints after every epoch
 (OUT/checkpoint.pt for the spatial stage, OUT/temporal_checkpoint.pt for the temporal one, both
 with optimiser and scheduler state) and resumes from them with `resume=True`. Runs are
 deterministic given the seed on one device: every random choice comes from generators seeded
-by (seed, epoch, sample), the loader order from a seeded permutation.
+by (seed, epoch, sample).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,27 +22,34 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from forensics_app.core.models.registry import ModelCard, save_model
-from forensics_app.core.models.spatial import SpatialConfig, SpatialModel, SpatialOutput
+from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.calibration import expected_calibration_error, fit_platt
 from forensics_app.core.train.data import (
     ClipFaces,
-    augment,
-    blend_sequence,
     extract_clip,
-    item_rng,
     list_videos,
     split_clips,
-    to_input,
     write_json,
 )
 from forensics_app.core.train.faces import FaceSet
+from forensics_app.core.train.finetune import (
+    MixedPairs,
+    clip_face_set,
+    predict_images,
+    train_on_images,
+)
+from forensics_app.core.train.loop import RunLog, predict_spatial, seed_everything
 from forensics_app.core.train.metrics import binary_metrics
-from forensics_app.core.train.sbi import sample_params
+from forensics_app.core.train.temporal_stage import (
+    Sequences,
+    build_sequences,
+    predict_temporal,
+    train_temporal,
+)
 
 # Held-out real clips (their people appear in no other clip): four talking heads and two
 # GRID speakers.
@@ -93,13 +100,6 @@ class TrainConfig:
     log_every: int = 10
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
 # --------------------------------------------------------------------------- backbone init
 
 def imagenet_weights_path() -> Path:
@@ -131,49 +131,7 @@ def load_imagenet_backbone(backbone: nn.Module, path: Path | None = None) -> int
     return len(mapped)
 
 
-def frozen_modules(model: SpatialModel, blocks: int) -> list[nn.Module]:
-    b = model.backbone
-    if blocks <= 0 or not hasattr(b, "blocks"):
-        return []
-    return [b.conv_stem, b.bn1, *list(b.blocks[:blocks])]
-
-
-def freeze(model: SpatialModel, blocks: int) -> list[nn.Module]:
-    modules = frozen_modules(model, blocks)
-    for module in modules:
-        for p in module.parameters():
-            p.requires_grad_(False)
-    return modules
-
-
-def set_train_mode(model: SpatialModel, frozen: Sequence[nn.Module]) -> None:
-    """Train mode, except the frozen stages' batch norms keep their ImageNet statistics."""
-    model.train()
-    for module in frozen:
-        module.eval()
-
-
 # --------------------------------------------------------------------------- logging
-
-class RunLog:
-    """Progress lines to stdout and OUT/train.log; curves to OUT/history.json."""
-
-    def __init__(self, out: Path, printer: Callable[[str], None] = print) -> None:
-        self.out = out
-        self.printer = printer
-        self.path = out / "train.log"
-
-    def __call__(self, line: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        self.printer(f"[{stamp}] {line}")
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(f"[{stamp}] {line}\n")
-
-
-def _eta(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
 
 # --------------------------------------------------------------------------- spatial stage
 
@@ -183,264 +141,6 @@ def build_spatial(config: TrainConfig) -> SpatialModel:
     if config.imagenet_init and cfg.backbone == "tf_efficientnet_lite0":
         load_imagenet_backbone(model.backbone)
     return model
-
-
-def make_optimizer(model: SpatialModel, config: TrainConfig) -> torch.optim.Optimizer:
-    backbone = [p for p in model.backbone.parameters() if p.requires_grad]
-    backbone_ids = {id(p) for p in model.backbone.parameters()}
-    head = [p for p in model.parameters() if id(p) not in backbone_ids]
-    return torch.optim.AdamW([{"params": backbone, "lr": config.backbone_lr},
-                              {"params": head, "lr": config.lr}],
-                             weight_decay=config.weight_decay)
-
-
-def cosine_schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total - warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def predict_spatial(model: SpatialModel, images: torch.Tensor, device: torch.device,
-                    batch: int = 64) -> tuple[np.ndarray, torch.Tensor]:
-    """(logits, embeddings) of uint8 NCHW images, in eval mode."""
-    return _predict(model, images, batch, lambda chunk: model(chunk.to(device)))
-
-
-@torch.inference_mode()
-def _predict(model: SpatialModel, inputs: torch.Tensor, batch: int,
-             forward: Callable[[torch.Tensor], SpatialOutput]) -> tuple[np.ndarray, torch.Tensor]:
-    was_training = model.training
-    model.eval()
-    logits, embeddings = [], []
-    for begin in range(0, len(inputs), batch):
-        out = forward(inputs[begin:begin + batch])
-        logits.append(out.logit.float().cpu())
-        embeddings.append(out.embedding.float().cpu())
-    model.train(was_training)
-    if not logits:
-        return np.zeros(0, np.float32), torch.zeros(0, model.config.dim)
-    return torch.cat(logits).numpy(), torch.cat(embeddings)
-
-
-# --------------------------------------------------------------------------- temporal stage
-
-@dataclass
-class Sequences:
-    """Per-frame embeddings of clip sequences with labels and, per frame, whether blended."""
-
-    embeddings: list[torch.Tensor] = field(default_factory=list)  # (T, dim) each
-    labels: list[float] = field(default_factory=list)
-    blended: list[np.ndarray] = field(default_factory=list)  # (T,) bool
-    kinds: list[str] = field(default_factory=list)  # real, jitter, splice
-    frame_logits: list[np.ndarray] = field(default_factory=list)  # (T,) spatial logits
-
-    def add(self, emb, label, blended, kind, logits) -> None:
-        self.embeddings.append(emb)
-        self.labels.append(label)
-        self.blended.append(blended)
-        self.kinds.append(kind)
-        self.frame_logits.append(logits)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def _window(rng: np.random.Generator, rows: np.ndarray, max_frames: int, min_len: int = 16
-            ) -> np.ndarray:
-    """Frame rows of a random window: stride 1-4 over the cached frames (which sample the
-    clip uniformly, as the engine does), 16-100 long."""
-    stride = int(rng.integers(1, min(4, max(1, len(rows) // min_len)) + 1))
-    strided = rows[int(rng.integers(stride)):: stride]
-    length = int(rng.integers(min(min_len, len(strided)), min(max_frames, len(strided)) + 1))
-    start = int(rng.integers(len(strided) - length + 1))
-    return strided[start:start + length]
-
-
-def clip_outputs(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
-                 augmented: bool, salt: int) -> dict[str, tuple[np.ndarray, torch.Tensor]]:
-    """Per clip, the spatial logits and embeddings of its cached faces (clip row order), of the
-    clean crops or of one label-agnostic augmentation of each."""
-    device = torch.device(config.device)
-    out = {}
-    for c, clip in enumerate(clips):
-        images = np.stack([to_input(x, config.input_size) for x in clip.crops])
-        if augmented:
-            images = np.stack([augment(x, item_rng(config.seed + salt, c, i))
-                               for i, x in enumerate(images)])
-        out[clip.clip] = predict_spatial(model, torch.from_numpy(images).permute(0, 3, 1, 2)
-                                         .contiguous(), device)
-    return out
-
-
-TEMPORAL_KINDS = ("real", "flicker", "splice", "freeze", "drop", "identity")
-# One real window before each fake kind: the classes balance.
-_SEQUENCE_PLAN = tuple(k for fake in TEMPORAL_KINDS[1:] for k in ("real", fake))
-
-
-def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: TrainConfig,
-                    salt: int, augment_data: bool, log: RunLog) -> Sequences:
-    """Per identity, windows of its frames (uniformly sampled, as the engine samples, at
-    stride 1-4 over the cached frames) of every kind in TEMPORAL_KINDS:
-
-    real      the window as it is;
-    flicker   every frame (or a random ~60 % of them) self-blended, the blend's parameters
-              jittering frame to frame: an unstable face swap;
-    splice    a contiguous stretch of 15-60 % blended, the rest real (a faked stretch);
-    freeze    a run of 3-10 frames repeating one frame (duplicated frames);
-    drop      a jump: 20-50 % of the window's frames cut out of its middle (dropped frames);
-    identity  the window's later part taken from another identity (an identity change).
-
-    Each window is embedded clean or, with `augment_data`, at random from the clean or the
-    augmented faces (fakes are augmented with the same chance), so quality never tells the
-    label. `blended` marks the frames each fake altered.
-    """
-    device = torch.device(config.device)
-    max_frames = TemporalConfig(**config.temporal).max_frames
-    clean = clip_outputs(model, clips, config, False, salt)
-    noisy = clip_outputs(model, clips, config, True, salt) if augment_data else clean
-    identities = [(clip, track) for clip in clips for track in sorted(set(clip.tracks.tolist()))
-                  if len(clip.rows_of(track)) >= 8]
-    seqs = Sequences()
-
-    def embed(images: np.ndarray, rng: np.random.Generator, aug: bool
-              ) -> tuple[np.ndarray, torch.Tensor]:
-        images = np.stack([to_input(x, config.input_size) for x in images])
-        if aug:
-            images = np.stack([augment(x, rng) for x in images])
-        return predict_spatial(model, torch.from_numpy(images).permute(0, 3, 1, 2)
-                               .contiguous(), device)
-
-    for n, (clip, track) in enumerate(identities):
-        rows = clip.rows_of(track)  # clip rows in frame order
-        for k in range(config.temporal_sequences):
-            rng = item_rng(config.seed + salt, n, k)
-            for kind in _SEQUENCE_PLAN:
-                aug = augment_data and bool(rng.random() < 0.5)
-                logits, emb = (noisy if aug else clean)[clip.clip]
-                win = _window(rng, rows, max_frames)
-                x, lg = emb[win].clone(), logits[win].copy()
-                mask = np.zeros(len(win), bool)
-                if kind in ("flicker", "splice"):
-                    if kind == "flicker":
-                        mask[:] = True if rng.random() < 0.5 else rng.random(len(win)) < 0.6
-                        mask[int(rng.integers(len(win)))] = True  # never an empty flicker
-                        amount = float(rng.uniform(0.5, 2.0))
-                    else:
-                        span = max(2, int(len(win) * rng.uniform(0.15, 0.6)))
-                        at = int(rng.integers(0, len(win) - span + 1))
-                        mask[at:at + span] = True
-                        amount = float(rng.uniform(0.3, 1.0))
-                    picked = win[mask]
-                    fakes = blend_sequence(clip.crops[picked], clip.landmarks[picked],
-                                           sample_params(rng, clip.crops.shape[1]), rng,
-                                           clip.crops.shape[1], amount)
-                    f_logits, f_emb = embed(fakes, rng, aug)
-                    x[torch.from_numpy(mask)] = f_emb
-                    lg[mask] = f_logits
-                elif kind == "freeze":
-                    span = int(rng.integers(3, 11))
-                    at = int(rng.integers(0, max(1, len(win) - span)))
-                    x[at:at + span] = x[at]
-                    lg[at:at + span] = lg[at]
-                    mask[at + 1:at + span] = True
-                elif kind == "drop":
-                    longer = _window(rng, rows, max_frames, min_len=24)
-                    cut = max(2, int(len(longer) * rng.uniform(0.2, 0.5)))
-                    at = int(rng.integers(4, max(5, len(longer) - cut - 4)))
-                    win = np.concatenate([longer[:at], longer[at + cut:]])
-                    x, lg = emb[win].clone(), logits[win].copy()
-                    mask = np.zeros(len(win), bool)
-                    mask[at:at + 2] = True  # the frames after the jump
-                elif kind == "identity":
-                    other_clip, other_track = identities[(n + 1 + int(rng.integers(
-                        len(identities) - 1 if len(identities) > 1 else 1))) % len(identities)]
-                    if other_clip is clip and other_track == track:
-                        continue
-                    o_logits, o_emb = (noisy if aug else clean)[other_clip.clip]
-                    o_win = _window(rng, other_clip.rows_of(other_track), max_frames)
-                    at = int(len(win) * rng.uniform(0.3, 0.8))
-                    take = min(len(win) - at, len(o_win))
-                    x[at:at + take] = o_emb[o_win[:take]]
-                    lg[at:at + take] = o_logits[o_win[:take]]
-                    x, lg = x[:at + take], lg[:at + take]
-                    mask = np.zeros(at + take, bool)
-                    mask[at:] = True
-                seqs.add(x, float(kind != "real"), mask, kind, lg)
-        log(f"temporal sequences: {clip.clip}#{track} done ({len(seqs)} so far)")
-    return seqs
-
-
-def _pad(batch: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    longest = max(len(x) for x in batch)
-    dim = batch[0].shape[1]
-    out = torch.zeros(len(batch), longest, dim)
-    mask = torch.ones(len(batch), longest, dtype=torch.bool)
-    for i, x in enumerate(batch):
-        out[i, :len(x)] = x
-        mask[i, :len(x)] = False
-    return out, mask
-
-
-@torch.inference_mode()
-def predict_temporal(model: TemporalModel, seqs: Sequences, device: torch.device) -> np.ndarray:
-    model.eval()
-    logits = []
-    for emb in seqs.embeddings:  # one at a time: exactly how the engine scores a clip
-        logits.append(float(model(emb[None].to(device)).logit[0]))
-    return np.asarray(logits, np.float64)
-
-
-def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
-                   config: TrainConfig, out: Path, log: RunLog, resume: bool = False
-                   ) -> tuple[TemporalModel, list[dict]]:
-    device = torch.device(config.device)
-    model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.temporal_lr,
-                                  weight_decay=config.weight_decay)
-    steps = math.ceil(len(train) / config.temporal_batch)
-    scheduler = cosine_schedule(optimizer, min(20, steps), steps * config.temporal_epochs)
-    history: list[dict] = []
-    start, best_loss, best_state = 0, float("inf"), None
-    ckpt_path = out / "temporal_checkpoint.pt"
-    ckpt = restore_checkpoint(ckpt_path, model, optimizer, scheduler) if resume else None
-    if ckpt is not None:
-        history, start = ckpt["history"], ckpt["epoch"] + 1
-        best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
-    labels = torch.tensor(train.labels)
-    val_labels = np.asarray(val.labels)
-    for epoch in range(start, config.temporal_epochs):
-        model.train()
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(
-            config.seed * 1000 + 500 + epoch)).tolist()
-        losses = []
-        for begin in range(0, len(order), config.temporal_batch):
-            idx = order[begin:begin + config.temporal_batch]
-            x, mask = _pad([train.embeddings[i] for i in idx])
-            logit = model(x.to(device), mask.to(device)).logit
-            losses.append(optimisation_step(model, optimizer, scheduler, logit,
-                                            labels[idx].to(device)))
-        val_logits = predict_temporal(model, val, device)
-        val_loss = float(F.binary_cross_entropy_with_logits(
-            torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
-        auc = binary_metrics(val_labels, val_logits, 0.0)["auc"]
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                        "val_loss": val_loss, "val_auc": auc})
-        if (epoch + 1) % 5 == 0 or epoch + 1 == config.temporal_epochs:
-            log(f"temporal epoch {epoch + 1}/{config.temporal_epochs}: train loss "
-                f"{np.mean(losses):.4f}, val loss {val_loss:.4f}, val AUC {auc:.4f}")
-        if val_loss < best_loss:
-            best_loss = val_loss
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        torch.save({"epoch": epoch, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "best_loss": best_loss, "best_state": best_state},
-                   ckpt_path)
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return model.eval(), history
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -541,8 +241,6 @@ def run_training(config: TrainConfig, resume: bool = False,
                  printer: Callable[[str], None] = print) -> Path:
     """The whole pipeline; returns the run folder, which is a loadable model folder."""
     from forensics_app.core.train.faces import FaceSet
-    from forensics_app.core.train.finetune import MixedPairs, clip_face_set, train_on_images
-
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out, printer)
@@ -556,7 +254,10 @@ def run_training(config: TrainConfig, resume: bool = False,
     faces = load_face_split(config, log)
     clip_faces = clip_face_set(train_clips, config.input_size)
     real = FaceSet.concat([faces.train_real, clip_faces]) if faces else clip_faces
+    real = real.select(np.flatnonzero(real.has_landmarks()))  # only these can be blended
     dfdc = faces.train_dfdc if faces else clip_faces.select(np.zeros(0, np.int64))
+    if faces:
+        faces.train_real = faces.train_real.select(np.zeros(0, np.int64))  # free the copy
     data = MixedPairs(real, dfdc, config.steps_per_epoch * config.batch_pairs, config.seed,
                       config.sbi_share)
     val_sets = spatial_val_sets(faces, val_clips, config)
@@ -656,8 +357,6 @@ def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_sets: list,
 
     Mutates the models' head biases; returns the card's calibration fields and metrics.
     """
-    from forensics_app.core.train.finetune import predict_images
-
     device = torch.device(config.device)
     raw = {v.name: predict_images(spatial, v.images, device)[0] for v in val_sets}
     logits = np.concatenate([raw[v.name] for v in val_sets])
@@ -745,25 +444,3 @@ def _rounded(value):
     return value
 
 
-def optimisation_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                      logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """One binary cross-entropy step with gradient clipping; returns the loss."""
-    loss = F.binary_cross_entropy_with_logits(logits, labels)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    scheduler.step()
-    return loss.item()
-
-
-def restore_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                       scheduler: Any) -> dict | None:
-    """Load model, optimizer and scheduler state from `path`; the checkpoint, or None if absent."""
-    if not path.exists():
-        return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    return ckpt
