@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forensics_app.core.faces.shots import same_shot
 from forensics_app.ui.common import score_color, timecode
 from forensics_app.ui.frames import FrameServer
 from forensics_app.ui.state import AppState
@@ -268,6 +269,8 @@ class PlayerView(QWidget):
         step = (sampled[-1] - sampled[0]) / max(len(sampled) - 1, 1) if len(sampled) > 1 else 1
         if abs(frame - st.frame) > max(step / 2, 0.5):
             return [], False
+        if not same_shot(frame, st.frame, st.bundle.results.shot_cuts):
+            return [], False  # the nearest analysed frame is in another shot
         return st.bundle.results.faces[pos], frame == st.frame
 
     def _draw_faces(self) -> None:

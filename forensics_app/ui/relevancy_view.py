@@ -13,6 +13,7 @@ for analysed frames only. The view shows the selected identity only where it is 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from forensics_app.core.analysis.results import EXPLAIN_METHODS
+from forensics_app.core.faces.shots import same_shot
 from forensics_app.ui.common import NOT_PROOF, heat_rgba, upsample
 from forensics_app.ui.frames import FrameServer
 from forensics_app.ui.state import AppState
@@ -51,13 +53,15 @@ def crop(rgb: np.ndarray, box) -> np.ndarray:
     return out[ys[:, None], xs[None, :]]
 
 
-def locate(sampled: list[int], analysed: list[int], frame: int
+def locate(sampled: list[int], analysed: list[int], frame: int, cuts: Sequence[int] = ()
            ) -> tuple[int, int, int, float] | None:
     """Where an identity analysed at the (ascending) video frames `analysed` is at `frame`.
 
     (map frame, frame before, frame after, t) with t in [0, 1] the position of `frame`
     between the two, when `frame` is analysed itself (before = after = frame) or lies
-    between two analysed frames that are consecutive entries of `sampled`; else None."""
+    between two analysed frames that are consecutive entries of `sampled` in one shot (no
+    shot cut in `cuts` between them: an identity is a person, seen across cuts, and its face
+    is not carried from one shot into the next); else None."""
     pos = bisect.bisect_left(analysed, frame)
     if pos < len(analysed) and analysed[pos] == frame:
         return frame, frame, frame, 0.0
@@ -66,6 +70,8 @@ def locate(sampled: list[int], analysed: list[int], frame: int
     before, after = analysed[pos - 1], analysed[pos]
     order = {f: i for i, f in enumerate(sampled)}
     if before not in order or after not in order or order[after] - order[before] != 1:
+        return None
+    if not same_shot(before, after, list(cuts)):
         return None
     t = (frame - before) / (after - before)
     return (before if t <= 0.5 else after), before, after, t
@@ -189,7 +195,8 @@ class RelevancyView(QWidget):
         rows = np.flatnonzero(fm.track_id == track)
         analysed = sorted({int(f) for f in fm.frame_index[rows]})
         frame = self.state.frame
-        where = locate(bundle.results.sampled_frames, analysed, frame)
+        where = locate(bundle.results.sampled_frames, analysed, frame,
+                       bundle.results.shot_cuts)
         if where is None:
             self.absent = True
             nearest = min(analysed, key=lambda f: (abs(f - frame), f)) if analysed else None

@@ -1,4 +1,5 @@
-"""Decode the sampled frames once, find and track the faces, and cut their crops."""
+"""Decode the sampled frames once, find and track the faces, cut their crops, and join the
+tracker's fragments into people (re-identification by appearance, core/faces/reid.py)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forensics_app.core.faces import FaceDetector, IoUTracker, ShotCutDetector, crop_face
+from forensics_app.core.faces import FaceDetector, IoUTracker, ShotCutDetector
+from forensics_app.core.faces.crop import find_and_crop
 from forensics_app.core.faces.detector import Detection
+from forensics_app.core.faces.reid import appearance, fragments_from_rows, link_fragments
 from forensics_app.core.media import VideoSource
 
 
 @dataclass
 class TrackedFaces:
-    """Every analysed face, one row each, in frame order."""
+    """Every analysed face, one row each, in frame order.
 
-    entries: list[tuple[int, int, Detection]] = field(default_factory=list)  # frame, track, det
+    `entries` carry the person id (after re-identification); `tracklets` the tracker's
+    fragment id of each row, which never spans a shot cut or a long gap.
+    """
+
+    entries: list[tuple[int, int, Detection]] = field(default_factory=list)  # frame, person, det
     crops: list[np.ndarray] = field(default_factory=list)  # S×S×3 uint8
     crop_boxes: list[np.ndarray] = field(default_factory=list)  # xyxy in video pixels
+    tracklets: list[int] = field(default_factory=list)  # the tracker's fragment id per row
+    descriptors: list[np.ndarray] = field(default_factory=list)  # appearance per row
     shot_cuts: list[int] = field(default_factory=list)  # frames where a new shot starts
     detector_settings: dict = field(default_factory=dict)
 
@@ -30,6 +39,31 @@ class TrackedFaces:
         self.entries.append((frame, track, detection))
         self.crops.append(crop)
         self.crop_boxes.append(box)
+        self.tracklets.append(track)
+
+    def join_fragments(self, margin: float) -> None:
+        """Re-identify: replace each row's tracklet id by its person id."""
+        self.descriptors = [appearance(c, margin) for c in self.crops]
+        fragments = fragments_from_rows([e[0] for e in self.entries], self.tracklets,
+                                        self.descriptors)
+        person = link_fragments(fragments)
+        self.entries = [(f, person[t], d) for (f, _, d), t in
+                        zip(self.entries, self.tracklets, strict=True)]
+
+    def fragment_count(self, person: int) -> int:
+        return len({self.tracklets[r] for r in self.rows_of(person)})
+
+    def segments_of(self, person: int) -> list[list[int]]:
+        """The person's rows split at shot cuts: each part is one continuous shot."""
+        parts: list[list[int]] = []
+        shot = None
+        for row in self.rows_of(person):
+            here = sum(cut <= self.entries[row][0] for cut in self.shot_cuts)
+            if here != shot:
+                parts.append([])
+                shot = here
+            parts[-1].append(row)
+        return parts
 
     def track_ids(self) -> list[int]:
         return sorted({track for _, track, _ in self.entries})
@@ -55,12 +89,14 @@ def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, de
                 tracker.reset()
                 hints = []
                 tracked.shot_cuts.append(frame_index)
-            detections = detector.detect(rgb, hints)
+            found = find_and_crop(detector, rgb, hints, crop_size, margin)
+            detections = [d for d, _, _ in found]
             hints = [d.box for d in detections] or hints
-            for track, detection in zip(tracker.update(detections), detections, strict=True):
-                crop, box = crop_face(rgb, detection.box, crop_size, margin)
+            for track, (detection, crop, box) in zip(tracker.update(detections), found,
+                                                     strict=True):
                 tracked.add(frame_index, track, detection, crop, box)
             yield progress(done, len(sampled))
+    tracked.join_fragments(margin)
     return tracked
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from forensics_app.core.faces.detector import check_rgb
+from forensics_app.core.faces.detector import Detection, FaceDetector, check_rgb, pad_for_detection
 
 Border = Literal["constant", "replicate"]
 
@@ -79,3 +79,60 @@ def crop_face(
         patch, cy0, size - cy1, cx0, size - cx1, _BORDER_TYPES[border], value=(0, 0, 0)
     )
     return padded, crop_box
+
+
+def engine_crop(image: np.ndarray, detector, size: int, margin: float
+                ) -> np.ndarray | None:
+    """The engine's crop of the most prominent face of an RGB image, or None.
+
+    Used to prepare face-image folders for training (core/train/faces.py): the image is
+    padded black by half its size, so a face that fills it is found and cut with its full
+    margin, black where it falls outside the picture.
+    """
+    padded, _ = pad_for_detection(image)
+    detections = detector.detect(padded)
+    if not detections:
+        return None
+    centre = np.array(padded.shape[1::-1], np.float64) / 2
+
+    def prominence(det) -> float:  # big and central beats a stray detection at the edge
+        x0, y0, x1, y1 = det.box
+        dist = np.linalg.norm(np.array([(x0 + x1) / 2, (y0 + y1) / 2]) - centre)
+        return (x1 - x0) * (y1 - y0) / (1.0 + dist / 10.0)
+
+    best = max(detections, key=prominence)
+    crop, _ = crop_face(padded, best.box, size, margin)
+    return crop
+
+
+def find_and_crop(detector: FaceDetector, rgb: np.ndarray, hints: list[np.ndarray] | None,
+                  size: int, margin: float
+                  ) -> list[tuple[Detection, np.ndarray, np.ndarray]]:
+    """The faces of one video frame with their crops: (detection, crop, crop box) each.
+
+    1. the whole frame; 2. when that finds nothing, the frame padded black as the training
+    data were (`pad_for_detection`): a clip that is already a face crop, the face filling
+    the frame, is found there and cut exactly as the model was trained (from the padded
+    frame, so a margin outside the frame is black and the box is not clipped first);
+    3. the detector's second look around `hints` and in tiles (large frames).
+    Detections are in frame pixels, boxes clipped to the frame; crop boxes may reach past it.
+    """
+    rgb = check_rgb(rgb)
+    found = detector.detect_whole(rgb)
+    if found:
+        return [(d, *crop_face(rgb, d.box, size, margin)) for d in found]
+    padded, pad = pad_for_detection(rgb)
+    in_padded = detector.detect_whole(padded)
+    if in_padded:
+        return [_unpad(d, *crop_face(padded, d.box, size, margin), pad, rgb.shape)
+                for d in in_padded]
+    return [(d, *crop_face(rgb, d.box, size, margin)) for d in detector.detect_fallback(rgb, hints)]
+
+
+def _unpad(detection: Detection, crop: np.ndarray, crop_box: np.ndarray, pad: int,
+           shape: tuple[int, ...]) -> tuple[Detection, np.ndarray, np.ndarray]:
+    """A padded-frame detection and crop box back in the frame's pixels."""
+    height, width = shape[:2]
+    box = np.clip(detection.box - pad, 0, [width, height, width, height])
+    moved = Detection(box=box, score=detection.score, keypoints=detection.keypoints - pad)
+    return moved, crop, (crop_box - pad).astype(np.float32)

@@ -30,6 +30,15 @@ class ShotCutDetector:
         return cv2.compareHist(previous, current, cv2.HISTCMP_CORREL) < self.threshold
 
 
+def same_shot(a: int, b: int, cuts: list[int]) -> bool:
+    """Whether video frames `a` and `b` are not separated by a shot cut (`cuts`: the sampled
+    frames that start a new shot, as in results.json). A view that carries a face from one
+    frame to another (the player's dashed boxes, the relevancy view's crop) must not carry it
+    across a cut: the person may be there on both sides, but not at the same place."""
+    lo, hi = sorted((a, b))
+    return not any(lo < cut <= hi for cut in cuts)
+
+
 def colour_histogram(rgb: np.ndarray) -> np.ndarray:
     """Normalised 16×8 hue-saturation histogram of a 64×36 thumbnail (fast, noise-tolerant)."""
     small = cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA)
