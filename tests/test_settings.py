@@ -42,3 +42,9 @@ def test_validation_names_the_flag_and_the_bounds():
         AnalysisSettings(detector="tiny").validate()
     assert spec(AnalysisSettings, "frames").bounds == (1, 100)
     assert set(asdict(AnalysisSettings())) >= {s.name for s in options_of(AnalysisSettings)}
+
+
+def test_paper_choices_match_the_paper_sizes():
+    from forensics_app.core.report.document import PAPERS
+
+    assert spec(ReportOptions, "paper").choices == tuple(PAPERS)

@@ -1,0 +1,217 @@
+"""The application layer, without Qt: what an examiner's session does with evidence, analyses,
+cases, notes and reports. The desktop app drives it (its slow calls run on worker threads);
+a script or another front end can drive it the same way.
+
+Rules kept here, not in a window:
+- inside a case, an analysis is written to CASE/analyses/<evidence id>/, after the evidence
+  was hashed into the case; outside one, to a fresh folder under `output_root`;
+- every step that touches a case is audited; the case's own lock keeps the audit chain whole
+  whichever thread or process writes (`Case.locked`);
+- a note keeps the time it was written and the evidence it is about, through saving;
+- a cancelled analysis leaves an audit line and no folder behind.
+
+Methods marked *blocking* hash files or write reports: call them off the GUI thread. The
+others are quick and change the session's state: call them from one thread (the GUI's).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from forensics_app.core.analysis.results import RESULTS_FILE, Results, ResultsBundle
+from forensics_app.core.analysis.settings import AnalysisSettings
+from forensics_app.core.case import Case, EvidenceCheck, EvidenceRecord, Note, utc_now
+from forensics_app.core.report import ReportOutput, export_report
+
+
+@dataclass
+class CaseOpening:
+    """A reopened case with the outcome of re-hashing its evidence."""
+
+    case: Case
+    checks: list[EvidenceCheck]
+    records: list[EvidenceRecord]
+
+    @property
+    def mismatches(self) -> list[EvidenceCheck]:
+        return [c for c in self.checks if c.status != "ok"]
+
+
+@dataclass
+class SavedCase:
+    case: Case
+    record: EvidenceRecord | None  # the open video's evidence record (None: no video)
+    copied: Path | None  # where its results were copied into the case, if they were
+
+
+@dataclass
+class Session:
+    output_root: Path
+    settings: AnalysisSettings = field(default_factory=AnalysisSettings)
+    case: Case | None = None
+    evidence_id: str | None = None  # the open video's id in the case
+    pending_notes: list[Note] = field(default_factory=list)  # taken before a case existed
+    results_by_video: dict[str, Path] = field(default_factory=dict)  # resolved path → folder
+    mismatches: list[EvidenceCheck] = field(default_factory=list)  # of the open case
+
+    # -- analyses --------------------------------------------------------------------------
+    def job_settings(self) -> AnalysisSettings:
+        """A validated copy of the settings for one job (ForensicsError when invalid)."""
+        settings = replace(self.settings)
+        settings.validate()
+        return settings
+
+    def new_output_dir(self, video: Path) -> Path:
+        """A fresh results folder under the output root (analyses outside a case)."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = self.output_root / f"{video.stem}-{stamp}"
+        n = 1
+        while out.exists():
+            n += 1
+            out = self.output_root / f"{video.stem}-{stamp}-{n}"
+        return out
+
+    def plan_analyses(self, videos: list[Path], case: Case | None,
+                      cancel: threading.Event | None = None) -> list[tuple[Path, Path]]:
+        """*Blocking* inside a case: (video, results folder) of each analysis to queue. Inside
+        a case each video is hashed into it first, and the queuing is audited."""
+        if case is None:
+            return [(video, self.new_output_dir(video)) for video in videos]
+        planned = []
+        for video in videos:
+            out = case.analysis_dir(case.add_evidence(video, cancel=cancel).evidence_id)
+            case.audit("analysis queued", video=str(video), out=str(out))
+            planned.append((video, out))
+        return planned
+
+    def analysis_finished(self, video: Path, out_dir: Path, results: Results) -> None:
+        """Remember the results; in a case, audit the analysis (settings, model, verdict)."""
+        self.results_by_video[str(video.resolve())] = out_dir
+        case = self.case
+        if case is None:
+            return
+        evidence_id = self._evidence_of_folder(case, out_dir)
+        if evidence_id is not None:
+            case.record_analysis(evidence_id, results)
+        else:
+            case.audit("analysis finished outside the case", video=str(video),
+                       out=str(out_dir), label=results.prediction.label)
+
+    def analysis_cancelled(self, video: Path, out_dir: Path, reason: str) -> None:
+        """Remove the unfinished results folder; in a case, audit the cancellation."""
+        removed = remove_unfinished(out_dir)
+        if self.case is not None:
+            self.case.audit("analysis cancelled", video=str(video), out=str(out_dir),
+                            evidence_id=self._evidence_of_folder(self.case, out_dir),
+                            reason=reason, folder_removed=removed)
+
+    def results_folder_for(self, video: Path) -> Path | None:
+        folder = self.results_by_video.get(str(video.resolve()))
+        if folder is None and self.case is not None:
+            for record in self.case.evidence():
+                if Path(record.path).resolve() == video.resolve():
+                    folder = self.case.analysis_dir(record.evidence_id)
+        return folder if folder is not None and (folder / RESULTS_FILE).exists() else None
+
+    @staticmethod
+    def _evidence_of_folder(case: Case, out_dir: Path) -> str | None:
+        for record in case.evidence():
+            if case.analysis_dir(record.evidence_id).resolve() == out_dir.resolve():
+                return record.evidence_id
+        return None
+
+    # -- cases -----------------------------------------------------------------------------
+    @staticmethod
+    def open_case(folder: Path, cancel: threading.Event | None = None) -> CaseOpening:
+        """*Blocking*: reopen a case and re-hash its evidence against the intake hashes."""
+        case = Case.open(folder)
+        return CaseOpening(case, case.verify_evidence(cancel=cancel), case.evidence())
+
+    def use_case(self, opening: CaseOpening | Case, evidence_id: str | None = None) -> None:
+        if isinstance(opening, CaseOpening):
+            self.case, self.mismatches = opening.case, opening.mismatches
+        else:
+            self.case = opening
+        self.evidence_id = evidence_id
+
+    def evidence_id_of(self, video: Path) -> str | None:
+        """The open case's id of `video` (None: no case, or not in it)."""
+        if self.case is None:
+            return None
+        for record in self.case.evidence():
+            if Path(record.path).resolve() == video.resolve():
+                return record.evidence_id
+        return None
+
+    def save_case(self, folder: Path | None, case_id: str, examiner: str, video: Path | None,
+                  bundle: ResultsBundle | None, cancel: threading.Event | None = None
+                  ) -> SavedCase:
+        """*Blocking*: create the case (unless one is open), hash the open video into it, copy
+        its results there and write the notes taken so far (their own time and evidence)."""
+        case = self.case or Case.create(folder, case_id, examiner)
+        record = copied = None
+        if video is not None:
+            record = case.add_evidence(video, cancel=cancel)
+            target = case.analysis_dir(record.evidence_id)
+            if bundle is not None and Path(bundle.folder).resolve() != target.resolve() \
+                    and not (target / RESULTS_FILE).exists():
+                shutil.copytree(bundle.folder, target)
+                case.audit("analysis added to case", evidence_id=record.evidence_id,
+                           source=str(bundle.folder))
+                if not case.analysis_recorded(record.evidence_id):
+                    case.record_analysis(record.evidence_id, bundle.results)
+                copied = target
+        return SavedCase(case, record, copied)
+
+    def flush_notes(self, case: Case, evidence_id: str | None) -> None:
+        """Write the notes held back into `case`; a note about a frame is about `evidence_id`
+        (the video open when it was taken)."""
+        while self.pending_notes:
+            note = self.pending_notes[0]
+            case.add_note(note.text, author=note.author, frame=note.frame, utc=note.utc,
+                          evidence_id=note.evidence_id or (evidence_id if note.frame is not None
+                                                           else None))
+            self.pending_notes.pop(0)
+
+    # -- notes -----------------------------------------------------------------------------
+    def add_note(self, text: str, frame: int | None = None) -> Note:
+        """Into the case at once (audited), else held until a case is saved."""
+        if self.case is not None:
+            evidence = self.evidence_id if frame is not None else None
+            return self.case.add_note(text, frame=frame, evidence_id=evidence)
+        note = Note(utc_now(), text, None, frame)
+        self.pending_notes.append(note)
+        return note
+
+    def notes(self) -> list[Note]:
+        """The notes to show with the open evidence: its own, the case's, the held ones."""
+        saved = self.case.notes(self.evidence_id) if self.case is not None else []
+        return [*saved, *self.pending_notes]
+
+    # -- reports ---------------------------------------------------------------------------
+    def default_report_path(self, bundle: ResultsBundle) -> Path:
+        stem = Path(bundle.results.evidence.file_name).stem
+        if self.case is not None:
+            prefix = f"{self.evidence_id}-" if self.evidence_id else ""
+            return self.case.folder / "reports" / f"{prefix}{stem}-report.pdf"
+        return Path(bundle.folder) / f"{stem}-report.pdf"
+
+    def export_report(self, folder: Path, pdf_path: Path, notes: list[Note]) -> ReportOutput:
+        """*Blocking*: the PDF report (re-hashes the evidence); the case's notes are printed
+        by the exporter, `notes` adds those not saved in a case yet."""
+        return export_report(folder, pdf_path, case=self.case, notes=notes)
+
+
+def remove_unfinished(out_dir: Path) -> bool:
+    """Remove a results folder an analysis did not finish (no results.json in it); True when
+    it was removed. A folder with results, or anything but files, is left alone."""
+    if not out_dir.is_dir() or (out_dir / RESULTS_FILE).exists():
+        return False
+    if any(not p.is_file() for p in out_dir.iterdir()):
+        return False
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return not out_dir.exists()

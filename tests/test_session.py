@@ -1,0 +1,62 @@
+"""The Qt-free application layer: where analyses go, what is audited, how notes are kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forensics_app.core.case import Case, Note
+from forensics_app.core.session import Session, remove_unfinished
+
+
+def _evidence(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / "evidence" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(name.encode() * 500)
+    return path
+
+
+def test_analyses_outside_and_inside_a_case(tmp_path: Path) -> None:
+    session = Session(tmp_path / "out")
+    video = _evidence(tmp_path, "a.mp4")
+    ((v, out),) = session.plan_analyses([video], None)
+    assert v == video and out.parent == tmp_path / "out" and not out.exists()
+    case = Case.create(tmp_path / "case", "C-1", "examiner")
+    ((_, out),) = session.plan_analyses([video], case)
+    assert out == case.analysis_dir("E001")
+    assert [e["event"] for e in case.audit_log()][-1] == "analysis queued"
+
+
+def test_a_cancelled_analysis_leaves_an_audit_line_and_no_folder(tmp_path: Path) -> None:
+    session = Session(tmp_path / "out")
+    case = Case.create(tmp_path / "case", "C-2", "examiner")
+    session.use_case(case)
+    ((video, out),) = session.plan_analyses([_evidence(tmp_path, "b.mp4")], case)
+    out.mkdir(parents=True)
+    (out / ".write-test").write_bytes(b"")  # what an interrupted job may leave
+    session.analysis_cancelled(video, out, "analysis cancelled")
+    assert not out.exists()
+    last = case.audit_log()[-1]
+    assert last["event"] == "analysis cancelled" and last["evidence_id"] == "E001"
+    assert last["folder_removed"] is True and case.audit_chain_ok()
+    finished = tmp_path / "done"
+    finished.mkdir()
+    (finished / "results.json").write_text("{}")
+    assert not remove_unfinished(finished) and finished.exists()
+
+
+def test_held_notes_keep_their_time_and_get_the_evidence_they_are_about(tmp_path: Path
+                                                                         ) -> None:
+    session = Session(tmp_path / "out")
+    session.pending_notes += [Note("2026-12-01T20:13:33+00:00", "mouth blurs", None, 225),
+                              Note("2026-12-01T20:14:00+00:00", "whole case remark", None)]
+    video = _evidence(tmp_path, "c.mp4")
+    saved = session.save_case(tmp_path / "case", "C-3", "examiner", video, None)
+    session.flush_notes(saved.case, saved.record.evidence_id)
+    assert session.pending_notes == []
+    notes = Case.open(tmp_path / "case").notes()
+    assert [(n.utc, n.frame, n.evidence_id) for n in notes] == [
+        ("2026-12-01T20:13:33+00:00", 225, "E001"), ("2026-12-01T20:14:00+00:00", None, None)]
+    session.use_case(saved.case, "E001")
+    other = saved.case.add_evidence(_evidence(tmp_path, "d.mp4"))
+    session.evidence_id = other.evidence_id
+    assert [n.text for n in session.notes()] == ["whole case remark"]
