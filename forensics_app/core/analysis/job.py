@@ -36,6 +36,7 @@ from forensics_app.core.analysis.results import (
     check_destination,
     write_results,
 )
+from forensics_app.core.analysis.settings import AnalysisSettings  # the one definition
 from forensics_app.core.analysis.verdict import decide
 from forensics_app.core.devices import describe_device, resolve_device
 from forensics_app.core.errors import CancelledError, OutputError
@@ -51,29 +52,6 @@ from forensics_app.core.media import (
 from forensics_app.core.models.registry import DetectorModel, load_model
 
 STAGES = ("hash", "open", "faces", "spatial", "temporal", "write")
-
-
-@dataclass
-class AnalysisSettings:
-    frames: int = 100  # T: frames sampled uniformly over the clip or segment
-    segment: tuple[int, int] | None = None  # [start, end) video frame indices
-    explain: str = "relevancy"  # the method shown by default; all three are stored
-    device: str = "auto"
-    detector: str = "full"  # BlazeFace full-range (finds small and profile faces) or short
-    min_face_score: float = 0.5
-    margin: float = 0.3
-    batch_size: int = 32
-    seed: int = 0
-
-    def validate(self) -> None:
-        from forensics_app.core.errors import ForensicsError
-
-        if not 1 <= self.frames <= 100:
-            raise ForensicsError(f"--frames must be between 1 and 100, not {self.frames}")
-        if self.explain not in EXPLAIN_METHODS:
-            raise ForensicsError(f"--explain must be one of {', '.join(EXPLAIN_METHODS)}")
-        if self.detector not in ("short", "full"):
-            raise ForensicsError("--detector must be short or full")
 
 
 @dataclass
