@@ -57,7 +57,8 @@ def evidence(tmp_path_factory) -> Path:
 
 def test_summary_lists_every_file_and_failures_do_not_stop_the_batch(
         evidence, tiny_model_dir, tmp_path, capsys, one_torch_thread):
-    listing = tmp_path / "more.txt"
+    (tmp_path / "lists").mkdir()  # not above --out: results never go inside an evidence folder
+    listing = tmp_path / "lists" / "more.txt"
     listing.write_text(f"# extra files\n{evidence / 'clip_a.mp4'}\nmissing.mp4\n")
     out = tmp_path / "batch"
     code = run_cli(evidence, listing, "--out", out, "--frames", 4, "--model", tiny_model_dir,
@@ -143,6 +144,11 @@ def test_bad_batch_inputs_are_one_clear_error(tmp_path, capsys):
     with pytest.raises(EvidenceError, match="no video files"):
         collect_inputs([empty])
     assert not (tmp_path / "out").exists()  # nothing written
+    make_video(empty / "clip.mp4", n_frames=3, width=32, height=32)
+    assert run_cli(empty, "--out", empty / "batch") == 4  # inside the evidence folder
+    err = capsys.readouterr().err
+    assert err.count("forensics-app: error:") == 1 and "choose another --out" in err
+    assert not (empty / "batch").exists()
 
 
 RAY_HEAD = textwrap.dedent("""

@@ -33,6 +33,7 @@ import csv
 import hashlib
 import html
 import io
+import json
 import multiprocessing
 import os
 import queue
@@ -44,8 +45,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from forensics_app.core.analysis.results import ResultsBundle, atomic_write, read_results
-from forensics_app.core.errors import EvidenceError, ForensicsError
+from forensics_app.core.analysis.results import (
+    RESULTS_FILE,
+    ResultsBundle,
+    atomic_write,
+    read_results,
+)
+from forensics_app.core.errors import EvidenceError, ForensicsError, OutputError
 
 VIDEO_SUFFIXES = frozenset({
     ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".ts", ".mts",
@@ -129,7 +135,15 @@ def plan_batch(videos: Sequence[Path], out_dir: Path, settings: dict[str, Any],
                model: str | None = None, reports: bool = True, workers: int = 1
                ) -> list[BatchItem]:
     """One item per video; names are the file stems (a short path hash where they clash),
-    stable across runs, so a rerun finds its finished results."""
+    stable across runs, so a rerun finds its finished results. An `out_dir` in or under an
+    evidence folder is refused up front (every analysis would refuse it)."""
+    from forensics_app.core.media.evidence import beside_evidence
+
+    for video in videos:
+        if video.exists() and beside_evidence(out_dir, video):
+            raise OutputError(f"the batch folder is in or under the folder of {video}; "
+                              "results never go beside the evidence: choose another --out",
+                              out_dir)
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     taken: set[str] = set()
     items = []
@@ -148,10 +162,20 @@ def plan_batch(videos: Sequence[Path], out_dir: Path, settings: dict[str, Any],
 def _name_for(video: Path, out_dir: Path, taken: set[str]) -> str:
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in video.stem) or "video"
     folder = out_dir / RESULTS_DIR / stem
-    if stem not in taken and (not folder.exists() or _finished_for(folder, video)):
+    if stem not in taken and (not folder.exists() or _claimed_by(folder) == str(video.resolve())):
         return stem
     digest = hashlib.sha1(str(video.resolve()).encode("utf-8")).hexdigest()[:8]
     return f"{stem}-{digest}"
+
+
+def _claimed_by(folder: Path) -> str | None:
+    """The evidence path a results folder says it is about, read without verification: a
+    damaged result of this very file keeps its name (and is redone), another file's does not."""
+    try:
+        data = json.loads((folder / RESULTS_FILE).read_text(encoding="utf-8"))
+        return str(data["evidence"]["path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _finished_for(folder: Path, video: Path) -> ResultsBundle | None:
@@ -191,11 +215,19 @@ def analyse_task(task: BatchTask) -> dict[str, Any]:
 def _analyse(task: BatchTask) -> None:
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(task.threads)  # the same in every kind of worker: same results
+    try:
+        _analyse_with(task)
+    finally:
+        torch.set_num_threads(threads)  # a worker thread of the GUI or a test shares it
+
+
+def _analyse_with(task: BatchTask) -> None:
     from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
     from forensics_app.core.devices import resolve_device
     from forensics_app.core.models.registry import load_model
 
-    torch.set_num_threads(task.threads)
     settings = AnalysisSettings(**task.settings)
     settings.validate()
     key = (task.model, settings.device)
