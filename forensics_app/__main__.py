@@ -1,5 +1,8 @@
 import sys
 
-from forensics_app.cli import main
+try:
+    from forensics_app.cli import main
+except KeyboardInterrupt:  # Ctrl-C before the command line even started: no traceback
+    sys.exit(130)
 
 sys.exit(main())

@@ -8,11 +8,13 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from media_factory import make_audio_only, make_truncated, make_video
 
 from forensics_app.cli import main
+from forensics_app.core.analysis.results import read_results
 from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE
 
 
@@ -138,9 +140,9 @@ def test_mismatched_and_corrupt_weights(capsys, evidence_dir, tiny_model_dir, tm
     code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--model", model)
     assert code == 3 and "does not match" in assert_one_line_error(err, WEIGHTS_FILE)
     card = json.loads((model / CARD_FILE).read_text())
-    card["sha256"] = ""
-    (model / CARD_FILE).write_text(json.dumps(card))
     (model / WEIGHTS_FILE).write_bytes(b"\x00" * 64)
+    card["sha256"] = sha256(model / WEIGHTS_FILE)  # matching, but not safetensors
+    (model / CARD_FILE).write_text(json.dumps(card))
     code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--model", model)
     assert code == 3 and "corrupt" in assert_one_line_error(err, WEIGHTS_FILE)
 
@@ -163,3 +165,216 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
     assert run.returncode == 2
     assert run.stderr.strip().splitlines()[-1].startswith("forensics-app: error:")
     assert "missing.mp4" in run.stderr and "Traceback" not in run.stderr
+
+
+# -- issue 13: options before work, usage exit code, regular files, symlinks, seals ----------
+USAGE = 64
+
+
+@pytest.mark.parametrize("extra", [["--batch-size", "0"], ["--batch-size", "-1"],
+                                   ["--frames", "0"], ["--device", "gpu"], ["--no-such-flag"],
+                                   ["--segment", "9:3"], ["--report", "r.txt"],
+                                   ["--stream", "-1"]])
+def test_usage_errors_exit_64_before_any_work(extra, capsys, evidence_dir, tmp_path):
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=6)
+    code, out, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", *extra)
+    assert code == USAGE, err
+    assert len([ln for ln in err.splitlines() if ln.startswith("forensics-app: error:")]) == 1
+    assert "Traceback" not in err and not out
+    assert not (tmp_path / "o").exists()
+
+
+def test_segment_and_stream_checked_against_the_clip(capsys, evidence_dir, tmp_path):
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=12)
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--segment", "0:500")
+    assert code == USAGE and "beyond the clip (12 frames" in err
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--stream", "1")
+    assert code == USAGE and "1 video stream" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_special_files_are_not_evidence(capsys, evidence_dir, tmp_path):
+    import os
+
+    fifo = evidence_dir / "pipe.mp4"
+    os.mkfifo(fifo)
+    for path, word in ((fifo, "named pipe"), (Path("/dev/zero"), "character device")):
+        code, _, err = run_cli(capsys, "analyze", path, "--out", tmp_path / "o")
+        assert code == 2
+        assert word in assert_one_line_error(err, path.name)
+
+
+def test_symlinks_resolved_and_out_inside_the_evidence_folder(capsys, evidence_dir, tmp_path):
+    real = make_video(evidence_dir / "clip.mp4", n_frames=6)
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "clip.mp4").symlink_to(real)
+    for video, out in ((links / "clip.mp4", evidence_dir / "sub"),  # beside the real file
+                       (links / "clip.mp4", links / "o"),  # beside the link
+                       (real, evidence_dir / "a" / "b")):  # deep inside its folder
+        code, _, err = run_cli(capsys, "analyze", video, "--out", out)
+        assert code == 4 and "beside the evidence" in err, err
+    assert sorted(p.name for p in evidence_dir.iterdir()) == ["clip.mp4"]
+    assert sorted(p.name for p in links.iterdir()) == ["clip.mp4"]
+
+
+def test_report_and_notes_checked_before_the_analysis(capsys, evidence_dir, tmp_path):
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=6)
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--report",
+                           tmp_path / "r.pdf", "--notes", tmp_path / "missing.txt")
+    assert code == 1 and "missing.txt" in assert_one_line_error(err, "missing.txt")
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--report",
+                           evidence_dir / "r.pdf")
+    assert code == 4 and "beside the evidence" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_existing_results_refused_with_exit_5(capsys, evidence_dir, tiny_model_dir, tmp_path):
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=6)
+    args = ("analyze", clip, "--out", tmp_path / "o", "--frames", 3, "--model", tiny_model_dir)
+    assert run_cli(capsys, *args)[0] == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()}
+    code, _, err = run_cli(capsys, *args)
+    assert code == 5 and "already holds results" in assert_one_line_error(err, "o")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "o").iterdir()} == before
+
+
+def _two_stream_mkv(path):
+    import av
+    from media_factory import draw_frame_number
+
+    with av.open(str(path), "w") as out:
+        streams = [out.add_stream("mpeg4", rate=25) for _ in range(2)]
+        for s, (w, h) in zip(streams, ((64, 48), (96, 64)), strict=True):
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        for i in range(8):
+            for s in streams:
+                frame = av.VideoFrame.from_ndarray(draw_frame_number(i, s.width, s.height),
+                                                   format="rgb24")
+                frame.pts = i
+                out.mux(s.encode(frame))
+        for s in streams:
+            out.mux(s.encode())
+    return path
+
+
+def test_other_video_streams_warned_and_chosen(capsys, evidence_dir, tiny_model_dir, tmp_path):
+    clip = _two_stream_mkv(evidence_dir / "two.mkv")
+    code, out, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "a", "--frames", 4,
+                             "--model", tiny_model_dir)
+    assert code == 0, err
+    assert "WARNING:" in out and "2 video streams" in out
+    data = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert data["evidence"]["width"] == 64 and len(data["evidence"]["video_streams"]) == 2
+    assert any("--stream" in w for w in data["warnings"])
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "b", "--frames", 4,
+                           "--stream", 1, "--model", tiny_model_dir)
+    assert code == 0, err
+    data = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert data["evidence"]["width"] == 96 and data["evidence"]["stream"] == 1
+
+
+def test_damaged_file_cannot_escape_its_warning(capsys, evidence_dir, tiny_model_dir, tmp_path):
+    """A copy cut mid-GOP: its packets promise frames that never decode."""
+    from media_factory import make_headless_copy
+
+    whole = make_video(tmp_path / "whole.mp4", n_frames=40, gop=20)
+    clip = make_headless_copy(whole, evidence_dir / "cut.mkv", drop_packets=3)
+    code, out, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--frames", 5,
+                             "--model", tiny_model_dir)
+    assert code == 0, err
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    ev = data["evidence"]
+    assert ev["frames_in_file"] > ev["frame_count"]
+    assert any("decode" in w for w in data["warnings"]) and "WARNING:" in out
+    assert data["prediction"]["band"] not in ("confident", "very confident")
+
+
+BAD_CARDS = {
+    "threshold NaN": ("threshold", float("nan")),
+    "threshold 0": ("threshold", 0.0),
+    "threshold 1.5": ("threshold", 1.5),
+    "temperature 0": ("temperature_spatial", 0.0),
+    "temperature -1": ("temperature_temporal", -1.0),
+    "sha256 empty": ("sha256", ""),
+    "sha256 short": ("sha256", "abc123"),
+    "threshold a string": ("threshold", "0.5"),
+    "fusion unknown": ("fusion", "max"),
+    "name a number": ("name", 7),
+    "depth zero": ("temporal", {"depth": 0}),
+    "dropout 1": ("spatial", {"dropout": 1.0}),
+    "unknown field": ("colour", "blue"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CARDS))
+def test_invalid_model_card_is_exit_3(kind, tiny_model_dir, tmp_path):
+    from forensics_app.core.errors import ModelError
+    from forensics_app.core.models.registry import read_card
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    card = json.loads((model / CARD_FILE).read_text())
+    field, value = BAD_CARDS[kind]
+    if isinstance(value, dict):
+        card[field] = {**card[field], **value}
+    else:
+        card[field] = value
+    (model / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelError) as info:
+        read_card(model)
+    message = str(info.value)
+    assert info.value.exit_code == 3 and "\n" not in message
+    assert CARD_FILE in message and field in message
+
+
+def test_binary_card_and_nan_threshold_through_the_cli(capsys, evidence_dir, tiny_model_dir,
+                                                      tmp_path):
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=6)
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    text = (model / CARD_FILE).read_text()
+    (model / CARD_FILE).write_text(text.replace('"threshold": 0.5', '"threshold": NaN'))
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--model", model)
+    assert code == 3 and "threshold" in assert_one_line_error(err, CARD_FILE)
+    (model / CARD_FILE).write_bytes(b"\xff\xfe\x00binary")
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--model", model)
+    assert code == 3 and "unreadable" in assert_one_line_error(err, CARD_FILE)
+
+
+def test_help_and_usage_errors_import_no_engine(tmp_path):
+    """`--help` and usage errors answer before torch, mediapipe or PyAV are imported (that
+    is what made every call take seconds); the time itself is measured in the README."""
+    probe = ("import sys\nfrom forensics_app.cli import main\n"
+             "for argv in (['--help'], ['analyze', '--help'], ['report', '--help'],"
+             " ['analyze', 'x.mp4', '--out', 'o', '--batch-size', '0'], ['nonsense', '-z']):\n"
+             "    try:\n        code = main(argv)\n    except SystemExit as e:\n"
+             "        code = e.code\n    print(argv[0], code)\n"
+             "heavy = [m for m in ('torch', 'mediapipe', 'av', 'cv2') if m in sys.modules]\n"
+             "print('heavy', heavy)\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert "heavy []" in run.stdout, run.stdout + run.stderr
+    assert "analyze 64" in run.stdout and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("delay", [0.5, 4.0])
+def test_ctrl_c_is_clean_at_any_moment(delay, evidence_dir, tiny_model_dir, tmp_path):
+    import signal
+    import time
+
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=30)
+    proc = subprocess.Popen([sys.executable, "-m", "forensics_app", "analyze", str(clip),
+                             "--out", str(tmp_path / "o"), "--model", str(tiny_model_dir),
+                             "--frames", "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert "Traceback" not in err, err
+    assert proc.returncode in (130, 0), err
+    if proc.returncode == 130:
+        assert err.strip().splitlines()[-1] == "forensics-app: interrupted"
+        out = tmp_path / "o"
+        assert not out.exists() or read_results(out)  # nothing half-written
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

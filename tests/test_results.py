@@ -308,3 +308,58 @@ def test_cli_report_refuses_a_tampered_folder(sealed: Path, tmp_path: Path, caps
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "changed after the results were sealed" in lines[0]
     assert not (tmp_path / "r" / "report.pdf").exists()
+
+
+# -- warnings, caps and faces too small ---------------------------------------------------------
+def test_cap_never_leaves_a_confident_band() -> None:
+    from forensics_app.core.analysis.verdict import cap_confidence
+
+    confident = Prediction("fake", 0.97, 0.97, "very confident", 0.5, 0, "identity 0 scores")
+    capped = cap_confidence(confident, ["the header declares 216 frames but only 1 decode"])
+    assert capped.band == "moderate" and capped.label == "fake"
+    assert capped.capped and "216" in capped.reason
+    assert cap_confidence(confident, []) == confident
+    low = replace(confident, band="low", confidence=0.4)
+    assert cap_confidence(low, ["x"]).band == "low"
+
+
+def test_small_faces_make_the_deciding_identity_too_small_to_judge() -> None:
+    from forensics_app.core.analysis.verdict import (
+        MIN_FACE_PX,
+        is_too_small,
+        small_faces_reason,
+    )
+
+    tiny = [0.0, 0.0, MIN_FACE_PX - 1.0, MIN_FACE_PX + 50.0]
+    big = [0.0, 0.0, MIN_FACE_PX + 1.0, MIN_FACE_PX + 1.0]
+    assert is_too_small(tiny) and not is_too_small(big)
+    faces = [[FaceBox(0, tiny, 0.9, 0.9, too_small=True), FaceBox(1, big, 0.9, 0.2)]
+             for _ in range(4)]
+    assert "too small to judge" in small_faces_reason(faces, 0)
+    assert small_faces_reason(faces, 1) is None
+
+
+def test_media_warnings_from_the_file_structure() -> None:
+    from forensics_app.core.media.video import VideoInfo
+
+    base = dict(path="x.mp4", container="mov", codec="h264", width=64, height=48, fps=25.0,
+                duration_s=8.6, rotation=0, is_still_image=False, time_base=0.001, pts=(0,))
+    whole = VideoInfo(frame_count=216, frames_declared=216, frames_in_file=216, **base)
+    assert whole.integrity_warnings() == []
+    damaged = VideoInfo(frame_count=1, frames_declared=216, frames_in_file=216, **base)
+    assert "declares 216 frames but only 1 decode" in damaged.integrity_warnings()[0]
+    two = VideoInfo(frame_count=216, video_streams=("0: h264", "1: mpeg4"), **base)
+    assert "2 video streams" in two.integrity_warnings()[0]
+
+
+def test_report_prints_the_warnings_first(tmp_path: Path) -> None:
+    from pypdf import PdfReader
+
+    from forensics_app.core.report import export_report
+
+    results, attention, maps = make_bundle(tmp_path / "evidence")
+    warning = "the header declares 216 frames but only 1 decode: the file is damaged"
+    folder = write_results(tmp_path / "r", replace(results, warnings=[warning]), attention, maps)
+    out = export_report(folder, tmp_path / "out" / "report.pdf")
+    first = PdfReader(out.pdf).pages[0].extract_text()
+    assert "WARNING:" in first and "216" in first

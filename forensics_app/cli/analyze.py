@@ -6,13 +6,15 @@ import argparse
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from forensics_app.core.analysis.job import STAGES, Progress, run_analysis
-from forensics_app.core.analysis.results import Results
 from forensics_app.core.analysis.settings import AnalysisSettings
-from forensics_app.core.analysis.verdict import BAND_MEANINGS
 from forensics_app.core.options import from_namespace, options_of
 from forensics_app.core.report.options import ReportOptions
+
+if TYPE_CHECKING:  # the engine (torch, mediapipe) loads only once the arguments are checked
+    from forensics_app.core.analysis.job import Progress
+    from forensics_app.core.analysis.results import Results
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,12 +45,19 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from forensics_app.cli.preflight import check_analyze
+
     settings = from_namespace(AnalysisSettings, args)
-    settings.validate()
+    check_analyze(args, settings)  # every option and path, before any heavy work
+    from forensics_app.core.analysis.job import run_analysis
+
     printer = ProgressPrinter(enabled=not args.quiet)
     # The model loads after the evidence opened: a bad file is reported before a slow load.
     job = run_analysis(args.video, args.out, settings, args.model, threading.Event())
-    bundle = printer.consume(job)
+    try:
+        bundle = printer.consume(job)
+    finally:
+        job.close()  # interrupted: the job's lock and temporary folder go at once
     print_verdict(bundle.results, bundle.folder)
     if args.report is not None:
         from forensics_app.cli.report import report_from_analysis
@@ -77,6 +86,8 @@ class ProgressPrinter:
     def show(self, p: Progress) -> None:
         if not self.enabled:
             return
+        from forensics_app.core.analysis.job import STAGES
+
         line = (f"[{p.stage_index + 1}/{len(STAGES)} {p.stage:<8}] {p.message}  "
                 f"({p.elapsed_s:5.1f} s)")
         if self.live:
@@ -93,13 +104,20 @@ class ProgressPrinter:
 
 
 def print_verdict(results: Results, folder: Path) -> None:
+    from forensics_app.core.analysis.verdict import BAND_MEANINGS
+
     pred = results.prediction
     model = results.model
     tag = " [UNTRAINED PLACEHOLDER]" if model.get("placeholder") else ""
+    for warning in results.warnings:  # before the verdict: it must be read with them
+        print(f"WARNING:    {warning}")
     print(f"verdict:    {pred.label.upper()}")
     if pred.p_fake is not None:
         print(f"p_fake:     {pred.p_fake:.3f} (threshold {pred.threshold:.2f})")
-    if pred.confidence is not None and pred.band != "none":
+    if pred.confidence is not None and pred.capped:
+        print(f"confidence: {pred.confidence:.1%} — capped at {pred.band}: "
+              f"{'; '.join(pred.capped)}")
+    elif pred.confidence is not None and pred.band != "none":
         print(f"confidence: {pred.confidence:.1%} — {pred.band}: {BAND_MEANINGS[pred.band]}")
     print(f"why:        {pred.reason}")
     for ident in results.identities:

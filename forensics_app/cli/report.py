@@ -9,13 +9,16 @@ import argparse
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forensics_app.core.analysis.results import RESULTS_FILE
-from forensics_app.core.case import ANALYSES_DIR, Case, Note, is_case_folder
 from forensics_app.core.errors import ForensicsError
 from forensics_app.core.options import options_of
-from forensics_app.core.report import ReportOutput, export_report
 from forensics_app.core.report.options import ReportOptions
+
+if TYPE_CHECKING:  # the exporter (reportlab, PyAV, matplotlib) loads when a report is made
+    from forensics_app.core.case import Case, Note
+    from forensics_app.core.report import ReportOutput
 
 CASE_HELP = """\
 With a case folder (made in the GUI: case.json, evidence.json, analyses/<id>/), the case id,
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     results_folder, case = resolve_source(args.source, args.evidence)
     if case is not None:
         _check_matches(case, args)
+    from forensics_app.core.report import export_report
+
     out = export_report(results_folder, args.out, case=case, paper=args.paper,
                         notes=_notes(args), case_id=args.case_id, examiner=args.examiner)
     print_output(out)
@@ -55,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 def report_from_analysis(results_folder: Path, args: argparse.Namespace) -> ReportOutput:
     """`analyze ... --report PDF`: the report of the analysis just written."""
+    from forensics_app.core.report import export_report
+
     out = export_report(results_folder, args.report, paper=getattr(args, "paper", "a4"),
                         notes=_notes(args), case_id=args.case_id, examiner=args.examiner)
     print_output(out)
@@ -63,6 +70,8 @@ def report_from_analysis(results_folder: Path, args: argparse.Namespace) -> Repo
 
 def resolve_source(source: Path, evidence_id: str | None) -> tuple[Path, Case | None]:
     """The results folder to report on, and its case when `source` is a case folder."""
+    from forensics_app.core.case import Case, is_case_folder
+
     if is_case_folder(source):
         case = Case.open(source)
         return case.analysis_dir(evidence_id or _only_analysis(case)), case
@@ -78,6 +87,8 @@ def _only_analysis(case: Case) -> str:
     if len(analysed) == 1:
         return analysed[0]
     if not analysed:
+        from forensics_app.core.case import ANALYSES_DIR
+
         raise ForensicsError(f"the case has no analysis yet (nothing in {ANALYSES_DIR}/)",
                              case.folder)
     raise ForensicsError(f"the case has {len(analysed)} analyses ({', '.join(analysed)}); "
@@ -110,6 +121,8 @@ def read_notes(path: Path, author: str | None = None) -> list[Note]:
         raise ForensicsError(f"notes file unreadable ({err})", path) from err
     utc = stamp.isoformat(timespec="seconds")
     blocks = [b.strip() for b in text.replace("\r\n", "\n").split("\n\n")]
+    from forensics_app.core.case import Note
+
     return [Note(utc, block, author) for block in blocks if block]
 
 

@@ -109,7 +109,8 @@ class VerdictView(QWidget):
             self.band.setText(f"{pred.confidence:.1%} — {pred.band}: {BAND_MEANINGS[pred.band]}")
         else:
             self.band.setText(f"none — {BAND_MEANINGS['none']}")
-        self.reason.setText(pred.reason)
+        # Media-integrity warnings (results.warnings) come first: the verdict is read with them.
+        self.reason.setText("\n".join([*(f"⚠ WARNING: {w}" for w in r.warnings), pred.reason]))
         m = r.model
         tag = "  [UNTRAINED PLACEHOLDER: scores mean nothing]" if m.get("placeholder") else ""
         self.model.setText(f"{m.get('name')} {m.get('version')} · sha256 "

@@ -34,17 +34,22 @@ from forensics_app.core.analysis.results import (
     Results,
     ResultsBundle,
     check_destination,
+    check_output_folder,
     write_results,
 )
 from forensics_app.core.analysis.settings import AnalysisSettings  # the one definition
-from forensics_app.core.analysis.verdict import decide
+from forensics_app.core.analysis.verdict import (
+    cap_confidence,
+    decide,
+    is_too_small,
+    small_faces_reason,
+)
 from forensics_app.core.devices import describe_device, resolve_device
-from forensics_app.core.errors import CancelledError, OutputError
+from forensics_app.core.errors import CancelledError, ModelError, UsageError
 from forensics_app.core.explain.spatial import FaceScores, score_faces
 from forensics_app.core.explain.temporal import ClipScore, score_clip
 from forensics_app.core.media import (
     VideoSource,
-    beside_evidence,
     check_evidence_file,
     hash_file,
     sample_indices,
@@ -72,16 +77,6 @@ class Progress:
         """Overall progress in [0, 1], each stage weighted equally (good enough for a bar)."""
         within = self.done / self.total if self.total else 1.0
         return (self.stage_index + within) / len(STAGES)
-
-
-def check_output_folder(out_dir: Path, evidence: Path) -> None:
-    """Refuse to write beside or inside the evidence's folder (symlinks resolved, the link's
-    folder and the file's), or into a folder that already holds anything. Writability is
-    checked when the folder's lock is taken (the lock file lies beside it)."""
-    if beside_evidence(out_dir, evidence):
-        raise OutputError("refusing to write results beside the evidence (in or under its "
-                          "folder); choose another --out", out_dir)
-    check_destination(out_dir)
 
 
 def run_analysis(
@@ -113,9 +108,12 @@ def _analyse(video: Path, out_dir: Path, settings: AnalysisSettings,
     clock.lap("hash")
     yield clock.progress("hash", 1, 1, f"sha256 {hashes.sha256}")
 
-    with VideoSource(video) as source:
+    with VideoSource(video, stream=settings.stream) as source:
         info = source.info
         start, end = settings.segment or (0, info.frame_count)
+        if end > info.frame_count:
+            raise UsageError(f"--segment {start}:{end} goes beyond the clip "
+                             f"({info.frame_count} frames)")
         sampled = sample_indices(info.frame_count, settings.frames, start, end)
         yield clock.progress("open", 1, 1, f"{info.width}×{info.height}, {info.frame_count} "
                              f"frames; sampling {len(sampled)}")
@@ -124,21 +122,54 @@ def _analyse(video: Path, out_dir: Path, settings: AnalysisSettings,
         clock.lap("open")
         tracked = yield from _faces_stage(source, sampled, model, settings, clock)
         times = [source.timestamp(i) for i in sampled]
+        decode_errors = source.decode_errors
 
     scores = yield from _spatial_stage(model, tracked, settings, clock)
     clips = yield from _temporal_stage(model, tracked, scores, clock)
+    _require_finite(model, scores, clips)
     yield clock.progress("write", 0, 1, f"writing {out_dir}")
     evidence = Evidence(
         path=str(video.resolve()), file_name=video.name, sha256=hashes.sha256, md5=hashes.md5,
         size_bytes=hashes.size_bytes, container=info.container, codec=info.codec,
         width=info.width, height=info.height, fps=info.fps, frame_count=info.frame_count,
-        duration_s=info.duration_s, rotation=info.rotation, is_still_image=info.is_still_image)
+        duration_s=info.duration_s, rotation=info.rotation, is_still_image=info.is_still_image,
+        stream=info.stream, video_streams=list(info.video_streams),
+        frames_declared=info.frames_declared, frames_in_file=info.frames_in_file,
+        decode_errors=decode_errors)
     bundle = _assemble(evidence, model, settings, sampled, times, tracked, scores, clips, out_dir,
                        clock)
+    _qualify(bundle.results, info.integrity_warnings() + _decoder_warnings(evidence))
     clock.lap("assemble")
     write_results(out_dir, bundle.results, bundle.attention, bundle.face_maps, lock=lock)
     yield clock.progress("write", 1, 1, "done")
     return bundle
+
+
+def _decoder_warnings(evidence: Evidence) -> list[str]:
+    if not evidence.decode_errors:
+        return []
+    return [f"{evidence.decode_errors} packet(s) failed to decode or decoded as corrupt "
+            "pictures on the way to the sampled frames: the file is damaged, and pictures "
+            "(and scores) with it"]
+
+
+def _qualify(results: Results, warnings: list[str]) -> None:
+    """The warnings a verdict must be read with; while there are any, the verdict is never
+    'confident' or better (damaged media, faces too small to judge)."""
+    small = small_faces_reason(results.faces, results.prediction.decided_by_track)
+    results.warnings = [*warnings, *([small] if small else [])]
+    results.prediction = cap_confidence(results.prediction, results.warnings)
+
+
+def _require_finite(model: DetectorModel, scores: FaceScores | None,
+                    clips: dict[int, ClipScore]) -> None:
+    """Broken weights give NaN scores, which would read as a verdict: refuse them."""
+    values = [] if scores is None else [scores.p_fake, *scores.maps.values()]
+    values += [np.array([c.p_fake]) for c in clips.values()]
+    values += [c.attention for c in clips.values()]
+    if not all(np.isfinite(v).all() for v in values):
+        raise ModelError("the model gives non-finite scores (NaN or infinity): its weights "
+                         "are broken", model.folder or model.card.name)
 
 
 class _Clock:
@@ -257,7 +288,8 @@ def _faces_per_frame(sampled: list[int], tracked: TrackedFaces, p_fake: np.ndarr
     for row, (frame, track, detection) in enumerate(tracked.entries):
         by_frame[frame].append(FaceBox(
             track_id=track, box=[round(float(v), 2) for v in detection.box],
-            score=round(float(detection.score), 4), p_fake=float(p_fake[row])))
+            score=round(float(detection.score), 4), p_fake=float(p_fake[row]),
+            too_small=is_too_small(detection.box)))
     return [by_frame[f] for f in sampled]
 
 

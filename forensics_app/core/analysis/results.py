@@ -95,6 +95,12 @@ class Identity:
     p_fake_spatial: float  # mean calibrated per-frame p_fake
     p_fake_temporal: float | None  # clip-level score of the temporal model, None if < 2 frames
     p_fake: float  # the identity's score (temporal when present, else spatial)
+    # One identity is one person: the tracker's fragments joined by appearance (faces/reid.py).
+    fragments: int = 1  # tracker fragments joined into this person
+    small_faces: int = 0  # faces too small to judge (FaceBox.too_small)
+    # Per shot the person is seen in: first/last video frame, sampled frames, the temporal
+    # model's score over that shot (None under 2 frames) and its per-frame relevancy.
+    shots: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

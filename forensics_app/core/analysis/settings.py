@@ -39,6 +39,8 @@ class AnalysisSettings:
     margin: float = option(0.3, "margin around each face crop", flag=False,
                            bounds=(0.0, 2.0))
     batch_size: int = option(32, "faces scored per batch", bounds=(1, 4096))
+    stream: int = option(0, "video stream to analyse when the file holds several, numbered "
+                         "from 0", bounds=(0, 1023), metavar="N")
     seed: int = option(0, "random seed", flag=False)
 
     def validate(self) -> None:
@@ -48,4 +50,4 @@ class AnalysisSettings:
         """The flags that reproduce these settings on `forensics-app analyze`."""
         return command_line(AnalysisSettings, asdict(self),
                             ("frames", "explain", "detector", "device", "batch_size",
-                             "segment"))
+                             "segment", "stream"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from forensics_app.core.analysis.results import Identity, Prediction
+from dataclasses import replace
+
+from forensics_app.core.analysis.results import FaceBox, Identity, Prediction
 from forensics_app.core.models.registry import ModelCard
 
 # Confidence bands (DESIGN.md): the probability of the stated label.
@@ -56,3 +58,38 @@ def decide(identities: list[Identity], card: ModelCard, sampled_count: int) -> P
     reason = (f"identity {top.track_id} scores p_fake {top.p_fake:.2f} against a threshold of "
               f"{card.threshold:.2f}: {label}, {band}{others}")
     return Prediction(label, top.p_fake, confidence, band, card.threshold, top.track_id, reason)
+
+
+# A face whose box is smaller than this (its shorter side, in video pixels) is too small to
+# judge: the crop is upscaled to the model's input from a few pixels of detail, and the score
+# then reflects the scaling more than the face (README, "Limits", for how it was chosen).
+MIN_FACE_PX = 64
+# Share of the deciding identity's faces that may be too small before the verdict is capped.
+MAX_SMALL_SHARE = 0.5
+CAPPED_BANDS = ("very confident", "confident")  # what a cap brings down to "moderate"
+
+
+def is_too_small(box: list[float]) -> bool:
+    x0, y0, x1, y1 = box
+    return min(x1 - x0, y1 - y0) < MIN_FACE_PX
+
+
+def small_faces_reason(faces: list[list[FaceBox]], track: int | None) -> str | None:
+    """Why the deciding identity's faces cannot back a confident verdict, or None."""
+    mine = [f for frame in faces for f in frame if f.track_id == track]
+    small = sum(f.too_small for f in mine)
+    if not mine or small <= MAX_SMALL_SHARE * len(mine):
+        return None
+    return (f"{small} of the deciding identity's {len(mine)} faces are smaller than "
+            f"{MIN_FACE_PX} px: too small to judge")
+
+
+def cap_confidence(prediction: Prediction, reasons: list[str]) -> Prediction:
+    """Never 'confident' or better while something undermines the score (damaged media,
+    faces too small): the band becomes 'moderate' and the reasons are recorded."""
+    if not reasons or prediction.label == "inconclusive":
+        return prediction
+    band = "moderate" if prediction.band in CAPPED_BANDS else prediction.band
+    return replace(prediction, band=band, capped=list(reasons),
+                   reason=f"{prediction.reason}; confidence capped at {band}: "
+                   f"{'; '.join(reasons)}")

@@ -83,6 +83,26 @@ class VideoInfo:
     is_still_image: bool
     time_base: float
     pts: tuple[int, ...]
+    # Integrity: what the file promises against what it holds (results and report show it).
+    stream: int = 0  # which video stream (0 = the first; cover art is not counted)
+    video_streams: tuple[str, ...] = ()  # one description per video stream of the file
+    frames_declared: int = 0  # the container header's frame count (0: it gives none)
+    frames_in_file: int = 0  # frame packets demuxed (what a decoder is offered)
+
+    def integrity_warnings(self) -> list[str]:
+        """Plain-language warnings about the file's structure (empty when it is whole)."""
+        warnings = []
+        promised = max(self.frames_declared, self.frames_in_file)
+        if promised > self.frame_count:
+            what = ("the header declares" if self.frames_declared >= self.frames_in_file
+                    else "the file holds")
+            warnings.append(f"{what} {promised} frames but only {self.frame_count} decode: "
+                            f"the file is damaged; frames are missing from the analysis")
+        if len(self.video_streams) > 1:
+            warnings.append(f"the file has {len(self.video_streams)} video streams; stream "
+                            f"{self.stream} was analysed ({'; '.join(self.video_streams)}); "
+                            "choose another with --stream N")
+        return warnings
 
 
 @dataclass(frozen=True)
@@ -125,8 +145,12 @@ def sample_indices(
 class VideoSource:
     """One video (or still image) opened read-only; see the module docstring."""
 
-    def __init__(self, path: str | Path, cache_size: int = 32, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, cache_size: int = 32, threads: int = 0,
+                 stream: int = 0) -> None:
         self._path = Path(path)
+        self._stream_choice = stream  # among the video streams, cover art not counted
+        # Decoder failures met so far (packets that did not decode, frames marked corrupt).
+        self.decode_errors = 0
         self._threads = threads
         self._cache_size = max(0, cache_size)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -286,9 +310,15 @@ class VideoSource:
             ) from exc
 
     def _setup(self) -> None:
-        self._stream = _pick_video_stream(self._container, self._path)
+        self._stream = _pick_video_stream(self._container, self._path, self._stream_choice)
         self._configure_stream()
-        index = _index_from_packets(_demux_packets(self._container, self._stream, self._path))
+        packets = _demux_packets(self._container, self._stream, self._path)
+        self._frames_in_file = sum(not p.discard for p in packets)
+        # Only the mp4/mov sample table counts frames reliably (see _demux_packets); its
+        # count includes edit-list pre-roll, which is never shown.
+        header = self._stream.frames if self._container.format.name == _MP4_DEMUXER else 0
+        self._frames_declared = max(0, (header or 0) - (len(packets) - self._frames_in_file))
+        index = _index_from_packets(packets)
         first = self._check_head(index) if index is not None else None
         if first is None:
             index, first = self._index_by_decoding()
@@ -384,6 +414,11 @@ class VideoSource:
             is_still_image=still,
             time_base=float(self._time_base),
             pts=index.pts,
+            stream=self._stream_choice,
+            video_streams=tuple(_describe(i, v) for i, v in
+                                enumerate(_video_streams(self._container))),
+            frames_declared=self._frames_declared,
+            frames_in_file=self._frames_in_file,
         )
 
     # ---- decoding ---------------------------------------------------------------------
@@ -399,7 +434,17 @@ class VideoSource:
             wanted = "NONREF" if below is not None and _pts_before(packet.pts, below) else "DEFAULT"
             if wanted != mode:
                 codec.skip_frame = mode = wanted
-            yield from packet.decode()
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:
+                # One damaged packet: its picture is lost, the rest of the stream may still
+                # decode. Counted (results warn); a wanted frame that never comes out is
+                # still an error ("truncated or corrupt at frame N").
+                self.decode_errors += 1
+                continue
+            for frame in frames:
+                self.decode_errors += bool(frame.is_corrupt)
+                yield frame
 
     def _next_frame(self, at: int) -> av.VideoFrame | None:
         """Next decoded frame, None at the end; `at` names the frame in error messages."""
@@ -584,11 +629,35 @@ def _looks_like_mp4(path: Path) -> bool:
     return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide")
 
 
-def _pick_video_stream(container: av.container.InputContainer, path: Path) -> av.VideoStream:
+def _video_streams(container: av.container.InputContainer) -> list[av.VideoStream]:
     # Cover art in audio files is a one-picture "video" stream: not evidence video.
-    videos = [
-        s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
-    ]
+    return [s for s in container.streams.video
+            if not s.disposition & av.stream.Disposition.attached_pic]
+
+
+def _describe(number: int, stream: av.VideoStream) -> str:
+    ctx = stream.codec_context
+    codec = ctx.name if ctx is not None else "unknown codec"
+    size = f" {ctx.width}×{ctx.height}" if ctx is not None and ctx.width else ""
+    frames = f", {stream.frames} frames" if stream.frames else ""
+    return f"{number}: {codec}{size}{frames}"
+
+
+def video_stream_count(path: str | Path) -> int:
+    """How many video streams (cover art not counted) the file holds; EvidenceError when it
+    cannot be opened."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with av.open(str(path), mode="r", metadata_errors="replace") as container:
+            return len(_video_streams(container))
+    except av.FFmpegError as exc:
+        raise _open_error(exc, path) from exc
+
+
+def _pick_video_stream(container: av.container.InputContainer, path: Path, choice: int = 0
+                       ) -> av.VideoStream:
+    videos = _video_streams(container)
     if not container.streams and _looks_like_mp4(path):
         # The mp4 demuxer opens a file cut inside its header and finds no tracks.
         raise EvidenceError("truncated or corrupt MP4/MOV file (no readable tracks)", path)
@@ -596,9 +665,12 @@ def _pick_video_stream(container: av.container.InputContainer, path: Path) -> av
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         art = " besides cover art" if container.streams.video else ""
         raise EvidenceError(f"no video stream{art} (streams: {', '.join(kinds)})", path)
-    if videos[0].codec_context is None:
+    if not 0 <= choice < len(videos):
+        raise EvidenceError(f"no video stream {choice} (the file has {len(videos)}, numbered "
+                            "from 0)", path)
+    if videos[choice].codec_context is None:
         raise EvidenceError("unsupported video codec (no decoder available)", path)
-    return videos[0]
+    return videos[choice]
 
 
 def _demux_packets(

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 import torch
 from safetensors import SafetensorError
@@ -44,9 +46,6 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     limitations: list[str] = field(default_factory=list)
-    # Per indicator, its trigger rate on real and fake validation clips: {name: {"real": share,
-    # "fake": share, "n_real": clips, "n_fake": clips}}, written by bench/indicator_rates.py.
-    indicator_rates: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """What results files record about the model."""
@@ -120,14 +119,105 @@ def resolve_model_folder(name_or_path: str | Path | None) -> Path:
 
 
 def read_card(folder: Path) -> ModelCard:
+    """The folder's card, validated (types, ranges, finite numbers, the weights' SHA-256):
+    a card that would give verdicts it cannot back is a ModelError naming file and field."""
     path = folder / CARD_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return ModelCard(**data)
     except FileNotFoundError as err:
         raise ModelError("model card missing", path) from err
-    except (json.JSONDecodeError, TypeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelError(f"model card unreadable ({err})", path) from err
+    problem = card_problem(data)
+    if problem is not None:
+        raise ModelError(f"invalid model card: {problem}", path)
+    return ModelCard(**data)
+
+
+FUSIONS = ("spatial", "temporal", "mean")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def card_problem(data: Any) -> str | None:
+    """The first thing wrong with a parsed model card (field: why), None when it is valid."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {type(data).__name__}"
+    known = {f.name: f for f in fields(ModelCard)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        return f"{unknown[0]}: unknown field"
+    hints = get_type_hints(ModelCard)
+    for name, f in known.items():
+        if name not in data:
+            if (f.default is MISSING and f.default_factory is MISSING) or name == "sha256":
+                return f"{name}: missing"
+            continue
+        problem = _type_problem(data[name], hints[name])
+        if problem:
+            return f"{name}: {problem}"
+    return _value_problem(data)
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    expected = get_origin(hint) or hint
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {type(value).__name__}"
+        return None if math.isfinite(value) else f"not a finite number ({value})"
+    if expected is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "expected a list of strings"
+        return None
+    if expected is Any or isinstance(value, expected):
+        return None
+    return f"expected {expected.__name__}, got {type(value).__name__}"
+
+
+def _value_problem(data: dict[str, Any]) -> str | None:
+    for name in ("name", "version"):
+        if not data[name].strip():
+            return f"{name}: empty"
+    if not _HEX64.fullmatch(data["sha256"]):
+        return "sha256: required, the weights' SHA-256 as 64 lowercase hexadecimal digits"
+    if "threshold" in data and not 0 < data["threshold"] < 1:
+        return f"threshold: must lie strictly between 0 and 1, not {data['threshold']}"
+    for name in ("temperature_spatial", "temperature_temporal"):
+        if name in data and not data[name] > 0:
+            return f"{name}: must be greater than 0, not {data[name]}"
+    if data.get("fusion", "mean") not in FUSIONS:
+        return f"fusion: must be one of {', '.join(FUSIONS)}, not {data['fusion']!r}"
+    for name, config in (("spatial", SpatialConfig), ("temporal", TemporalConfig)):
+        problem = _config_problem(data[name], config)
+        if problem:
+            return f"{name}.{problem}"
+    return None
+
+
+def _config_problem(values: dict[str, Any], config: type) -> str | None:
+    """An architecture dict against its config dataclass: known keys, positive integers,
+    finite non-negative numbers (dropout below 1)."""
+    known = {f.name for f in fields(config)}
+    for key, value in values.items():
+        if key not in known:
+            return f"{key}: unknown field"
+        default = getattr(config(), key)
+        numbers = value if isinstance(default, tuple) else [value]
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                return f"{key}: expected str"
+            continue
+        if isinstance(default, tuple) and (not isinstance(value, list)
+                                           or len(value) != len(default)):
+            return f"{key}: expected {len(default)} numbers"
+        for number in numbers:
+            if isinstance(number, bool) or not isinstance(number, int | float) \
+                    or not math.isfinite(number):
+                return f"{key}: expected a finite number, got {number!r}"
+            if isinstance(default, int) and (not isinstance(number, int) or number < 1):
+                return f"{key}: expected a positive integer, got {number!r}"
+            if number < 0 or (key == "dropout" and number >= 1):
+                return f"{key}: out of range ({number})"
+    return None
 
 
 def build_models(card: ModelCard) -> tuple[SpatialModel, TemporalModel]:
@@ -144,7 +234,7 @@ def load_model(name_or_path: str | Path | None = None,
     if not weights.exists():
         raise ModelError("weights file missing", weights)
     actual = sha256_file(weights)
-    if card.sha256 and actual != card.sha256:
+    if actual != card.sha256:  # read_card requires the hash: the check cannot be skipped
         raise ModelError(
             f"weights SHA-256 {actual[:12]}… does not match the model card's {card.sha256[:12]}…",
             weights)

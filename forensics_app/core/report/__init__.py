@@ -1,12 +1,15 @@
 """The PDF evidence report (no Qt): `export_report(results_folder, pdf_path, ...)`.
 
-Imported lazily: `forensics_app.core.report.options` (the CLI's flags) must not pull in
-ReportLab and matplotlib at every start of the command line.
+The exporter (reportlab, pypdf, matplotlib, PyAV) is imported on first use, so that importing
+a light submodule (options) for the command line's --help costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from forensics_app.core.report.export import ReportOutput, export_report
 
 __all__ = ["ReportOutput", "export_report"]
 
@@ -16,4 +19,4 @@ def __getattr__(name: str) -> Any:
         from forensics_app.core.report import export
 
         return getattr(export, name)
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

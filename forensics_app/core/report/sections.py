@@ -18,7 +18,7 @@ from reportlab.platypus import Flowable, PageBreak, Spacer, Table, TableStyle
 
 from forensics_app.core.analysis.results import Results
 from forensics_app.core.analysis.settings import AnalysisSettings
-from forensics_app.core.analysis.verdict import BAND_MEANINGS
+from forensics_app.core.analysis.verdict import BAND_MEANINGS, MIN_DECIDING_FRAMES
 from forensics_app.core.report.context import EvidenceStatus, ReportContext
 from forensics_app.core.report.document import GREEN, GREY, RED, Kit
 from forensics_app.core.report.text import visual
@@ -168,7 +168,7 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
     text = (f"The file {inline(kit, r.evidence.file_name)} was examined with the model "
             f"{model_line(kit, r)}. {len(r.sampled_frames)} frames were sampled evenly over "
             f"{over}; a face was found in {with_face} of them "
-            f"({_count(len(r.identities), 'distinct person')}). ")
+            f"({persons_seen(r)}). ")
     if ctx.placeholder:
         text += ("<b>The model is an untrained placeholder: its numbers carry no meaning and "
                  "no conclusion can be drawn from this report.</b> ")
@@ -189,6 +189,20 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
              "These point an examiner at what to review; they do not prove manipulation.")
     if not ctx.evidence.ok:
         text += f" <b>{evidence_warning(ctx.evidence)}</b>"
+    return text
+
+
+def persons_seen(r: Results) -> str:
+    """How many people the analysis saw: an identity is one person (fragments joined across
+    cuts and gaps); one seen in fewer than 3 sampled frames is counted apart as a glimpse
+    (often a false detection)."""
+    needed = min(MIN_DECIDING_FRAMES, len(r.sampled_frames))
+    persons = sum(len(i.frames) >= needed for i in r.identities)
+    glimpses = len(r.identities) - persons
+    text = _count(persons, "distinct person")
+    if glimpses:
+        text += (f" seen in at least {needed} sampled frames, and "
+                 f"{_count(glimpses, 'face')} glimpsed in fewer")
     return text
 
 
