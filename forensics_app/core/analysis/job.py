@@ -228,16 +228,24 @@ def _spatial_stage(model: DetectorModel, tracked: TrackedFaces, settings: Analys
     )
 
 
+def _shots(tracked: TrackedFaces) -> list[tuple[int, list[int]]]:
+    """(person, rows) for each shot each person is seen in, in person order."""
+    return [(person, rows) for person in tracked.track_ids()
+            for rows in tracked.segments_of(person)]
+
+
 def _temporal_stage(model: DetectorModel, tracked: TrackedFaces, scores: FaceScores | None,
                     clock: _Clock) -> Generator[Progress, None, dict[int, ClipScore]]:
-    """One temporal score per identity seen in at least two sampled frames."""
+    """One temporal score per person and shot seen in at least two sampled frames, keyed by
+    the index in `_shots`. A person's shots are scored apart: a cut inside one sequence would
+    look to the temporal model like a splice."""
     clips: dict[int, ClipScore] = {}
-    tracks = tracked.track_ids()
-    for n, track in enumerate(tracks, start=1):
-        rows = tracked.rows_of(track)
+    shots = _shots(tracked)
+    for n, (person, rows) in enumerate(shots):
         if scores is not None and len(rows) >= 2:
-            clips[track] = score_clip(model, scores.embeddings[rows])
-        yield clock.progress("temporal", n, len(tracks), f"identity {track}: {len(rows)} frames")
+            clips[n] = score_clip(model, scores.embeddings[rows])
+        yield clock.progress("temporal", n + 1, len(shots),
+                             f"identity {person}: {len(rows)} frames in this shot")
     clock.lap("temporal")
     return clips
 
@@ -295,16 +303,33 @@ def _faces_per_frame(sampled: list[int], tracked: TrackedFaces, p_fake: np.ndarr
 
 def _identities(model: DetectorModel, tracked: TrackedFaces, p_fake: np.ndarray,
                 clips: dict[int, ClipScore]) -> list[Identity]:
+    """One identity per person: the mean of all its frame scores, and its shots' clip scores
+    averaged by their frame counts, so no shot (or fragment) decides for the whole person."""
+    shots = _shots(tracked)
     identities = []
     for track in tracked.track_ids():
         rows = tracked.rows_of(track)
+        mine = [(n, part) for n, (person, part) in enumerate(shots) if person == track]
+        scored = [(clips[n].p_fake, len(part)) for n, part in mine if n in clips]
+        temporal = (float(np.average([p for p, _ in scored], weights=[w for _, w in scored]))
+                    if scored else None)
         spatial = float(p_fake[rows].mean())
-        temporal = clips[track].p_fake if track in clips else None
         identities.append(Identity(
             track_id=track, frames=[tracked.entries[r][0] for r in rows],
             p_fake_spatial=spatial, p_fake_temporal=temporal,
-            p_fake=fuse(spatial, temporal, model.card.fusion)))
+            p_fake=fuse(spatial, temporal, model.card.fusion),
+            fragments=tracked.fragment_count(track),
+            small_faces=sum(is_too_small(tracked.entries[r][2].box) for r in rows),
+            shots=[_shot_summary(tracked, part, clips.get(n)) for n, part in mine]))
     return identities
+
+
+def _shot_summary(tracked: TrackedFaces, rows: list[int], clip: ClipScore | None) -> dict:
+    frames = [tracked.entries[r][0] for r in rows]
+    return {"first_frame": frames[0], "last_frame": frames[-1], "frames": len(frames),
+            "p_fake_temporal": None if clip is None else float(clip.p_fake),
+            "frame_relevancy": [] if clip is None else
+            [round(float(v), 4) for v in clip.frame_relevancy]}
 
 
 def fuse(spatial: float, temporal: float | None, fusion: str) -> float:
@@ -335,11 +360,15 @@ def _deciding_views(prediction: Prediction, tracked: TrackedFaces, p_fake: np.nd
         return _DecidingViews(empty, [], np.zeros(0), [], [])
     rows = tracked.rows_of(track)
     frames = [tracked.entries[r][0] for r in rows]
-    if track not in clips:  # seen in one frame only: no clip score, no attention
+    # The attention shown is that of the deciding person's longest scored shot.
+    scored = [(len(part), n, part) for n, (person, part) in enumerate(_shots(tracked))
+              if person == track and n in clips]
+    if not scored:  # seen in one frame per shot only: no clip score, no attention
         return _DecidingViews(empty, [], p_fake[rows], frames, [])
-    clip = clips[track]
-    return _DecidingViews(clip.attention, frames, p_fake[rows], frames,
-                          clip.frame_relevancy.tolist())
+    _, n, part = max(scored, key=lambda s: (s[0], -s[1]))
+    clip = clips[n]
+    return _DecidingViews(clip.attention, [tracked.entries[r][0] for r in part], p_fake[rows],
+                          frames, clip.frame_relevancy.tolist())
 
 
 def _face_maps(tracked: TrackedFaces, scores: FaceScores | None) -> FaceMaps:

@@ -1,4 +1,11 @@
-"""From identity scores to the clip's verdict: the most suspicious identity decides."""
+"""From identity scores to the clip's verdict: the most suspicious person decides.
+
+An identity is one person (the tracker's fragments joined by appearance, core/faces/reid.py),
+scored over all the frames it is seen in. The deciding rule: among the persons seen in at
+least `MIN_DECIDING_FRAMES` and `MIN_DECIDING_SHARE` of the sampled frames, and, where any
+such person has faces large enough to judge, among those, the one with the highest p_fake
+decides. A person never decides by one of its fragments: its score is over all its frames.
+"""
 
 from __future__ import annotations
 
@@ -24,24 +31,48 @@ def confidence_band(confidence: float) -> str:
     return next(name for floor, name in BANDS if confidence >= floor)
 
 
-def deciding_identities(identities: list[Identity], sampled_count: int) -> list[Identity]:
-    """Identities seen often enough to decide; a face glimpsed in one frame (often a false
-    detection) cannot outvote a face seen throughout, unless it is all there is."""
+def frames_needed(identities: list[Identity], sampled_count: int) -> int:
+    """Sampled frames a person must be seen in to decide (fewer if no one is seen that often)."""
     needed = max(MIN_DECIDING_FRAMES, int(MIN_DECIDING_SHARE * sampled_count))
-    needed = min(needed, max((len(i.frames) for i in identities), default=0))
-    return [i for i in identities if len(i.frames) >= needed]
+    return min(needed, max((len(i.frames) for i in identities), default=0))
+
+
+def deciding_identities(identities: list[Identity], sampled_count: int) -> list[Identity]:
+    """Persons who may decide: seen often enough (a face glimpsed in one frame, often a false
+    detection, cannot outvote a face seen throughout, unless it is all there is), and with
+    faces large enough to judge where anyone has them (a distant face scoring high must not
+    outvote a near one the model can read)."""
+    needed = frames_needed(identities, sampled_count)
+    seen = [i for i in identities if len(i.frames) >= needed]
+    return [i for i in seen if judgeable(i)] or seen
+
+
+def judgeable(identity: Identity) -> bool:
+    """At most `MAX_SMALL_SHARE` of the person's faces are too small to judge."""
+    return identity.small_faces <= MAX_SMALL_SHARE * len(identity.frames)
+
+
+def _others(identities: list[Identity], sampled_count: int, deciding: int) -> str:
+    """The deciding rule in words, for the prediction's reason (empty for one identity)."""
+    if len(identities) < 2:
+        return ""
+    needed = frames_needed(identities, sampled_count)
+    sized = " with faces large enough to judge" if any(
+        judgeable(i) for i in identities if len(i.frames) >= needed) else ""
+    return (f" ({deciding} of {len(identities)} identities seen in at least {needed} sampled "
+            f"frames{sized}; the most suspicious of them decides)")
 
 
 def decide(identities: list[Identity], card: ModelCard, sampled_count: int) -> Prediction:
     if not identities:
         return Prediction("inconclusive", None, None, "none", card.threshold, None,
                           "no face was found in the sampled frames, so nothing was scored")
-    top = max(deciding_identities(identities, sampled_count), key=lambda i: i.p_fake)
+    deciding = deciding_identities(identities, sampled_count)
+    top = max(deciding, key=lambda i: i.p_fake)
     label = "fake" if top.p_fake >= card.threshold else "real"
     confidence = top.p_fake if label == "fake" else 1.0 - top.p_fake
     band = confidence_band(confidence)
-    others = f" ({len(identities)} identities; the most suspicious decides)" \
-        if len(identities) > 1 else ""
+    others = _others(identities, sampled_count, len(deciding))
     if confidence < 0.5 and not card.placeholder:
         # A card threshold other than 0.5 leaves a gap where the threshold's label and the
         # calibrated probability disagree: say so instead of stating a label the probability
