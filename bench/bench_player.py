@@ -108,6 +108,7 @@ class Harness:
         self.window.show()
         self.window.frames.scrub_cache = scrub_cache
         self.opened = time.perf_counter()
+        self.cpu_s: list[float] = []  # process CPU seconds of each show_frame
         if not self.window.open_video(video):
             raise SystemExit(f"cannot open {video}")
         self.player = self.window.player
@@ -126,6 +127,7 @@ class Harness:
 
         self.player.frameShown.connect(on_shown)
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        cpu = time.process_time()  # CPU of every thread of this process: load-independent
         start = time.perf_counter()
         if self.state.frame == index and self.player.shown_index == index:
             shown.append(start)
@@ -137,6 +139,7 @@ class Harness:
         if not shown:
             raise RuntimeError(f"frame {index} not shown within {timeout_s} s")
         self.player.graphics.viewport().repaint()  # the paint is part of the latency
+        self.cpu_s.append(time.process_time() - cpu)
         return time.perf_counter() - start
 
     def wait_scrub_cache(self, timeout_s: float = 1800.0) -> float:
@@ -149,6 +152,7 @@ class Harness:
     def random_seeks(self, rng: random.Random, count: int) -> list[float]:
         n = self.state.info.frame_count
         seeks = []
+        del self.cpu_s[:]
         for _ in range(count):
             target = rng.randrange(n)
             while target == self.state.frame:
@@ -224,6 +228,7 @@ def main() -> int:
             cached.append(h.show_frame(i))
             h.settle(args.step_pause)
         seeks = h.random_seeks(rng, args.seeks)
+        seek_cpu = summary(h.cpu_s)
         h.window.close()
 
     result = {
@@ -232,6 +237,7 @@ def main() -> int:
         "step_sequential": summary(sequential), "step_cached": summary(cached),
         "seek_random_cold": summary(cold) if cold else None,
         "seek_random": summary(seeks),
+        "seek_random_process_cpu": seek_cpu,
         "scrub_cache": None if build_s is None else {
             "build_s": build_s, "frames_stored": len(store), "complete": store.complete,
             "mbytes": round(store.nbytes / 1e6, 1)},
