@@ -21,7 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=None, help="frames to sample, 1-100 (100)")
     p.add_argument("--screenshot", type=Path, default=None, metavar="PNG",
                    help="analyse PATH, save a picture of the window to PNG and quit")
+    p.add_argument("--window-size", type=_size, default=(1600, 1000), metavar="WxH",
+                   help="window size for --screenshot (1600x1000)")
     p.set_defaults(run=run)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError("use WIDTHxHEIGHT, e.g. 1366x768") from err
+    return width, height
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,4 +45,4 @@ def run(args: argparse.Namespace) -> int:
                              "installed): pip install 'forensics-app[gui]'") from err
 
     return run_gui(args.path, smoke_test=args.smoke_test, screenshot=args.screenshot,
-                   model=args.model, frames=args.frames)
+                   model=args.model, frames=args.frames, size=args.window_size)

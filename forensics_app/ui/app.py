@@ -74,7 +74,7 @@ def apply_theme(app: QApplication) -> None:
 
 def run_gui(path: str | Path | None = None, smoke_test: bool = False,
             screenshot: Path | None = None, model: str | None = None,
-            frames: int | None = None) -> int:
+            frames: int | None = None, size: tuple[int, int] = (1600, 1000)) -> int:
     """Start the window, open `path` (video, case or results folder) if given, run.
 
     `smoke_test`: open the path, wait for its first frame to be painted, print one line and
@@ -108,7 +108,7 @@ def run_gui(path: str | Path | None = None, smoke_test: bool = False,
         window.player.frameShown.connect(shown)
         QTimer.singleShot(60000, lambda: finish(1))
     elif screenshot is not None:
-        window.resize(1600, 1000)
+        window.resize(*size)
         window.reset_layout()
         _screenshot_when_done(window, screenshot, finish)
     if path is not None:

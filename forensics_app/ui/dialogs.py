@@ -17,6 +17,10 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 from forensics_app import TOOL_NAME
 from forensics_app.core.errors import ForensicsError
 
+VIDEO_FILTER = ("Videos (*.mp4 *.mov *.m4v *.mkv *.avi *.webm *.mts *.m2ts *.ts *.wmv "
+                "*.flv *.3gp *.mpg *.mpeg);;Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff);;"
+                "All files (*)")
+
 # (title, message) of every dialog shown, newest last: what tests and logs can inspect.
 shown: list[tuple[str, str]] = []
 
@@ -100,3 +104,12 @@ def ask_text(parent: QWidget | None, title: str, label: str) -> str | None:
 def ask_item(parent: QWidget | None, title: str, label: str, items: list[str]) -> str | None:
     choice, ok = QInputDialog.getItem(parent, title, label, items, 0, False)
     return choice if ok else None
+
+
+def ask_new_case(parent: QWidget | None) -> tuple[str, str, str] | None:
+    """(folder, case id, examiner) of a new case, or None. The folder may be typed as a new
+    name (it is created), or chosen with Browse."""
+    from forensics_app.ui.case_dialog import NewCaseDialog
+
+    dialog = NewCaseDialog(parent)
+    return dialog.answer() if dialog.exec() else None

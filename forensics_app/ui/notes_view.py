@@ -1,13 +1,14 @@
-"""Examiner notes with UTC timestamps, kept with the case.
+"""Examiner notes with UTC timestamps, kept with the case (through the `Session`).
 
-With a case open, every note is appended to the case's notes file at once (and audited).
-Without one (or while a background task is writing the case), notes are held here and written
-into the case when it is saved (or when the task is done).
+With a case open, every note is appended to the case's notes file at once (and audited; the
+case's lock keeps that safe while a background task writes the case too), about the open
+evidence when it names a frame. Without a case, notes are held by the session and written
+into the case when it is saved, each with the time it was written.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -21,16 +22,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forensics_app.core.case import Note, utc_now
+from forensics_app.core.case import Note
+from forensics_app.core.session import Session
 from forensics_app.ui import dialogs
 from forensics_app.ui.state import AppState
 
 
 class NotesView(QWidget):
-    def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
+    done = Signal()  # a note was added or the editor left with Esc: the keyboard goes back
+
+    def __init__(self, state: AppState, session: Session, parent: QWidget | None = None
+                 ) -> None:
         super().__init__(parent)
         self.state = state
-        self.pending: list[Note] = []  # written to the case when one is saved
+        self.session = session
         self.list = QListWidget()
         self.list.setObjectName("notesList")
         self.list.setWordWrap(True)
@@ -60,8 +65,18 @@ class NotesView(QWidget):
             shortcut = QShortcut(QKeySequence(keys), self.editor)
             shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
             shortcut.activated.connect(self.add_current)
+        leave = QShortcut(QKeySequence("Escape"), self.editor)
+        leave.setContext(Qt.ShortcutContext.WidgetShortcut)
+        leave.activated.connect(self.done)
+        self.add_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         state.caseChanged.connect(lambda _c: self.reload())
+        state.videoChanged.connect(lambda _i: self.reload())  # another evidence's notes
         self.reload()
+
+    @property
+    def pending(self) -> list[Note]:
+        """Notes not in a case yet (the session holds them)."""
+        return self.session.pending_notes
 
     def add_current(self) -> Note | None:
         text = self.editor.toPlainText().strip()
@@ -71,39 +86,35 @@ class NotesView(QWidget):
         note = self.add(text, frame)
         if note is not None:
             self.editor.clear()
+            self.done.emit()
         return note
 
     def add(self, text: str, frame: int | None = None) -> Note | None:
-        case = self.state.case
         try:
-            if case is not None and not self.state.case_busy:
-                note = case.add_note(text, frame=frame)
-            else:
-                note = Note(utc_now(), text, None, frame)
-                self.pending.append(note)
+            note = self.session.add_note(text, frame)
         except Exception as err:
             dialogs.report(self, err, "Cannot save the note")
             return None
         self._append(note)
         return note
 
-    def flush_to_case(self, case) -> None:
-        """Write the notes taken before a case existed into it."""
-        for note in self.pending:
-            case.add_note(note.text, author=note.author, frame=note.frame)
-        self.pending = []
-
     def reload(self) -> None:
         self.list.clear()
         case = self.state.case
-        notes = list(case.notes()) if case is not None else []
-        for note in [*notes, *self.pending]:
+        try:
+            notes = self.session.notes()
+        except Exception as err:
+            dialogs.report(self, err, "Cannot read the case's notes")
+            notes = list(self.pending)
+        for note in notes:
             self._append(note)
         self.where.setText(f"kept in case {case.case_id} ({case.folder})" if case is not None
                            else "no case open: notes are kept when you save a case")
 
     def _append(self, note: Note) -> None:
         frame = "" if note.frame is None else f" · frame {note.frame}"
+        if note.evidence_id:
+            frame = f" · {note.evidence_id}{frame}"
         author = f" · {note.author}" if note.author else ""
         item = QListWidgetItem(f"{note.utc}{frame}{author}\n{note.text}")
         item.setData(Qt.ItemDataRole.UserRole, note.frame)

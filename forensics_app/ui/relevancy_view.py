@@ -85,6 +85,7 @@ class RelevancyView(QWidget):
         self.tracks: list[int] = []
         self.last_rgb: tuple[int, np.ndarray] | None = None
         self.shown: tuple[int, int, str] | None = None  # (map frame, track, method)
+        self._analysis_key: tuple[str, str] | None = None  # of the results shown
         self.absent = False  # the selected identity is not in the current frame
 
         self.tabs = QTabBar()
@@ -159,7 +160,11 @@ class RelevancyView(QWidget):
                 self.tabs.setTabToolTip(i, f"identity {t} (id {t} in the player): its score over "
                                         "the whole clip; the player's box shows each frame's")
             default = bundle.results.settings.get("explain")
-            if default in EXPLAIN_METHODS:
+            # the same analysis again (e.g. its copy in the case just saved): keep the method
+            # the examiner chose; a new analysis starts from its own default
+            same = _analysis_key(bundle) == self._analysis_key
+            self._analysis_key = _analysis_key(bundle)
+            if default in EXPLAIN_METHODS and not same:
                 self.method.blockSignals(True)
                 self.set_method(default)
                 self.method.blockSignals(False)
@@ -225,3 +230,8 @@ class RelevancyView(QWidget):
             text = (f"map of analysed frame {map_frame} (nearest); the face of this frame, "
                     f"between analysed frames {before} and {after}")
         self.caption.setText(f"identity {track}, {METHOD_LABELS[method]}: {text}")
+
+
+def _analysis_key(bundle) -> tuple[str, str]:
+    """One analysis, wherever its folder was copied: evidence hash and creation time."""
+    return bundle.results.evidence.sha256, bundle.results.created_utc

@@ -29,7 +29,6 @@ class AppState(QObject):
         self.bundle: ResultsBundle | None = None
         self.case = None  # forensics_app.core.case.Case | None
         self.evidence_id: str | None = None
-        self.case_busy = False  # a background task may be writing the case: hold writes
         self._times: list[float] = []
 
     # -- video -----------------------------------------------------------------------------

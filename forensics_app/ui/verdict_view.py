@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
@@ -21,6 +22,14 @@ from forensics_app.ui.state import AppState
 
 LABEL_COLORS = {"fake": "#e53935", "real": "#43a047", "inconclusive": "#9e9e9e"}
 MAX_FRAME_LINKS = 12
+WEAK_BANDS = ("low", "none")
+
+
+def headline_band(pred) -> str:
+    """What stands beside the label: the band and the probability of the stated label."""
+    if pred.band == "none" or pred.confidence is None:
+        return "· no usable evidence"
+    return f"· {pred.band} confidence ({pred.confidence:.0%})"
 
 
 def _bar(name: str, color: str) -> QProgressBar:
@@ -38,7 +47,18 @@ class VerdictView(QWidget):
         self.state = state
         self.label = QLabel("no analysis")
         self.label.setObjectName("verdictLabel")
-        self.label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # The band stands beside the label at the same size and weight: "REAL" alone would
+        # read as certain when the probability is near the threshold (DESIGN.md).
+        self.headline_band = QLabel("")
+        self.headline_band.setObjectName("verdictBand")
+        self.headline_band.setAlignment(Qt.AlignmentFlag.AlignLeft
+                                        | Qt.AlignmentFlag.AlignVCenter)
+        headline = QHBoxLayout()
+        headline.addStretch(1)
+        headline.addWidget(self.label)
+        headline.addWidget(self.headline_band)
+        headline.addStretch(1)
         self.real_bar = _bar("realBar", LABEL_COLORS["real"])
         self.fake_bar = _bar("fakeBar", LABEL_COLORS["fake"])
         self.p_fake = QLabel("–")
@@ -66,16 +86,20 @@ class VerdictView(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in (1, 2, 3):
+        # the indicator's name is read in full; the frame links take what is left
+        for col in (0, 1, 2):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        rows = 3  # at least this many indicator rows, whole, however small the window
+        self.table.setMinimumHeight(header.sizeHint().height()
+                                    + rows * self.table.verticalHeader().defaultSectionSize() + 4)
         note = QLabel(NOT_PROOF + " Indicators flag patterns worth a look, not findings.")
         note.setObjectName("hint")
         note.setWordWrap(True)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self.label)
+        layout.addLayout(headline)
         layout.addLayout(form)
         layout.addWidget(QLabel("Indicators (triggered in red; click a frame to go there):"))
         layout.addWidget(self.table, 1)
@@ -88,6 +112,8 @@ class VerdictView(QWidget):
         if bundle is None:
             self.label.setText("no analysis")
             self.label.setStyleSheet("")
+            self.headline_band.setText("")
+            self.headline_band.setStyleSheet("")
             for bar in (self.real_bar, self.fake_bar):
                 bar.setValue(0)
                 bar.setFormat("–")
@@ -96,9 +122,14 @@ class VerdictView(QWidget):
             return
         r = bundle.results
         pred = r.prediction
-        color = LABEL_COLORS.get(pred.label, "#9e9e9e")
+        # a weak verdict is not drawn in the verdict's full colour
+        weak = pred.band in WEAK_BANDS
+        color = "#b0b4ba" if weak else LABEL_COLORS.get(pred.label, "#9e9e9e")
+        style = f"font-size: 20pt; font-weight: bold; color: {color};"
         self.label.setText(pred.label.upper())
-        self.label.setStyleSheet(f"font-size: 22pt; font-weight: bold; color: {color};")
+        self.label.setStyleSheet(style)
+        self.headline_band.setText(headline_band(pred))
+        self.headline_band.setStyleSheet(style)
         p = pred.p_fake
         for bar, value in ((self.real_bar, None if p is None else 1 - p),
                            (self.fake_bar, p)):

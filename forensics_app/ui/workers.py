@@ -1,24 +1,27 @@
-"""Analysis off the GUI thread: a queue of jobs and a pool of workers, one per device.
+"""Analyses and case tasks off the GUI thread, on superqt workers.
 
-One worker thread per CUDA device (a CPU worker when there is none), each keeping its model
-loaded between jobs. A worker runs the `run_analysis` generator, forwards every `Progress`
-through a signal, and checks the job's cancel event between steps; when a job finishes, its
-results are read back from the output folder with `read_results`, exactly as a reopened case
-would load them.
+`WorkerPool` queues `AnalysisJob`s and runs each as a superqt `GeneratorWorker` over the
+`run_analysis` generator (one job per device at a time; each device keeps its model loaded
+between jobs): every `Progress` the generator yields arrives on the GUI thread as a signal.
+`TaskRunner` runs the blocking case operations (hashing evidence, writing a report) one after
+another as superqt `FunctionWorker`s. Qt's thread pool owns the threads; nothing here polls.
+Cancellation is the job's `threading.Event`, which `run_analysis` checks between steps (and
+`hash_file` between blocks).
 """
 
 from __future__ import annotations
 
 import itertools
-import queue
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import FunctionWorker, GeneratorWorker
 
 from forensics_app.core.analysis.job import AnalysisSettings, Progress, run_analysis
 from forensics_app.core.analysis.results import read_results
@@ -55,77 +58,36 @@ class AnalysisJob:
         return p.elapsed_s * (1 - p.fraction) / p.fraction
 
 
-class _Worker(QThread):
-    """One device: takes jobs from the shared queue until told to stop."""
+def failure(err: BaseException) -> tuple[str, str]:
+    """("cancelled", message) or ("failed", one-line message) of an exception.
 
-    def __init__(self, pool: WorkerPool, device: str) -> None:
-        super().__init__()
-        self.pool = pool
-        self.device = device
-        self.current: AnalysisJob | None = None
-        self._model: DetectorModel | None = None
-        self._model_key: object = None
+    The analysis catches every exception itself, on the worker thread: superqt would swallow
+    a RuntimeError (it takes one for a deleted worker), and a bug must not kill the app."""
+    if isinstance(err, CancelledError):
+        return "cancelled", str(err)
+    if isinstance(err, ForensicsError):
+        return "failed", str(err)
+    traceback.print_exception(type(err), err, err.__traceback__)
+    return "failed", f"internal error: {type(err).__name__}: {err}".splitlines()[0]
+
+
+class _Worker:
+    """What LIVE_THREADS needs of a started superqt worker (tests assert none is left)."""
+
+    def __init__(self, name: str, worker: GeneratorWorker | FunctionWorker) -> None:
+        self.name, self.worker, self.ended = name, worker, False
+        worker.finished.connect(lambda: setattr(self, "ended", True))
         LIVE_THREADS.add(self)
 
-    def run(self) -> None:
-        while not self.pool._stopping.is_set():
-            try:
-                job = self.pool._queue.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if job is None:  # shutdown sentinel
-                return
-            with self.pool._lock:
-                if job.status != "queued":  # cancelled while it waited
-                    continue
-                job.status = "running"
-            self.current = job
-            try:
-                self._run_job(job)
-            finally:
-                self.current = None
-                self.pool._job_ended()
+    def objectName(self) -> str:
+        return self.name
 
-    def _run_job(self, job: AnalysisJob) -> None:
-        job.device, job.started = self.device, time.monotonic()
-        self.pool.jobStarted.emit(job)
-        try:
-            model = self._load_model()
-            gen = run_analysis(job.video, job.out_dir, job.settings, model, job.cancel_event)
-            while True:
-                try:
-                    progress = next(gen)
-                except StopIteration:
-                    break
-                job.progress = progress
-                self.pool.jobProgress.emit(job, progress)
-            bundle = read_results(job.out_dir)
-        except CancelledError:
-            job.status, job.message = "cancelled", "analysis cancelled"
-            self.pool.jobCancelled.emit(job)
-            return
-        except ForensicsError as err:
-            job.status, job.message = "failed", str(err)
-            self.pool.jobFailed.emit(job, str(err))
-            return
-        except Exception as err:  # a bug: keep the app alive, say what happened
-            traceback.print_exc()
-            job.status = "failed"
-            job.message = f"internal error: {type(err).__name__}: {err}".splitlines()[0]
-            self.pool.jobFailed.emit(job, job.message)
-            return
-        job.status = "done"
-        self.pool.jobFinished.emit(job, bundle)
+    def isRunning(self) -> bool:
+        return not self.ended
 
-    def _load_model(self) -> DetectorModel:
-        key = self.pool.model_spec
-        if self._model is None or self._model_key != key:
-            if self.pool.model_factory is not None:
-                self._model = self.pool.model_factory(self.device)
-            else:
-                self._model = load_model(key, self.device)
-            self._model_key = key
-        return self._model
+
+def _pool() -> QThreadPool:
+    return QThreadPool.globalInstance()
 
 
 class WorkerPool(QObject):
@@ -146,36 +108,26 @@ class WorkerPool(QObject):
         self.devices = devices or available_devices()
         self.model_spec = model_spec  # a model folder or name; None: the default model
         self.model_factory = model_factory
-        self._queue: queue.Queue[AnalysisJob | None] = queue.Queue()
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._pending = 0
         self.jobs: list[AnalysisJob] = []
-        self._workers: list[_Worker] = []
-        self.jobFinished.connect(self._check_idle)
-        self.jobFailed.connect(self._check_idle)
-        self.jobCancelled.connect(self._check_idle)
+        self._busy_devices: dict[str, _Worker] = {}
+        self._models: dict[str, tuple[object, DetectorModel]] = {}  # device → (spec, model)
+        # one thread per device plus the case tasks, even on a one-core machine
+        _pool().setMaxThreadCount(max(_pool().maxThreadCount(), len(self.devices) + 2))
 
     # -- jobs ------------------------------------------------------------------------------
     def submit(self, job: AnalysisJob) -> AnalysisJob:
-        self._ensure_workers()
-        with self._lock:
-            self._pending += 1
         self.jobs.append(job)
-        self._queue.put(job)
         self.jobQueued.emit(job)
+        self._dispatch()
         return job
 
     def cancel(self, job: AnalysisJob) -> None:
         """Stop a running job at its next step; a queued one never starts."""
         job.cancel_event.set()
-        with self._lock:
-            dequeued = job.status == "queued"
-            if dequeued:
-                job.status, job.message = "cancelled", "analysis cancelled before it started"
-                self._pending -= 1
-        if dequeued:
+        if job.status == "queued":
+            job.status, job.message = "cancelled", "analysis cancelled before it started"
             self.jobCancelled.emit(job)
+            self._check_idle()
 
     def cancel_all(self) -> None:
         for job in self.active_jobs():
@@ -189,49 +141,100 @@ class WorkerPool(QObject):
 
     @property
     def busy(self) -> bool:
-        with self._lock:
-            return self._pending > 0
+        return bool(self.active_jobs())
 
     def set_model(self, model_spec: str | Path | None) -> None:
-        """Use another model for jobs that start from now on (workers reload lazily)."""
+        """Use another model for jobs that start from now on (reloaded lazily per device)."""
         self.model_spec = model_spec
 
-    # -- threads ---------------------------------------------------------------------------
-    def _ensure_workers(self) -> None:
-        if self._workers:
-            return
-        self._stopping.clear()
+    # -- running ---------------------------------------------------------------------------
+    def _dispatch(self) -> None:
         for device in self.devices:
-            worker = _Worker(self, device)
-            worker.setObjectName(f"analysis-{device}")
-            self._workers.append(worker)
-            worker.start()
+            queued = [j for j in self.jobs if j.status == "queued"]
+            if not queued:
+                return
+            if device not in self._busy_devices:
+                self._start(queued[0], device)
 
-    def _job_ended(self) -> None:
-        with self._lock:
-            self._pending -= 1
+    def _start(self, job: AnalysisJob, device: str) -> None:
+        job.status, job.device, job.started = "running", device, time.monotonic()
+        worker = GeneratorWorker(self._steps, job, device)
+        worker.yielded.connect(lambda p: self._on_progress(job, p))
+        worker.returned.connect(lambda outcome: self._on_outcome(job, outcome))
+        worker.finished.connect(lambda: self._on_worker_done(device))
+        self._busy_devices[device] = _Worker(f"analysis-{device}-{job.name}", worker)
+        self.jobStarted.emit(job)
+        worker.start()
 
-    def _check_idle(self, *_args) -> None:
+    def _steps(self, job: AnalysisJob, device: str
+               ) -> Generator[Progress, None, tuple[str, Any]]:
+        """On the worker thread: the analysis generator's progress, then its outcome as a
+        value (see `outcome_of`); the results are read back from the folder, exactly as a
+        reopened case loads them."""
+        try:
+            yield from run_analysis(job.video, job.out_dir, job.settings, self._model(device),
+                                    job.cancel_event)
+            return "done", read_results(job.out_dir)
+        except Exception as err:  # each kind becomes its outcome, on this thread
+            return failure(err)
+
+    def _model(self, device: str) -> DetectorModel:
+        spec = self.model_spec
+        cached = self._models.get(device)
+        if cached is None or cached[0] != spec:
+            model = self.model_factory(device) if self.model_factory is not None \
+                else load_model(spec, device)
+            self._models[device] = cached = (spec, model)
+        return cached[1]
+
+    def _on_progress(self, job: AnalysisJob, p: Progress) -> None:
+        job.progress = p
+        self.jobProgress.emit(job, p)
+
+    def _on_outcome(self, job: AnalysisJob, outcome: tuple[str, Any]) -> None:
+        status, value = outcome
+        job.status = status
+        if status == "done":
+            self.jobFinished.emit(job, value)
+        elif status == "cancelled":
+            job.message = value
+            self.jobCancelled.emit(job)
+        else:
+            job.message = value
+            self.jobFailed.emit(job, value)
+
+    def _on_worker_done(self, device: str) -> None:
+        self._busy_devices.pop(device, None)
+        self._dispatch()
+        self._check_idle()
+
+    def _check_idle(self) -> None:
         if not self.busy:
             self.idle.emit()
 
     def shutdown(self, wait_ms: int = 30000) -> bool:
-        """Cancel everything and stop the worker threads; True if they all ended."""
+        """Cancel everything and wait for the running jobs; True if they all ended."""
         self.cancel_all()
-        self._stopping.set()
-        for _ in self._workers:
-            self._queue.put(None)
-        ok = all(w.wait(wait_ms) for w in self._workers)
-        self._workers = []
-        return ok
+        return _wait(lambda: not self._busy_devices or all(
+            w.ended for w in self._busy_devices.values()), wait_ms)
+
+
+def _wait(done: Callable[[], bool], timeout_ms: int) -> bool:
+    """Block the GUI thread until `done()` (workers' signals are delivered meanwhile)."""
+    from PySide6.QtCore import QCoreApplication
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not done() and time.monotonic() < deadline:
+        _pool().waitForDone(20)
+        QCoreApplication.processEvents()
+    return done()
 
 
 class BackgroundTask(QObject):
     """One blocking call (hashing evidence, writing a report) run off the GUI thread.
 
     `fn(cancel_event)` runs on a worker thread; `finished(result)` or `failed(exception)` is
-    emitted on the GUI thread afterwards. Tasks run one at a time, in the order started, so
-    two of them never write the same case at once.
+    emitted on the GUI thread afterwards.
     """
 
     finished = Signal(object)
@@ -246,122 +249,77 @@ class BackgroundTask(QObject):
         self.status = "queued"  # queued | running | done | failed
         self.result: object = None
         self.error: BaseException | None = None
-
-
-class _TaskThread:
-    """A plain Python thread running one task, with the bits of the QThread API the window
-    and tests use (`start`, `wait`, `isRunning`, `objectName`).
-
-    It makes no Qt call at all (no QObject lives or emits on it): the runner polls it from
-    the GUI thread, which also hands the outcome to the handlers in order, on the GUI thread.
-    """
-
-    def __init__(self, task: BackgroundTask, name: str) -> None:
-        self.task = task
-        self.outcome: tuple[object, BaseException | None] | None = None
-        self._name = name
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        LIVE_THREADS.add(self)
-
-    def objectName(self) -> str:  # QThread's names: LIVE_THREADS checks call them
-        return self._name
-
-    def isRunning(self) -> bool:
-        return self._thread.is_alive()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def wait(self, timeout_ms: int | None = None) -> bool:
-        self._thread.join(None if timeout_ms is None else timeout_ms / 1000)
-        return not self._thread.is_alive()
-
-    def _run(self) -> None:
-        try:
-            self.outcome = (self.task.fn(self.task.cancel_event), None)
-        except BaseException as err:  # handed to the GUI thread, reported there
-            self.outcome = (None, err)
+        self.worker: _Worker | None = None
 
 
 class TaskRunner(QObject):
-    """Runs `BackgroundTask`s one after another, each on its own short-lived thread, and
-    delivers their outcome on the GUI thread (polled every POLL_MS).
+    """Runs `BackgroundTask`s one after another (in the order started, so their handlers see
+    the case in that order), each as a superqt FunctionWorker.
 
     `busyChanged(label)` says what runs now ("" when idle), for a busy indicator.
     """
 
-    POLL_MS = 25
     busyChanged = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._queue: list[BackgroundTask] = []
-        self._thread: _TaskThread | None = None
-        self._poll = QTimer(self)
-        self._poll.setInterval(self.POLL_MS)
-        self._poll.timeout.connect(self._check)
+        self.current: BackgroundTask | None = None
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None or bool(self._queue)
-
-    @property
-    def current(self) -> BackgroundTask | None:
-        return self._thread.task if self._thread is not None else None
+        return self.current is not None or bool(self._queue)
 
     def start(self, label: str, fn: Callable[[threading.Event], object]) -> BackgroundTask:
         task = BackgroundTask(label, fn, self)
         self._queue.append(task)
-        if self._thread is None:
+        if self.current is None:
             self._next()
         return task
 
     def _next(self) -> None:
         if not self._queue:
-            self._poll.stop()
             self.busyChanged.emit("")
             return
-        task = self._queue.pop(0)
+        task = self.current = self._queue.pop(0)
         task.status = "running"
-        self._thread = _TaskThread(task, f"task-{task.label}")
-        self.busyChanged.emit(task.label)
-        self._thread.start()
-        self._poll.start()
 
-    def _check(self) -> None:
-        thread = self._thread
-        if thread is None or thread.isRunning():
+        def call() -> tuple[BaseException | None, object]:
+            try:
+                return None, task.fn(task.cancel_event)
+            except BaseException as err:  # handed to the GUI thread, reported there
+                return err, None
+
+        worker = FunctionWorker(call)
+        worker.returned.connect(lambda outcome: self._done(task, *outcome))
+        task.worker = _Worker(f"task-{task.label}", worker)
+        self.busyChanged.emit(task.label)
+        worker.start()
+
+    def _done(self, task: BackgroundTask, error: BaseException | None, result: object) -> None:
+        if task is not self.current:  # shut down meanwhile
             return
-        self._thread = None
-        task = thread.task
-        result, error = thread.outcome or (None, RuntimeError("task ended without an outcome"))
         task.result, task.error = result, error
         task.status = "failed" if error is not None else "done"
+        self.current = None  # its handlers see the runner free (they may start the next)
         if error is not None:
             task.failed.emit(error)
         else:
             task.finished.emit(result)
-        if self._thread is None:  # a handler may have started the next one already
+        if self.current is None:  # a handler may have started the next one already
             self._next()
 
     def wait(self, timeout_ms: int = 30000) -> bool:
         """Block until every task has ended (handlers run); True when idle in time."""
-        deadline = time.monotonic() + timeout_ms / 1000
-        while self.busy and time.monotonic() < deadline:
-            thread = self._thread
-            if thread is not None:
-                thread.wait(50)
-            self._check()
-        return not self.busy
+        return _wait(lambda: not self.busy, timeout_ms)
 
     def shutdown(self, wait_ms: int = 30000) -> bool:
         """Cancel what can be cancelled, drop queued tasks, wait for the running one."""
         self._queue.clear()
-        self._poll.stop()
-        thread, self._thread = self._thread, None
-        if thread is None:
+        task, self.current = self.current, None
+        if task is None:
             return True
-        thread.task.cancel_event.set()
-        ok = thread.wait(wait_ms)
+        task.cancel_event.set()
+        ok = _wait(lambda: task.worker is None or task.worker.ended, wait_ms)
         self.busyChanged.emit("")
         return ok

@@ -1,0 +1,147 @@
+"""The window's case commands: open a case (its evidence re-hashed off the GUI thread), save
+one, export the report. The rules are the `Session`'s; this is the Qt side of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forensics_app.core.analysis.results import RESULTS_FILE
+from forensics_app.core.session import CaseOpening, SavedCase, Session
+from forensics_app.ui import dialogs
+from forensics_app.ui.workers import BackgroundTask
+
+
+class CaseCommands:
+    """Mixed into `MainWindow` (uses its state, session, tasks, banner and dialogs)."""
+
+
+    def open_case_dialog(self) -> None:
+        folder = dialogs.ask_folder(self, "Open a case folder (or results folder)",
+                                    self.settings.value("paths/lastCase", ""))
+        if folder:
+            self.open_path(folder)
+
+    def open_case(self, folder: str | Path) -> bool:
+        """Open a case folder. Its evidence is re-hashed against the intake hashes off the
+        GUI thread; the case is shown (and `caseOpened(case)` emitted) when that is done.
+        False when it cannot start (another case operation is running)."""
+        if self.tasks.busy:
+            dialogs.show_error(self, "another case operation is still running (see the status "
+                               "bar); try again when it is done", "Cannot open the case")
+            return False
+        folder = Path(folder)
+        self._start_task(f"verifying the evidence of {folder.name}…",
+                         lambda cancel: Session.open_case(folder, cancel),
+                         lambda opening: self._show_case(folder, opening),
+                         "Cannot open the case")
+        return True
+
+    def _show_case(self, folder: Path, opening: CaseOpening) -> None:
+        self.settings.setValue("paths/lastCase", str(folder))
+        self.recent.add(folder)
+        case = opening.case
+        usable = [r for r in opening.records if Path(r.path).exists()]
+        record = usable[0] if usable else None
+        if len(usable) > 1:
+            names = [f"{r.evidence_id}: {Path(r.path).name}" for r in usable]
+            choice = dialogs.ask_item(self, "Open evidence", "Evidence:", names)
+            if choice is not None:
+                record = usable[names.index(choice)]
+        self.session.use_case(opening, record.evidence_id if record else None)
+        self.state.set_case(case, self.session.evidence_id)
+        self._show_mismatches()
+        if record is None:
+            self.statusBar().showMessage(f"case {case.case_id}: no evidence to show", 8000)
+        elif self.open_video(record.path):
+            results = case.analysis_dir(record.evidence_id)
+            if (results / RESULTS_FILE).exists():
+                self.load_results(results)
+        if opening.mismatches:  # after the evidence choice: never one dialog under another
+            dialogs.show_error(self, self.banner.text(), "Evidence does not match its intake "
+                               "hash")
+        self.caseOpened.emit(case)
+
+    def _show_mismatches(self) -> None:
+        """A lasting banner while the open case holds evidence that fails its intake hash."""
+        bad = self.session.mismatches
+        self.banner.setText("EVIDENCE MISMATCH: " + "; ".join(
+            f"{c.record.evidence_id} {Path(c.record.path).name} is {c.status} since intake"
+            for c in bad) + ". Results shown for it are not of the intake file." if bad else "")
+        self.banner.setVisible(bool(bad))
+
+    def save_case_dialog(self) -> None:
+        if self.state.case is not None:
+            self.save_case_to(None)
+            return
+        answer = dialogs.ask_new_case(self)
+        if answer is not None:
+            self.save_case_to(*answer)
+
+    def save_case_to(self, folder: str | Path | None, case_id: str = "", examiner: str = ""
+                     ) -> BackgroundTask | None:
+        """Create the case (unless one is open), add the open video as evidence, move its
+        results into the case and write the notes taken so far.
+
+        The evidence is hashed off the GUI thread: this returns the running task at once;
+        `caseSaved(case)` follows when it is done (a dialog when it fails)."""
+        video, bundle = self.state.video_path, self.state.bundle
+        folder = Path(folder) if folder is not None else None
+
+        def work(cancel) -> SavedCase:
+            return self.session.save_case(folder, case_id, examiner, video, bundle, cancel)
+
+        def done(saved: SavedCase) -> None:
+            evidence_id = saved.record.evidence_id if saved.record else self.state.evidence_id
+            # the held notes keep their own time; those about a frame are about this video
+            self._guarded("Cannot save the notes into the case", self.session.flush_notes,
+                          saved.case, evidence_id)
+            self.session.use_case(saved.case, evidence_id)
+            self.state.set_case(saved.case, evidence_id)
+            if saved.copied is not None:
+                self.load_results(saved.copied, quiet=True)
+            self.statusBar().showMessage(f"case {saved.case.case_id} saved in "
+                                         f"{saved.case.folder}", 6000)
+            self.caseSaved.emit(saved.case)
+
+        what = f"hashing {video.name} into the case…" if video is not None else "saving case…"
+        return self._start_task(what, work, done, "Cannot save the case")
+
+    def default_report_path(self) -> Path:
+        return self.session.default_report_path(self.state.bundle)
+
+    def export_report_dialog(self) -> BackgroundTask | None:
+        if self.state.bundle is None:
+            dialogs.show_error(self, "analyse the video (or open its results) first",
+                               "Cannot export a report")
+            return None
+        path = dialogs.ask_save_file(self, "Export evidence report",
+                                     str(self.default_report_path()), "PDF (*.pdf)")
+        if not path:
+            return None
+        if Path(path).suffix.lower() != ".pdf":
+            path = f"{path}.pdf"
+        return self.export_report(path)
+
+    def export_report(self, pdf_path: str | Path) -> BackgroundTask | None:
+        """Write the PDF evidence report (+ its .sha256 and results sidecar) off the GUI
+        thread (the exporter re-hashes the evidence); `reportExported(ReportOutput)` follows.
+        The case's saved notes are printed by the exporter; the held ones are passed along."""
+        if self.state.bundle is None:
+            return None
+        folder, pdf_path = Path(self.state.bundle.folder), Path(pdf_path)
+        notes = list(self.session.pending_notes)
+
+        def done(output) -> None:
+            self.statusBar().showMessage(
+                f"report written: {output.pdf} ({output.pages} pages; SHA-256 in "
+                f"{output.sha256_file.name})", 10000)
+            if output.evidence_status != "ok":
+                dialogs.show_error(self, f"the evidence is {output.evidence_status} since its "
+                                   "analysis; the report says so", "Report written")
+            self.reportExported.emit(output)
+
+        return self._start_task(f"writing report {pdf_path.name}…",
+                                lambda _cancel: self.session.export_report(folder, pdf_path,
+                                                                           notes),
+                                done, "Cannot export a report")
+

@@ -1,0 +1,231 @@
+"""The workstation as an investigator uses it (issue 12): notes keep their time and evidence
+through a save and reopen, every view follows the frame after reopening, the keyboard keeps
+stepping frames after Cancel, the spin box and a note, a mismatch stays on screen, the
+layout holds at 1366×768, the headline carries the band, actions are declared as data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+from media_factory import make_video
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication
+
+from forensics_app.core.case import Case, Note
+from forensics_app.ui import dialogs
+from forensics_app.ui.actions import ACTIONS
+from forensics_app.ui.frames import LIVE_THREADS
+from forensics_app.ui.main_window import MainWindow
+
+N_FRAMES = 40
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return (make_video(folder / "first.mp4", n_frames=N_FRAMES, fps=25, gop=10),
+            make_video(folder / "second.mp4", n_frames=N_FRAMES, fps=25, gop=10))
+
+
+@pytest.fixture
+def errors(monkeypatch) -> list[tuple[str, str]]:
+    seen: list[tuple[str, str]] = []
+    monkeypatch.setattr(dialogs, "show_error",
+                        lambda parent, message, title="": seen.append((title, message)))
+    return seen
+
+
+def make_window(qtbot, folder: Path, size=(1500, 950)) -> MainWindow:
+    settings = QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, output_root=folder / "analyses")
+    qtbot.addWidget(window)
+    window.resize(*size)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+@pytest.fixture
+def windows(qtbot, tmp_path):
+    made: list[MainWindow] = []
+
+    def make(name: str = "w", size=(1500, 950)) -> MainWindow:
+        made.append(make_window(qtbot, tmp_path / name, size))
+        return made[-1]
+
+    yield make
+    for w in made:
+        w.close()
+    running = [t.objectName() for t in list(LIVE_THREADS) if t.isRunning()]
+    assert not running, f"threads left running: {running}"
+
+
+def save_case(qtbot, window: MainWindow, folder: Path) -> Case:
+    with qtbot.waitSignal(window.caseSaved, timeout=60000) as saved:
+        window.save_case_to(folder, "K-12", "R. Examiner")
+    return saved.args[0]
+
+
+def reopen(qtbot, window: MainWindow, folder: Path) -> None:
+    with qtbot.waitSignal(window.caseOpened, timeout=60000):
+        assert window.open_path(folder)
+
+
+def press(qtbot, key) -> None:
+    """A key press where the keyboard focus is now, as a user's would land."""
+    qtbot.keyClick(QApplication.focusWidget() or QApplication.activeWindow(), key)
+
+
+def test_notes_keep_their_time_and_evidence_through_save_and_reopen(qtbot, windows, clips,
+                                                                    tmp_path, errors,
+                                                                    monkeypatch):
+    first, second = clips
+    window = windows()
+    assert window.open_video(first)
+    window.state.set_frame(25)
+    written = "2026-12-01T20:13:33+00:00"  # taken well before the case is saved
+    window.notes_view.pending.append(Note(written, "mouth edge flickers", None, 25))
+    case = save_case(qtbot, window, tmp_path / "case")
+    assert not errors and window.notes_view.pending == []
+    (note,) = Case.open(case.folder).notes()
+    assert (note.utc, note.frame, note.evidence_id) == (written, 25, "E001")
+    # a second clip in the case: the frame note of the first is not shown with it
+    assert window.open_video(second)
+    save_case(qtbot, window, None)
+    assert window.state.evidence_id == "E002"
+    assert window.notes_view.list.count() == 0
+    window.notes_view.add("about the second clip", frame=3)
+    assert Case.open(case.folder).notes()[-1].evidence_id == "E002"
+    again = windows("again")
+    offered = []
+    monkeypatch.setattr(dialogs, "ask_item", lambda _p, _t, _l, items: offered.append(items)
+                        or items[0])
+    reopen(qtbot, again, case.folder)  # the first of the two clips is chosen
+    assert len(offered[0]) == 2
+    assert again.state.evidence_id == "E001"
+    items = [again.notes_view.list.item(i).text() for i in range(again.notes_view.list.count())]
+    assert len(items) == 1 and written in items[0] and "E001 · frame 25" in items[0]
+    assert "case K-12" in again.windowTitle() and "E001 first.mp4" in again.windowTitle()
+
+
+def test_every_view_follows_the_frame_after_reopening_a_case(qtbot, windows, clips, tmp_path):
+    window = windows()
+    window.open_video(clips[0])
+    case = save_case(qtbot, window, tmp_path / "case")
+    window.state.set_frame(30)
+    again = windows("again")
+    again.open_video(clips[1])
+    again.state.set_frame(17)
+    reopen(qtbot, again, case.folder)
+    qtbot.waitUntil(lambda: again.player.shown_index == again.state.frame, timeout=10000)
+    assert round(again.timeline.playhead.value()) == again.state.frame
+    again.notes_view.add("look here", frame=12)
+    again.notes_view._on_activated(again.notes_view.list.item(0))  # a note's frame
+    qtbot.waitUntil(lambda: again.player.shown_index == 12, timeout=10000)
+    assert round(again.timeline.playhead.value()) == 12 == again.state.frame
+
+
+def test_arrow_keys_step_frames_after_cancel_the_spin_box_and_a_note(qtbot, windows, clips):
+    window = windows()
+    window.open_video(clips[0])
+    window.activateWindow()
+    window.focus_player()
+    press(qtbot, Qt.Key.Key_Right)
+    assert window.state.frame == 1
+    window.status.show_job(True)  # as while an analysis runs
+    qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
+    press(qtbot, Qt.Key.Key_Right)
+    assert window.state.frame == 2
+    # the frames spin box: ↓ changes the next analysis's frame count, Enter hands back
+    spin = window.frames_spin
+    spin.setFocus()
+    before = spin.value()
+    press(qtbot, Qt.Key.Key_Down)
+    assert spin.value() == before - 1 and window.state.frame == 2
+    press(qtbot, Qt.Key.Key_Return)
+    press(qtbot, Qt.Key.Key_Right)
+    assert window.state.frame == 3 and window.analysis_settings.frames == before - 1
+    # a note: typed, added with Ctrl+Enter, then the arrows step frames again
+    window.notes_view.editor.setFocus()
+    qtbot.keyClicks(window.notes_view.editor, "chin")
+    qtbot.keyClick(window.notes_view.editor, Qt.Key.Key_Return,
+                   Qt.KeyboardModifier.ControlModifier)
+    assert window.notes_view.list.count() == 1
+    press(qtbot, Qt.Key.Key_Right)
+    assert window.state.frame == 4
+
+
+def test_a_hash_mismatch_shows_a_lasting_banner(qtbot, windows, clips, tmp_path, errors):
+    import shutil
+
+    evidence = tmp_path / "evidence" / "clip.mp4"
+    evidence.parent.mkdir()
+    shutil.copy(clips[0], evidence)
+    window = windows()
+    window.open_video(evidence)
+    case = save_case(qtbot, window, tmp_path / "case")
+    assert not window.banner.isVisible()
+    with open(evidence, "ab") as handle:  # changed after intake (still plays)
+        handle.write(b"\0" * 16)
+    again = windows("again")
+    reopen(qtbot, again, case.folder)
+    assert again.banner.isVisible() and "MISMATCH" in again.banner.text()
+    assert "E001" in again.banner.text() and "changed" in again.banner.text()
+    assert errors and "intake hash" in errors[-1][0]
+    again.state.set_frame(10)  # still there after working on
+    assert again.banner.isVisible()
+
+
+def test_layout_at_1366x768_keeps_docks_apart_and_verdict_rows_visible(qtbot, windows):
+    window = windows("small", size=(1366, 768))
+    window.reset_layout()
+    qtbot.wait(200)
+    docks = [d for d in window.docks.values() if d.isVisible()]
+    assert len(docks) == 5
+    rects = {d.objectName(): d.geometry() for d in docks}
+    names = list(rects)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not rects[a].intersects(rects[b]), (a, b, rects[a], rects[b])
+    view = window.verdict_view
+    for row in (view.label, view.real_bar, view.fake_bar, view.p_fake, view.band, view.model):
+        assert row.height() >= row.minimumSizeHint().height(), row.objectName()
+        assert view.rect().contains(row.geometry().translated(
+            row.parentWidget().mapTo(view, row.parentWidget().rect().topLeft()))), \
+            row.objectName()
+    assert window.minimumWidth() >= 1024 and window.minimumHeight() >= 640
+
+
+def test_reset_layout_is_kept_after_a_restart(qtbot, windows, tmp_path):
+    window = windows("w")
+    window.docks["notes"].close()
+    window.reset_layout()
+    assert window.docks["notes"].isVisible()
+    window.close()
+    again = windows("w")
+    assert again.docks["notes"].isVisible()
+
+
+def test_actions_are_declared_as_data(windows):
+    window = windows()
+    ids = [a.id for a in ACTIONS]
+    assert len(ids) == len(set(ids))
+    for spec in ACTIONS:
+        action = window.actions_by_id[spec.id]
+        assert action.text() == spec.title and action in window.menus[spec.menu].actions()
+    assert window.act_next.shortcut().toString() == "Right"
+    assert window.menus["View"].actions()[-1] is window.act_reset_layout
+
+
+def test_a_video_on_the_command_line_opens_the_app(monkeypatch, tmp_path):
+    """`forensics-app VIDEO` is `forensics-app gui VIDEO` (as the README says)."""
+    import forensics_app.ui.app as app
+    from forensics_app.cli import main
+
+    opened = []
+    monkeypatch.setattr(app, "run_gui", lambda path, **_kw: opened.append(path) or 0)
+    assert main([str(tmp_path / "clip.mp4")]) == 0
+    assert opened == [tmp_path / "clip.mp4"]
