@@ -178,6 +178,25 @@ def test_results_attached_and_beside_the_pdf(report, analysed: Path) -> None:
     assert report.pdf_sha256 == digest
 
 
+def test_figures_exported_as_png_beside_the_results(report, analysed: Path, tmp_path) -> None:
+    from PIL import Image
+
+    layers = read_results(analysed).attention.shape[0]
+    names = ["summary.png", *(f"layer_{n}_all_heads.png" for n in range(1, layers + 1))]
+    assert [p.name for p in report.figures] == names
+    for path in report.figures:
+        assert path.parent == report.pdf.parent and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.width > 500 and image.height > 200
+    # a report written into the results folder itself leaves the folder readable (sealed)
+    folder = shutil.copytree(analysed, tmp_path / "results")
+    out = export_report(folder, folder / "report.pdf")
+    assert all((folder / name).exists() for name in names) and out.figures
+    assert read_results(folder).results == read_results(analysed).results
+
+
 def test_non_latin_notes_render(report) -> None:
     text = " ".join(pdf_text(report.pdf))
     assert CHINESE in text

@@ -191,6 +191,78 @@ def test_clicking_a_heatmap_cell_seeks(qtbot, window, analysed):
     assert att.heads[0].col_line.value() == 3.5  # the current frame is marked
 
 
+def test_clicking_a_relevancy_point_seeks(qtbot, window, analysed):
+    bundle = window.load_results(analysed)
+    r = bundle.results
+    curves = window.curves_view
+    x, y = curves.relevancy_curve.getData()
+    assert list(x) == r.attention_frames
+    np.testing.assert_allclose(y, r.frame_relevancy)
+    ex, ey = curves.expected_curve.getData()  # r̂ dashed beside r
+    assert list(ex) == r.attention_frames
+    np.testing.assert_allclose(ey, r.expected_range)
+    target = r.attention_frames[4]
+    assert window.state.frame != target
+    click_scene(qtbot, curves.graphics, lambda: curves.relevancy_scene_pos(target))
+    wait_shown(qtbot, window, target)
+    assert f"relevancy {r.frame_relevancy[4]:.2f}" in curves.readout.text()
+
+
+def _bar_numbers(bar) -> tuple[float, float]:
+    """What a colour bar says: its levels, which its axis labels with numbers."""
+    low, high = bar.levels()
+    axis_low, axis_high = sorted(bar.axis.range)
+    assert (axis_low, axis_high) == pytest.approx((low, high))
+    return low, high
+
+
+def test_colour_scale_numbers_match_the_data(qtbot, window, analysed):
+    from dataclasses import replace as dc_replace
+
+    bundle = window.load_results(analysed)
+    att = window.attention_view
+    t = bundle.attention.shape[-1]
+    mean = bundle.attention.astype(np.float64).mean(axis=(0, 1))
+    # the mean map: 0 to its largest weight, or 0 to 2/T when near uniform
+    even = np.abs(mean * t - 1).max() < 0.1
+    assert _bar_numbers(att.average.bar) == pytest.approx((0, 2 / t if even else mean.max()))
+    assert ("near uniform" in att.scale_text.text()) == even
+    # shared (the default): one bar for the heads, the largest weight of every layer
+    assert att.scale_mode == "shared" and att.heads[0].bar is None
+    flat = np.abs(bundle.attention * t - 1).max() < 0.1
+    top = 2 / t if flat else float(bundle.attention.max())
+    assert _bar_numbers(att.shared_bar) == pytest.approx((0, top), rel=1e-5)
+    assert att.heads[2].image.levels == pytest.approx([0, top], rel=1e-5)
+    # per map: each head its own bar and numbers
+    att.set_scale_mode("per map")
+    att.layer_buttons[1].click()
+    assert att.shared_bar is None
+    for h, head in enumerate(att.heads):
+        data = bundle.attention[1, h]
+        uniform = np.abs(data * t - 1).max() < 0.1
+        expected = 2 / t if uniform else float(data.max())
+        assert _bar_numbers(head.bar) == pytest.approx((0, expected), rel=1e-5)
+        assert ("≈ uniform" in head.plot.titleLabel.text) == uniform
+    # a near-uniform attention (±1 % ripple) is said to be so, not stretched to full colour
+    rng = np.random.default_rng(0)
+    ripple = np.full(bundle.attention.shape, 1 / t) * (1 + rng.uniform(-0.01, 0.01,
+                                                                       bundle.attention.shape))
+    window.state.set_results(dc_replace(bundle, attention=ripple.astype(np.float32)))
+    assert _bar_numbers(att.heads[0].bar) == pytest.approx((0, 2 / t))
+    assert _bar_numbers(att.average.bar) == pytest.approx((0, 2 / t))
+    assert "near uniform: every weight within ±" in att.scale_text.text()
+    assert "8 of 8 heads ≈ uniform" in att.scale_text.text()
+    # a peaked attention: the bar runs to its largest weight
+    peaked = np.array(ripple, np.float32)
+    peaked[1, 0, 3] = 0.0
+    peaked[1, 0, 3, 5] = 1.0
+    window.state.set_results(dc_replace(bundle, attention=peaked))
+    assert _bar_numbers(att.heads[0].bar) == pytest.approx((0, 1.0))
+    assert "≈ uniform" not in att.heads[0].plot.titleLabel.text
+    att.set_scale_mode("shared")
+    assert _bar_numbers(att.shared_bar) == pytest.approx((0, 1.0))
+
+
 def test_indicator_frame_link_seeks(qtbot, window, analysed):
     bundle = window.load_results(analysed)
     table = window.verdict_view.table

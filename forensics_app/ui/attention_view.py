@@ -2,36 +2,61 @@
 
 Each map is T×T over the analysed frames of the deciding identity: row = query frame (the
 frame doing the looking), column = key frame (the frame looked at). The current frame is
-marked as a row and a column; clicking a cell seeks to that cell's key frame.
+marked as a row and a column; clicking a cell seeks to that cell's key frame. Every map has a
+colour bar with its numbers: one shared scale for all maps (default) or one per map; the
+limits and the near-uniform criterion come from core.explain.attention.colour_scale.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from forensics_app.core.explain.attention import average_attention
+from forensics_app.core.explain.attention import (
+    NEAR_UNIFORM,
+    ColourScale,
+    average_attention,
+    colour_scale,
+)
 from forensics_app.ui.common import ATTENTION, NOT_PROOF, ClickableImage
 from forensics_app.ui.state import AppState
 
 GRID_ROWS, GRID_COLS = 2, 4
+SCALES = {"shared": "one scale for all maps", "per map": "each map on its own scale"}
+
+
+def _colour_bar(width: int) -> pg.ColorBarItem:
+    bar = pg.ColorBarItem(values=(0.0, 1.0), width=width, colorMap=ATTENTION,
+                          interactive=False, colorMapMenu=False)
+    bar.getAxis("right").enableAutoSIPrefix(False)
+    return bar
 
 
 class _Map:
-    """One heatmap: image, title, and the current-frame row/column lines."""
+    """One heatmap: image, title, its colour bar (when it has its own), and the current-frame
+    row/column lines."""
 
     def __init__(self, layout: pg.GraphicsLayout, title: str, row: int, col: int,
-                 rowspan: int = 1, colspan: int = 1, axes: bool = False) -> None:
-        self.plot = layout.addPlot(row=row, col=col, rowspan=rowspan, colspan=colspan,
-                                   enableMenu=False)
-        self.plot.setTitle(title, size="8pt" if not axes else "9pt")
+                 axes: bool = False, own_bar: bool = False) -> None:
+        self.title = title
+        self.plot = layout.addPlot(row=row, col=col, enableMenu=False)
         self.plot.setMinimumSize(20, 20)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)
+        self.title_size = "9pt" if axes else "8pt"
+        self.plot.setTitle(title, size=self.title_size)
         if axes:
             self.plot.setLabel("bottom", "Key frame")
             self.plot.setLabel("left", "Query frame")
@@ -41,6 +66,11 @@ class _Map:
         self.image = ClickableImage(axisOrder="row-major")
         self.image.setLookupTable(ATTENTION.getLookupTable(0.0, 1.0, 256))
         self.plot.addItem(self.image)
+        self.bar: pg.ColorBarItem | None = None
+        if own_bar:
+            self.bar = _colour_bar(8 if not axes else 12)
+            self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.scale: ColourScale | None = None
         pen = pg.mkPen((255, 255, 255, 170), width=1)
         self.row_line = pg.InfiniteLine(angle=0, pen=pen)
         self.col_line = pg.InfiniteLine(angle=90, pen=pen)
@@ -48,13 +78,18 @@ class _Map:
             line.setVisible(False)
             self.plot.addItem(line)
 
-    def set(self, matrix: np.ndarray | None) -> None:
-        if matrix is None or matrix.size == 0:
+    def set(self, matrix: np.ndarray | None, scale: ColourScale | None = None) -> None:
+        self.scale = scale
+        if matrix is None or matrix.size == 0 or scale is None:
             self.image.clear()
+            self.plot.setTitle(self.title, size=self.title_size)
             return
-        top = float(matrix.max()) or 1.0
-        self.image.setImage(matrix, levels=(0.0, top), autoLevels=False)
+        self.image.setImage(matrix, levels=(scale.low, scale.high), autoLevels=False)
+        if self.bar is not None:
+            self.bar.setLevels((scale.low, scale.high))
         self.image.setRect(QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
+        self.plot.setTitle(self.title + (" · ≈ uniform" if scale.near_uniform else ""),
+                           size=self.title_size)
         # Auto-range keeps the whole map in view when the dock is resized (aspect locked).
         self.plot.vb.setDefaultPadding(0.0)
         self.plot.enableAutoRange()
@@ -74,6 +109,7 @@ class AttentionView(QWidget):
         self.state = state
         self.layer = 0
         self.attention: np.ndarray | None = None
+        self.mean: np.ndarray | None = None
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Layer:"))
@@ -83,6 +119,15 @@ class AttentionView(QWidget):
         self._layer_row = top
         self.layer_group.idClicked.connect(self.set_layer)
         top.addStretch(1)
+        top.addWidget(QLabel("Colours:"))
+        self.scale_choice = QComboBox()
+        self.scale_choice.setObjectName("attentionScale")
+        for key, tip in SCALES.items():
+            self.scale_choice.addItem(key, key)
+            self.scale_choice.setItemData(self.scale_choice.count() - 1, tip,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.scale_choice.currentIndexChanged.connect(lambda _i: self._rebuild())
+        top.addWidget(self.scale_choice)
         self.info = QLabel()
         self.info.setObjectName("attentionInfo")
         top.addWidget(self.info)
@@ -92,36 +137,69 @@ class AttentionView(QWidget):
         self.graphics.setObjectName("attentionCanvas")
         self.average_graphics = pg.GraphicsLayoutWidget()
         self.average_graphics.setObjectName("attentionAverageCanvas")
-        grid = self.graphics.ci
-        grid.setSpacing(2)
-        self.heads = [_Map(grid, f"head {r * GRID_COLS + c + 1}", r, c)
-                      for r in range(GRID_ROWS) for c in range(GRID_COLS)]
-        self.average = _Map(self.average_graphics.ci, "mean (all)", 0, 0,
-                            axes=True)
-        for m in [*self.heads, self.average]:
-            m.image.sigCellClicked.connect(self._on_cell)
+        self.heads: list[_Map] = []
+        self.shared_bar: pg.ColorBarItem | None = None
+        self.average = _Map(self.average_graphics.ci, "mean (all)", 0, 0, axes=True,
+                            own_bar=True)
+        self.average.image.sigCellClicked.connect(self._on_cell)
+        self._build_heads()
         canvases = QHBoxLayout()
         canvases.setSpacing(4)
         canvases.addWidget(self.graphics, 3)
         canvases.addWidget(self.average_graphics, 2)
 
-        self.note = note = QLabel(self._note_text(""))
+        self.scale_text = QLabel()
+        self.scale_text.setObjectName("attentionScaleText")
+        self.scale_text.setWordWrap(True)
+        self.note = note = QLabel()
         note.setWordWrap(True)
         note.setObjectName("hint")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addLayout(canvases, 1)
+        layout.addWidget(self.scale_text)
         layout.addWidget(note)
         state.resultsChanged.connect(self._on_results)
         state.frameChanged.connect(self._on_frame)
         self._on_results(state.bundle)
 
-    @staticmethod
-    def _note_text(scale: str) -> str:
-        return ("Rows: query frame, columns: key frame. Colours: dark = 0, bright = the map's "
-                f"largest weight, each map scaled on its own{scale}. Click a cell to jump to "
-                f"its key frame. {NOT_PROOF}")
+    @property
+    def scale_mode(self) -> str:
+        return self.scale_choice.currentData()
+
+    def set_scale_mode(self, mode: str) -> None:
+        self.scale_choice.setCurrentIndex(self.scale_choice.findData(mode))
+
+    def _build_heads(self) -> None:
+        """The 2×4 grid: per map, each head with its own colour bar; shared, one bar beside."""
+        grid = self.graphics.ci
+        grid.clear()
+        grid.setSpacing(2)
+        per_map = self.scale_mode == "per map"
+        self.heads = [_Map(grid, f"head {r * GRID_COLS + c + 1}", r, c, own_bar=per_map)
+                      for r in range(GRID_ROWS) for c in range(GRID_COLS)]
+        for m in self.heads:
+            m.image.sigCellClicked.connect(self._on_cell)
+        self.shared_bar = None
+        if not per_map:
+            self.shared_bar = _colour_bar(12)
+            grid.addItem(self.shared_bar, row=0, col=GRID_COLS, rowspan=GRID_ROWS)
+            self.shared_bar.setImageItem([m.image for m in self.heads])
+
+    def _rebuild(self) -> None:
+        self._build_heads()
+        self._on_results(self.state.bundle)
+
+    def _note_text(self) -> str:
+        how = ("the head maps of every layer share one colour scale, so they compare; the "
+               "mean has its own" if self.scale_mode == "shared"
+               else "each map is coloured on its own scale: compare the numbers on the bars, "
+                    "not the colours")
+        return ("Rows: query frame, columns: key frame. Colours: dark = 0; "
+                f"{how}. A map marked ≈ uniform has every weight within "
+                f"{NEAR_UNIFORM:.0%} of 1/T and is drawn from 0 to 2/T, so its ripple stays "
+                "flat. Click a cell to jump to its key frame. " + NOT_PROOF)
 
     def _build_layer_buttons(self, layers: int) -> None:
         for b in self.layer_buttons:
@@ -148,24 +226,26 @@ class AttentionView(QWidget):
         if len(self.layer_buttons) != layers:
             self._build_layer_buttons(layers)
         self.layer = min(self.layer, max(layers - 1, 0))
+        self.note.setText(self._note_text())
         if att is None:
+            self.mean = None
             for m in [*self.heads, self.average]:
                 m.set(None)
                 m.mark(None)
-            self.note.setText(self._note_text(""))
             self.info.setText("no temporal attention (no analysis, or fewer than 2 face frames)"
                               if bundle is not None else "no analysis loaded")
+            self.scale_text.setText("")
             return
-        mean = average_attention(att)
-        self.average.set(mean)
-        # Each map is coloured from 0 to its own maximum: say what bright means, so that an
-        # even spread (every cell ≈ 1/T) is not read as strong attention everywhere.
-        t = att.shape[-1]
-        even = ", nearly even" if float(mean.max() - mean.min()) < 0.1 / t else ""
-        self.note.setText(self._note_text(f" (mean: {float(mean.min()):.3f} to "
-                                          f"{float(mean.max()):.3f}{even})"))
+        self.mean = average_attention(att.astype(np.float64))
+        # The mean is an average, much flatter than any head: always on its own scale.
+        self.average.set(self.mean, colour_scale(self.mean))
         self.set_layer(self.layer)
-        self.info.setText(f"{att.shape[0]} layers × {att.shape[1]} heads over {t} frames")
+
+    def scale_of(self, matrix: np.ndarray) -> ColourScale:
+        """The colour scale of one map under the chosen mode (shared: over every head of every
+        layer, so switching layers keeps the colours comparable)."""
+        shared = self.attention if self.scale_mode == "shared" else None
+        return colour_scale(matrix, shared=shared)
 
     def set_layer(self, layer: int) -> None:
         self.layer = layer
@@ -173,9 +253,25 @@ class AttentionView(QWidget):
             self.layer_buttons[layer].setChecked(True)
         if self.attention is None:
             return
+        heads = self.attention.shape[1]
         for h, m in enumerate(self.heads):
-            m.set(self.attention[layer, h] if h < self.attention.shape[1] else None)
+            matrix = self.attention[layer, h] if h < heads else None
+            m.set(matrix, None if matrix is None else self.scale_of(matrix))
+        if self.shared_bar is not None and self.heads[0].scale is not None:
+            self.shared_bar.setLevels((self.heads[0].scale.low, self.heads[0].scale.high))
+        self._describe(layer)
         self._on_frame(self.state.frame)
+
+    def _describe(self, layer: int) -> None:
+        """Say in words and numbers what the colours mean, near-uniform maps first."""
+        t = self.attention.shape[-1]
+        even = [m.title for m in self.heads if m.scale is not None and m.scale.near_uniform]
+        mean = self.average.scale
+        heads = (f"{len(even)} of {len(self.heads)} heads ≈ uniform" if even
+                 else "no head ≈ uniform")
+        self.info.setText(f"{self.attention.shape[0]} layers × {self.attention.shape[1]} heads "
+                          f"over {t} frames")
+        self.scale_text.setText(f"Layer {layer + 1}: {heads}. Mean (all): {mean.describe()}.")
 
     def _on_frame(self, _index: int) -> None:
         hit = self.state.nearest_token()
@@ -192,4 +288,3 @@ class AttentionView(QWidget):
     def cell_scene_pos(self, plot_map: _Map, col: int, row: int):
         """Scene position of a cell's centre (used by tests to click it)."""
         return plot_map.image.mapToScene(pg.Point(col + 0.5, row + 0.5))
-

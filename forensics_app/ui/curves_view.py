@@ -1,19 +1,32 @@
-"""Self-attention strength and attention range against frame, with unusual-frame markers.
+"""Self-attention strength, attention range and frame relevancy against frame.
 
-s_i = Ā[i,i] and r_i = Σ_j Ā[i,j]·|i−j| (sampled-frame units); red markers are the frames
-whose range lies more than 2σ from the mean. Clicking a marker seeks to that frame.
+s_i = Ā[i,i]; r_i = Σ_j Ā[i,j]·|i−j| (sampled-frame units) with, dashed, r̂_i, the range
+expected at that position if the attention were stationary (core.explain.attention); red
+markers are the frames whose r − r̂ lies beyond 2σ. The relevancy curve says how much each
+frame drove the clip score. Clicking a marker or a relevancy point seeks to that frame.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from forensics_app.ui.common import NOT_PROOF
 from forensics_app.ui.state import AppState
 
 UNUSUAL = "#e53935"
+RANGE = "#ce93d8"
+RELEVANCY = "#ffb74d"
+
+
+def _clickable_points(color: str, size: int) -> pg.ScatterPlotItem:
+    points = pg.ScatterPlotItem(size=size, brush=pg.mkBrush(color), pen=pg.mkPen("w", width=1),
+                                hoverable=True, hoverSize=size + 3,
+                                tip=lambda x, y, data: f"frame {int(x)}: {y:.3f}")
+    points.setZValue(5)
+    return points
 
 
 class CurvesView(QWidget):
@@ -24,12 +37,16 @@ class CurvesView(QWidget):
         self.graphics.setObjectName("curvesCanvas")
         self.strength_plot = self.graphics.addPlot(row=0, col=0, enableMenu=False)
         self.range_plot = self.graphics.addPlot(row=1, col=0, enableMenu=False)
-        self.range_plot.setXLink(self.strength_plot)
+        self.relevancy_plot = self.graphics.addPlot(row=2, col=0, enableMenu=False)
+        self.plots = (self.strength_plot, self.range_plot, self.relevancy_plot)
+        for plot in self.plots[1:]:
+            plot.setXLink(self.strength_plot)
         self.strength_plot.setLabel("left", "self-attention")
         self.range_plot.setLabel("left", "attention range")
-        self.range_plot.setLabel("bottom", "video frame")
+        self.relevancy_plot.setLabel("left", "relevancy")
+        self.relevancy_plot.setLabel("bottom", "video frame")
         self.playheads = []
-        for plot in (self.strength_plot, self.range_plot):
+        for plot in self.plots:
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             plot.showGrid(x=True, y=True, alpha=0.15)
@@ -41,21 +58,27 @@ class CurvesView(QWidget):
         self.strength = self.strength_plot.plot(pen=pg.mkPen("#80cbc4", width=2), symbol="o",
                                                 symbolSize=4, symbolBrush="#80cbc4",
                                                 symbolPen=None)
-        self.range_curve = self.range_plot.plot(pen=pg.mkPen("#ce93d8", width=2), symbol="o",
-                                                symbolSize=4, symbolBrush="#ce93d8",
-                                                symbolPen=None)
-        self.mean_line = pg.InfiniteLine(angle=0, pen=pg.mkPen("#888", dash=[4, 4]))
-        self.range_plot.addItem(self.mean_line)
-        self.markers = pg.ScatterPlotItem(size=13, brush=pg.mkBrush(UNUSUAL),
-                                          pen=pg.mkPen("w", width=1), hoverable=True,
-                                          hoverSize=16, tip=lambda x, y, data: f"frame {int(x)}")
-        self.markers.setZValue(5)
+        self.range_curve = self.range_plot.plot(pen=pg.mkPen(RANGE, width=2), symbol="o",
+                                                symbolSize=4, symbolBrush=RANGE,
+                                                symbolPen=None, name="r")
+        self.expected_curve = self.range_plot.plot(
+            pen=pg.mkPen("#b0b0b0", width=1.5, style=Qt.PenStyle.DashLine),
+            name="r̂ expected")
+        self.markers = _clickable_points(UNUSUAL, 13)
         self.range_plot.addItem(self.markers)
-        self.markers.sigClicked.connect(self._on_marker)
+        self.markers.sigClicked.connect(self._on_point)
+        self.relevancy_curve = self.relevancy_plot.plot(pen=pg.mkPen(RELEVANCY, width=1.5))
+        self.relevancy_points = _clickable_points(RELEVANCY, 8)
+        self.relevancy_plot.addItem(self.relevancy_points)
+        self.relevancy_points.sigClicked.connect(self._on_point)
+        self.relevancy_plot.setYRange(0, 1.05, padding=0)
         self.readout = QLabel()
         self.readout.setObjectName("curvesReadout")
-        note = QLabel(f"Red: attention range more than 2σ from its mean (click to jump). "
-                      f"{NOT_PROOF}")
+        note = QLabel("Range: solid r, dashed r̂ = the range expected at that position if the "
+                      "attention were the same everywhere (the clip's ends can only look one "
+                      "way). Red: r − r̂ more than 2σ (and one sampled frame) from its mean. "
+                      "Relevancy: how much each frame drove the clip score. Click a red "
+                      f"marker or a relevancy point to jump there. {NOT_PROOF}")
         note.setObjectName("hint")
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -71,34 +94,37 @@ class CurvesView(QWidget):
     def _on_results(self, bundle) -> None:
         r = None if bundle is None else bundle.results
         if r is None or not r.attention_frames:
-            for item in (self.strength, self.range_curve):
+            for item in (self.strength, self.range_curve, self.expected_curve,
+                         self.relevancy_curve):
                 item.setData([], [])
-            self.markers.setData([], [])
-            self.mean_line.setVisible(False)
+            for points in (self.markers, self.relevancy_points):
+                points.setData([], [])
             self.readout.setText("no temporal attention" if r is not None else "no analysis loaded")
             return
         x = np.array(r.attention_frames, float)
         rng = np.array(r.attention_range, float)
         self.strength.setData(x, np.array(r.self_attention, float))
         self.range_curve.setData(x, rng)
-        self.mean_line.setValue(float(rng.mean()))
-        self.mean_line.setVisible(True)
+        expected = r.expected_range or []
+        self.expected_curve.setData(x[:len(expected)], np.array(expected, float))
         pos = {f: i for i, f in enumerate(r.attention_frames)}
         unusual = [f for f in r.unusual_frames if f in pos]
         self.markers.setData(x=np.array(unusual, float),
                              y=np.array([rng[pos[f]] for f in unusual], float),
                              data=unusual)
+        relevancy = np.array(r.frame_relevancy, float)
+        frames = list(r.attention_frames[:relevancy.size])
+        self.relevancy_curve.setData(x[:relevancy.size], relevancy)
+        self.relevancy_points.setData(x=x[:relevancy.size], y=relevancy, data=frames)
         count = max(self.state.frame_count - 1, int(x.max()), 1)
         self.strength_plot.setXRange(0, count, padding=0.02)
         self._on_frame(self.state.frame)
 
     @staticmethod
-    def _range_in_frames(r) -> np.ndarray:
-        """Attention range in video frames: sampled-frame units × mean spacing of the tokens."""
-        rng = np.array(r.attention_range, float)
+    def _frames_per_token(r) -> float:
+        """Mean spacing of the tokens in video frames (sampled-frame units → video frames)."""
         frames = r.attention_frames
-        spacing = (frames[-1] - frames[0]) / (len(frames) - 1) if len(frames) > 1 else 1.0
-        return rng * spacing
+        return (frames[-1] - frames[0]) / (len(frames) - 1) if len(frames) > 1 else 1.0
 
     def _on_frame(self, index: int) -> None:
         for line in self.playheads:
@@ -108,20 +134,32 @@ class CurvesView(QWidget):
         if hit is None or r is None:
             return
         tok, frame = hit
-        rng_frames = self._range_in_frames(r)[tok]
+        spacing = self._frames_per_token(r)
+        rng_frames = r.attention_range[tok] * spacing
+        expected = (f", expected {r.expected_range[tok]:.2f}"
+                    if r.expected_range and tok < len(r.expected_range) else "")
+        relevancy = (f"; relevancy {r.frame_relevancy[tok]:.2f}"
+                     if tok < len(r.frame_relevancy) else "")
         self.readout.setText(
             f"frame {frame}: self-attention {r.self_attention[tok]:.3f}, range "
-            f"{r.attention_range[tok]:.2f} sampled frames ≈ {rng_frames:.0f} video frames "
-            f"({rng_frames / max(self.state.fps, 1e-6):.2f} s)"
+            f"{r.attention_range[tok]:.2f}{expected} sampled frames (≈ {rng_frames:.0f} video "
+            f"frames, {rng_frames / max(self.state.fps, 1e-6):.2f} s){relevancy}"
             + ("  — unusual" if frame in r.unusual_frames else ""))
 
-    def _on_marker(self, _item, points, _ev=None) -> None:
+    def _on_point(self, _item, points, _ev=None) -> None:
         if len(points):
             self.state.set_frame(int(points[0].data()))
 
-    def marker_scene_pos(self, frame: int):
-        """Scene position of the marker at `frame` (for tests)."""
-        for point in self.markers.points():
+    def _point_scene_pos(self, points: pg.ScatterPlotItem, plot, frame: int):
+        for point in points.points():
             if int(point.data()) == frame:
-                return self.range_plot.vb.mapViewToScene(point.pos())
+                return plot.vb.mapViewToScene(point.pos())
         raise KeyError(frame)
+
+    def marker_scene_pos(self, frame: int):
+        """Scene position of the red marker at `frame` (for tests)."""
+        return self._point_scene_pos(self.markers, self.range_plot, frame)
+
+    def relevancy_scene_pos(self, frame: int):
+        """Scene position of the relevancy point at `frame` (for tests)."""
+        return self._point_scene_pos(self.relevancy_points, self.relevancy_plot, frame)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forensics_app.core.analysis.metrics import rates_text
 from forensics_app.core.analysis.verdict import BAND_MEANINGS
 from forensics_app.ui.common import NOT_PROOF
 from forensics_app.ui.state import AppState
@@ -101,7 +102,8 @@ class VerdictView(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(headline)
         layout.addLayout(form)
-        layout.addWidget(QLabel("Indicators (triggered in red; click a frame to go there):"))
+        layout.addWidget(QLabel("Indicators (triggered in red; grey: reference only, not shown "
+                                "to separate real from fake clips; click a frame to go there):"))
         layout.addWidget(self.table, 1)
         layout.addWidget(note)
         state.resultsChanged.connect(self._on_results)
@@ -152,11 +154,16 @@ class VerdictView(QWidget):
         self.table.setRowCount(len(indicators))
         for row, ind in enumerate(indicators):
             name = QTableWidgetItem(ind.name.replace("_", " "))
-            name.setToolTip(ind.description)
+            name.setToolTip(f"{ind.description}. {rates_text(ind)}")
             value = QTableWidgetItem(f"{ind.value:.3f}")
             ref = ind.threshold is None or ind.threshold != ind.threshold  # None or NaN
             threshold = QTableWidgetItem("ref." if ref else f"{ind.threshold:g}")
-            if ind.triggered:
+            if ind.reference_only:  # not separating (or unmeasured): never shown in red
+                name.setText(name.text() + " (reference only)")
+                for item in (name, value, threshold):
+                    item.setForeground(Qt.GlobalColor.gray)
+                    item.setToolTip(f"{ind.description}. {rates_text(ind)}")
+            if ind.flagged:
                 for item in (name, value):
                     item.setForeground(Qt.GlobalColor.red)
                 name.setText("⚑ " + name.text())

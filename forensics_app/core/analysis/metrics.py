@@ -69,6 +69,14 @@ def separates(rate_real: float | None, rate_fake: float | None) -> bool:
     return rate_fake - rate_real >= SEPARATION
 
 
+def rates_text(indicator: Indicator) -> str:
+    """Its trigger rates on validation clips, in words, for the views and the report."""
+    if indicator.rate_real is None or indicator.rate_fake is None:
+        return "trigger rates not measured for this model: reference only"
+    return (f"triggers on {indicator.rate_real:.0%} of real and {indicator.rate_fake:.0%} of "
+            "fake validation clips" + (": reference only" if indicator.reference_only else ""))
+
+
 def indicators(metrics: TemporalMetrics, token_frames: list[int], frame_scores: np.ndarray,
                score_frames: list[int], threshold: float,
                rates: dict[str, Any] | None = None) -> list[Indicator]:

@@ -57,6 +57,7 @@ SEALED_FILES = (RESULTS_FILE, ATTENTION_FILE, RELEVANCY_FILE)
 LABELS = ("real", "fake", "inconclusive")
 BAND_NAMES = ("very confident", "confident", "moderate", "low", "none")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_REPORT_FIGURE = re.compile(r"summary\.png|layer_\d+_all_heads\.png")  # core.report.figures
 EXPLAIN_METHODS = ("relevancy", "rollout", "gradcam++")
 # npz keys cannot hold '+': method name → array key.
 _METHOD_KEYS = {"relevancy": "relevancy", "rollout": "rollout", "gradcam++": "gradcampp"}
@@ -596,7 +597,8 @@ def _save_face_maps(handle: Any, face_maps: FaceMaps) -> None:
 def is_report_product(name: str) -> bool:
     """Files `report` may write into a results folder (`--report DIR/report.pdf`): derived
     from the sealed files, never read back as results."""
-    return name.endswith((".pdf", ".pdf.sha256", ".results.json"))
+    return name.endswith((".pdf", ".pdf.sha256", ".results.json")) or bool(
+        _REPORT_FIGURE.fullmatch(name))
 
 
 def verify_seal(folder: str | Path) -> dict[str, Any]:

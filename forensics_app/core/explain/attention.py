@@ -132,8 +132,8 @@ class ColourScale:
         if self.near_uniform:
             return (f"near uniform: every weight within ±{self.deviation:.1%} of 1/T "
                     f"(entropy {self.entropy:.3f}); {scale}")
-        return (f"{scale}; weights up to {self.deviation:.0%} away from 1/T, "
-                f"entropy {self.entropy:.3f}")
+        return (f"{scale}; the weight farthest from 1/T departs from it by "
+                f"{self.deviation:.2g}× 1/T, entropy {self.entropy:.3f}")
 
 
 def colour_scale(matrix: np.ndarray, shared: np.ndarray | None = None) -> ColourScale:

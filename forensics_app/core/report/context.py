@@ -63,6 +63,7 @@ class ReportContext:
     audit_chain_ok: bool | None  # None without a case
     rows: list[FrameRow] = field(default_factory=list)
     images_note: str = ""  # why pictures are missing, if they are
+    figures: dict[str, bytes] = field(default_factory=dict)  # PNG by file name (figures.py)
     fonts_missing: set[str] = field(default_factory=set)  # characters no font can draw
 
     @property
@@ -135,7 +136,7 @@ def frame_rows(results: Results) -> list[FrameRow]:
         row(frame).reasons.append(reason)
         row(frame).values.append(value)
     for indicator in results.indicators:
-        if indicator.triggered and indicator.name != "unusual_frame_share":
+        if indicator.flagged and indicator.name != "unusual_frame_share":
             for frame in _most_relevant(results, indicator.frames):
                 row(frame).reasons.append(f"{indicator.name}: {indicator.description}")
                 row(frame).values.append(f"{indicator.name} = {indicator.value:.3g}")
@@ -143,19 +144,26 @@ def frame_rows(results: Results) -> list[FrameRow]:
 
 
 def _unusual_findings(results: Results) -> list[tuple[int, str, str]]:
-    ranges = results.attention_range
-    if not ranges:
+    """Why each unusual frame was marked: its range against the range expected at its
+    position (r − r̂), in σ of that residual over the clip."""
+    ranges = np.asarray(results.attention_range, np.float64)
+    if not ranges.size:
         return []
-    mean, std = float(np.mean(ranges)), float(np.std(ranges))  # population std, as marked
+    expected = np.asarray(results.expected_range if results.expected_range is not None
+                          else ranges, np.float64)
+    residual = ranges - expected
+    mean, std = float(residual.mean()), float(residual.std())  # population std, as marked
     position = {f: i for i, f in enumerate(results.attention_frames)}
+    relevancy = dict(zip(results.attention_frames, results.frame_relevancy, strict=False))
     findings = []
     for frame in results.unusual_frames:
-        r = ranges[position[frame]]
-        z = (r - mean) / std if std else 0.0
-        side = "wider" if r > mean else "narrower"
-        findings.append((frame, f"attention range {abs(z):.1f}σ {side} than the clip's mean "
-                         f"({mean:.1f}); unusual beyond 2σ",
-                         f"r = {r:.2f} sampled frames (z = {z:+.1f})"))
+        i = position[frame]
+        z = (residual[i] - mean) / std if std else 0.0
+        side = "wider" if residual[i] > mean else "narrower"
+        findings.append((frame, f"attention range {abs(z):.1f}σ {side} than expected at its "
+                         f"position (r̂ = {expected[i]:.1f}); unusual beyond 2σ",
+                         f"r = {ranges[i]:.2f}, r̂ = {expected[i]:.2f} sampled frames "
+                         f"(z = {z:+.1f}); relevancy {relevancy.get(frame, 0.0):.2f}"))
     return findings
 
 

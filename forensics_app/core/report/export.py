@@ -3,7 +3,9 @@
 Written beside the PDF (never beside the evidence):
 - `NAME.pdf` with `results.json` embedded as a file attachment (byte for byte);
 - `NAME.results.json`, the same bytes as a sidecar for tools that cannot read attachments;
-- `NAME.pdf.sha256`, in `sha256sum` format, so the receiver can check the PDF.
+- `NAME.pdf.sha256`, in `sha256sum` format, so the receiver can check the PDF;
+- the report's figures as PNG, for investigators who attach figures elsewhere: `summary.png`
+  (the 2×2 summary) and `layer_N_all_heads.png` (N = 1 … L).
 The CLI (`forensics-app report`, `analyze --report`) and the GUI's Export call this.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
@@ -29,7 +31,7 @@ from forensics_app.core.analysis.results import (
 )
 from forensics_app.core.case import Case, Note
 from forensics_app.core.errors import OutputError
-from forensics_app.core.report import findings, sections
+from forensics_app.core.report import figures, findings, sections
 from forensics_app.core.report.context import (
     ReportContext,
     as_notes,
@@ -68,6 +70,7 @@ class ReportOutput:
     pdf_sha256: str = ""
     evidence_status: str = ""  # "ok" | "changed" | "missing"
     pages: int = 0
+    figures: list[Path] = field(default_factory=list)  # summary.png, layer_N_all_heads.png
 
 
 def export_report(results_folder: str | Path, pdf_path: str | Path, case: Case | None = None,
@@ -89,7 +92,7 @@ def export_report(results_folder: str | Path, pdf_path: str | Path, case: Case |
     _check_output(pdf_path, bundle.results)
     context = gather(bundle, case, evidence_id, notes, case_id, examiner, fonts)
     pdf = _embed(render(context, paper, fonts), (results_folder / RESULTS_FILE).read_bytes())
-    out = _write_outputs(pdf_path, pdf, results_folder / RESULTS_FILE)
+    out = _write_outputs(pdf_path, pdf, results_folder / RESULTS_FILE, context.figures)
     out.report_id, out.evidence_status = context.report_id, context.evidence.status
     out.pages = len(PdfReader(io.BytesIO(pdf)).pages)
     if case is not None:
@@ -142,7 +145,8 @@ def gather(bundle: ResultsBundle, case: Case | None, evidence_id: str | None,
         audit=audit_for(case, evidence_id) if case else reconstructed_audit(results),
         audit_source="case" if case else "reconstructed from results.json",
         audit_chain_ok=case.audit_chain_ok() if case else None,
-        rows=frame_rows(results))
+        rows=frame_rows(results),
+        figures=figures.figure_files(results, bundle.attention))
     attach_images(context)
     free_text = [context.case_id or "", examiner or "", results.evidence.file_name,
                  *(n.text for n in context.notes), *(n.author or "" for n in context.notes)]
@@ -214,7 +218,8 @@ def _embed(pdf: bytes, results_json: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _write_outputs(pdf_path: Path, pdf: bytes, results_json: Path) -> ReportOutput:
+def _write_outputs(pdf_path: Path, pdf: bytes, results_json: Path,
+                   pngs: dict[str, bytes]) -> ReportOutput:
     sidecar = pdf_path.with_suffix(".results.json")
     checksum = pdf_path.with_name(pdf_path.name + ".sha256")
     digest = hashlib.sha256(pdf).hexdigest()
@@ -224,6 +229,9 @@ def _write_outputs(pdf_path: Path, pdf: bytes, results_json: Path) -> ReportOutp
         atomic_write(sidecar, lambda p: p.write_bytes(results_json.read_bytes()))
         atomic_write(checksum, lambda p: p.write_text(f"{digest}  {pdf_path.name}\n",
                                                        encoding="utf-8"))
+        for name, png in pngs.items():
+            atomic_write(pdf_path.with_name(name), lambda p, png=png: p.write_bytes(png))
     except OSError as err:
         raise OutputError(f"cannot write the report ({err.strerror or err})", pdf_path) from err
-    return ReportOutput(pdf_path, checksum, sidecar, 0.0, pdf_sha256=digest)
+    return ReportOutput(pdf_path, checksum, sidecar, 0.0, pdf_sha256=digest,
+                        figures=[pdf_path.with_name(name) for name in pngs])

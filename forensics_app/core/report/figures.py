@@ -14,13 +14,36 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from forensics_app.core.analysis.results import Results
-from forensics_app.core.explain.attention import UNUSUAL_SIGMA, average_attention
+from forensics_app.core.explain.attention import (
+    NEAR_UNIFORM,
+    ColourScale,
+    average_attention,
+    colour_scale,
+    expected_range,
+)
 
 DPI = 150
 RED = "#c62828"
 BLUE = "#1f5fa8"
 GREY = "#9e9e9e"
+ORANGE = "#e07b00"
 CMAP = "viridis"
+SUMMARY_FILE = "summary.png"
+
+
+def layer_file(layer: int) -> str:
+    """The PNG name of layer `layer`'s head figure (layer counted from 0, named from 1)."""
+    return f"layer_{layer + 1}_all_heads.png"
+
+
+def figure_files(results: Results, attention: np.ndarray) -> dict[str, bytes]:
+    """Every figure investigators may attach elsewhere, by file name: the 2×2 summary and one
+    head figure per layer, the layers on one shared colour scale so they compare."""
+    files = {SUMMARY_FILE: summary_figure(results, attention)}
+    for layer in range(attention.shape[0] if attention.size else 0):
+        scale = colour_scale(attention[layer], shared=attention)
+        files[layer_file(layer)] = head_figure(attention[layer], layer, scale)
+    return files
 
 
 def _png(fig: Figure) -> bytes:
@@ -36,17 +59,22 @@ def _empty(ax: Axes, message: str) -> None:
 
 
 def summary_figure(results: Results, attention: np.ndarray) -> bytes:
-    """The 2×2 summary: Ā, self-attention strength, attention range, prediction bars."""
+    """The 2×2 summary: Ā, self-attention strength with the frame relevancy, attention range
+    with the expected range, prediction bars."""
     # Fixed margins: constrained layout costs more than all the drawing here.
     fig = Figure(figsize=(7.2, 5.6))
-    axes = fig.subplots(2, 2, gridspec_kw={"left": 0.08, "right": 0.98, "top": 0.95,
-                                           "bottom": 0.08, "wspace": 0.28, "hspace": 0.38})
+    axes = fig.subplots(2, 2, gridspec_kw={"left": 0.08, "right": 0.92, "top": 0.95,
+                                           "bottom": 0.08, "wspace": 0.42, "hspace": 0.38})
     frames = np.asarray(results.attention_frames)
     if attention.size:
-        _average_panel(axes[0, 0], average_attention(attention.astype(np.float64)), fig)
-        _strength_panel(axes[0, 1], frames, np.asarray(results.self_attention))
+        mean = average_attention(attention.astype(np.float64))
+        _average_panel(axes[0, 0], mean, fig)
+        _strength_panel(axes[0, 1], frames, np.asarray(results.self_attention),
+                        np.asarray(results.frame_relevancy))
+        expected = (results.expected_range if results.expected_range is not None
+                    else expected_range(mean))
         _range_panel(axes[1, 0], frames, np.asarray(results.attention_range),
-                     set(results.unusual_frames))
+                     np.asarray(expected), set(results.unusual_frames))
     else:
         for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
             _empty(ax, "no temporal attention: the deciding face\nwas seen in fewer than 2 "
@@ -56,33 +84,48 @@ def summary_figure(results: Results, attention: np.ndarray) -> bytes:
 
 
 def _average_panel(ax: Axes, mean: np.ndarray, fig: Figure) -> None:
-    image = ax.imshow(mean, cmap=CMAP, interpolation="nearest")
+    scale = colour_scale(mean)
+    image = ax.imshow(mean, cmap=CMAP, interpolation="nearest", vmin=scale.low,
+                      vmax=scale.high)
     fig.colorbar(image, ax=ax, shrink=0.8).ax.tick_params(labelsize=7)
-    ax.set_title("Average attention Ā (all layers, heads)", fontsize=9)
+    title = "Average attention Ā (all layers, heads)"
+    if scale.near_uniform:
+        title += f"\nnear uniform: within ±{scale.deviation:.1%} of 1/T"
+    ax.set_title(title, fontsize=9)
     ax.set_xlabel("attended frame (token)", fontsize=8)
     ax.set_ylabel("attending frame (token)", fontsize=8)
     ax.tick_params(labelsize=7)
 
 
-def _strength_panel(ax: Axes, frames: np.ndarray, strength: np.ndarray) -> None:
+def _strength_panel(ax: Axes, frames: np.ndarray, strength: np.ndarray,
+                    relevancy: np.ndarray) -> None:
     ax.plot(frames, strength, color=BLUE, marker=".", markersize=3, linewidth=1)
-    ax.set_title("Self-attention strength s_i = Ā[i,i]", fontsize=9)
+    ax.set_title("Self-attention s_i = Ā[i,i]; frame relevancy", fontsize=9)
     ax.set_xlabel("video frame", fontsize=8)
+    ax.set_ylabel("s_i", fontsize=8, color=BLUE)
     ax.tick_params(labelsize=7)
+    if relevancy.size == frames.size and frames.size:
+        twin = ax.twinx()
+        twin.plot(frames, relevancy, color=ORANGE, linestyle="--", marker=".", markersize=3,
+                  linewidth=1)
+        twin.set_ylim(0, 1.05)
+        twin.set_ylabel("relevancy (drove the clip score)", fontsize=7, color=ORANGE)
+        twin.tick_params(labelsize=7)
 
 
-def _range_panel(ax: Axes, frames: np.ndarray, ranges: np.ndarray, unusual: set[int]) -> None:
-    mean, std = float(ranges.mean()), float(ranges.std())
-    ax.axhspan(mean - UNUSUAL_SIGMA * std, mean + UNUSUAL_SIGMA * std, color=GREY, alpha=0.2,
-               label=f"mean ± {UNUSUAL_SIGMA:g}σ")
-    ax.plot(frames, ranges, color=BLUE, linewidth=1)
+def _range_panel(ax: Axes, frames: np.ndarray, ranges: np.ndarray, expected: np.ndarray,
+                 unusual: set[int]) -> None:
+    ax.plot(frames, expected, color=GREY, linestyle="--", linewidth=1.2,
+            label="expected r̂_i (stationary)")
+    ax.plot(frames, ranges, color=BLUE, linewidth=1, label="r_i")
     marked = np.array([f in unusual for f in frames], bool)
     ax.scatter(frames[~marked], ranges[~marked], s=6, color=BLUE)
-    ax.scatter(frames[marked], ranges[marked], s=22, color=RED, zorder=3, label="unusual")
+    ax.scatter(frames[marked], ranges[marked], s=22, color=RED, zorder=3,
+               label="unusual (r − r̂ beyond 2σ)")
     ax.set_title("Attention range r_i (sampled-frame units)", fontsize=9)
     ax.set_xlabel("video frame", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=6, loc="best")
 
 
 def _prediction_panel(ax: Axes, results: Results) -> None:
@@ -111,13 +154,18 @@ def _prediction_panel(ax: Axes, results: Results) -> None:
     ax.legend(fontsize=6, loc="lower right")
 
 
-def head_figure(layer_attention: np.ndarray, layer: int) -> bytes:
+def head_figure(layer_attention: np.ndarray, layer: int, scale: ColourScale | None = None
+                ) -> bytes:
     """One layer's heads on a 2-row grid with one shared colour scale, so heads compare.
 
-    The heads are tiled into one mosaic image drawn by a single imshow: one subplot per head
-    costs about a second per figure in layout and compositing, the mosaic a tenth of that.
+    `scale`: the colour limits (core.explain.attention.colour_scale); by default shared over
+    this layer's heads. The heads are tiled into one mosaic image drawn by a single imshow: one
+    subplot per head costs about a second per figure in layout and compositing, the mosaic a
+    tenth of that.
     """
     heads = layer_attention.shape[0]
+    if scale is None:
+        scale = colour_scale(layer_attention[0], shared=layer_attention)
     # Few frames: blow each cell up so the gaps and labels, in cell units, keep their size.
     zoom = math.ceil(40 / max(layer_attention.shape[-1], 1))
     maps = [np.kron(layer_attention[h], np.ones((zoom, zoom))) for h in range(heads)]
@@ -130,19 +178,21 @@ def head_figure(layer_attention: np.ndarray, layer: int) -> bytes:
         row, col = divmod(head, cols)
         mosaic[row * step_y + label:(row + 1) * step_y, col * step_x:col * step_x + tokens] = tile
     fig = Figure(figsize=(7.2, 3.7))
-    ax = fig.add_axes((0.02, 0.02, 0.86, 0.88))
-    low, high = np.percentile(layer_attention, (0.5, 99.5))
-    image = ax.imshow(mosaic, cmap=CMAP, vmin=low, vmax=max(high, low + 1e-9),
+    ax = fig.add_axes((0.02, 0.02, 0.86, 0.86))
+    image = ax.imshow(mosaic, cmap=CMAP, vmin=scale.low, vmax=scale.high,
                       interpolation="nearest")
     for head in range(heads):
         row, col = divmod(head, cols)
-        ax.text(col * step_x + tokens / 2, row * step_y + label * 0.8, f"head {head + 1}",
+        even = colour_scale(layer_attention[head]).near_uniform
+        ax.text(col * step_x + tokens / 2, row * step_y + label * 0.8,
+                f"head {head + 1}" + (" (≈ uniform)" if even else ""),
                 ha="center", va="bottom", fontsize=8)
     ax.axis("off")
     colorbar = fig.colorbar(image, cax=fig.add_axes((0.9, 0.1, 0.02, 0.7)))
     colorbar.ax.tick_params(labelsize=7)
-    fig.suptitle(f"Layer {layer + 1}: frame-to-frame attention per head "
-                 "(shared colour scale)", fontsize=9)
+    fig.suptitle(f"Layer {layer + 1}: frame-to-frame attention per head (one colour scale "
+                 f"for all layers, 0 to {scale.high:.3g}; ≈ uniform: every weight within "
+                 f"{NEAR_UNIFORM:.0%} of 1/T)", fontsize=8)
     return _png(fig)
 
 

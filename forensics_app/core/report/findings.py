@@ -8,6 +8,7 @@ from typing import Any
 
 from reportlab.platypus import Flowable, Image, KeepTogether, ListFlowable, ListItem, Spacer
 
+from forensics_app.core.analysis.metrics import rates_text
 from forensics_app.core.report import figures
 from forensics_app.core.report.context import FrameRow, ReportContext
 from forensics_app.core.report.document import RED, Kit
@@ -39,12 +40,18 @@ def _picture(jpeg: bytes | None, share: float, kit: Kit) -> Flowable | str:
 # -- 3 findings -----------------------------------------------------------------------------
 def findings(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     r, attention = ctx.results, ctx.bundle.attention
+    pngs = ctx.figures or figures.figure_files(r, attention)
     story: list[Flowable] = [kit.p("3. Findings", kit.h2)]
-    story.append(_figure(kit, figures.summary_figure(r, attention), FIGURE_ASPECTS["summary"],
+    story.append(_figure(kit, pngs[figures.SUMMARY_FILE], FIGURE_ASPECTS["summary"],
                          "Figure 1. Top left: average frame-to-frame attention Ā over all "
-                         "layers and heads. Top right: self-attention strength per frame. "
-                         "Bottom left: attention range per frame, unusual frames (beyond 2σ) in "
-                         "red. Bottom right: scores per identity against the threshold; the "
+                         "layers and heads. Top right: self-attention strength per frame "
+                         "(blue) and the frame relevancy, how much each frame drove the clip "
+                         "score (orange, dashed). Bottom left: attention range r_i per frame "
+                         "and, dashed, the range r̂_i expected at that position if the "
+                         "attention were stationary (frames near the clip's ends can only look "
+                         "one way, so both rise there); unusual frames, whose r − r̂ lies "
+                         "beyond 2σ and at least one sampled frame from its mean, in red. "
+                         "Bottom right: scores per identity against the threshold; the "
                          "deciding identity in red."))
     story.append(_figure(kit, figures.timeline_figure(r), FIGURE_ASPECTS["timeline"],
                          "Figure 2. Per-frame p_fake of each identity over the clip; red lines "
@@ -54,11 +61,11 @@ def findings(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     story += [kit.p("Unusual frames and indicator findings", kit.h3), *_frames(ctx, kit)]
     story.append(kit.p("Attention per layer and head", kit.h3))
     for layer in range(attention.shape[0] if attention.size else 0):
-        story.append(_figure(kit, figures.head_figure(attention[layer], layer),
-                             FIGURE_ASPECTS["heads"],
+        story.append(_figure(kit, pngs[figures.layer_file(layer)], FIGURE_ASPECTS["heads"],
                              f"Figure {3 + layer}. Layer {layer + 1}: attention between the "
                              f"{attention.shape[-1]} frame tokens, one panel per head "
-                             "(row = attending frame, column = attended frame)."))
+                             "(row = attending frame, column = attended frame), every layer on "
+                             "the same colour scale."))
     if not attention.size:
         story.append(kit.p("No temporal attention: the deciding face was seen in fewer than two "
                            "sampled frames.", kit.body))
@@ -83,23 +90,28 @@ def _indicators(ctx: ReportContext, kit: Kit) -> Flowable:
     for ind in ctx.results.indicators:
         if ind.threshold is None:
             state = "reference"
-        elif ind.triggered:
+        elif ind.flagged:
             state = f'<font color="{RED.hexval()}"><b>TRIGGERED</b></font>'
+        elif ind.reference_only:
+            state = "reference only" + (" (past threshold)" if ind.triggered else "")
         else:
             state = "no"
         rows.append([kit.text(ind.name), f"{ind.value:.3g}",
                      "—" if ind.threshold is None else f"{ind.threshold:g}", state,
-                     kit.text(frame_list(ind.frames, 12)), kit.text(ind.description)])
+                     kit.text(rates_text(ind)), kit.text(frame_list(ind.frames, 12)),
+                     kit.text(ind.description)])
     if not rows:
         return kit.p("No indicators (no face was scored).", kit.body)
-    return kit.grid(["Indicator", "Value", "Threshold", "Triggered", "Frames", "Meaning"],
-                    rows, (0.2, 0.09, 0.11, 0.14, 0.15, 0.31))
+    return kit.grid(["Indicator", "Value", "Threshold", "Triggered", "Validation clips",
+                     "Frames", "Meaning"],
+                    rows, (0.18, 0.08, 0.09, 0.13, 0.12, 0.13, 0.27))
 
 
 def _frames(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     if not ctx.rows:
-        return [kit.p("No unusual frames: no frame's attention range is beyond 2σ of the mean "
-                      "and no triggered indicator points at frames.", kit.body)]
+        return [kit.p("No unusual frames: no frame's attention range departs from the range "
+                      "expected at its position by more than 2σ, and no triggered indicator "
+                      "points at frames.", kit.body)]
     intro = kit.p("Each row: the frame (video frame number and timecode), the whole frame "
                   "with the face box in yellow, the face crop with the model's "
                   f"{ctx.results.settings.get('explain', 'relevancy')} map over it (red = "

@@ -181,11 +181,14 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
                  f"the tool labels the video <b>{pred.label.upper()}</b> with "
                  f"<b>{pred.band}</b> confidence ({pred.confidence:.0%}): "
                  f"{BAND_MEANINGS[pred.band]}. ")
-    triggered = [i.name for i in r.indicators if i.triggered]
+    triggered = [i.name for i in r.indicators if i.flagged]
+    findings = [i for i in r.indicators if not i.reference_only]
     text += (f"The temporal attention marks {_count(len(r.unusual_frames), 'frame')} as unusual"
              f"{' (' + frame_list(r.unusual_frames, 12) + ')' if r.unusual_frames else ''}; "
-             f"{len(triggered)} of {len(r.indicators)} indicators are triggered"
-             f"{' (' + ', '.join(triggered) + ')' if triggered else ''}. "
+             f"{len(triggered)} of the {len(findings)} indicators measured to separate real "
+             "from fake validation clips are triggered"
+             f"{' (' + ', '.join(triggered) + ')' if triggered else ''}, "
+             f"{len(r.indicators) - len(findings)} more are shown for reference only. "
              "These point an examiner at what to review; they do not prove manipulation.")
     if not ctx.evidence.ok:
         text += f" <b>{evidence_warning(ctx.evidence)}</b>"
