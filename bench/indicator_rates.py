@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model)
     real_out, fake_out = [], []
     with tempfile.TemporaryDirectory(prefix="indicator-rates-") as tmp:
-        work = Path(tmp)
+        clips, analyses = Path(tmp) / "clips", Path(tmp) / "results"  # never beside evidence
+        clips.mkdir()
+        analyses.mkdir()
         for n, clip in enumerate(args.real):
             frames, fps = sampled_frames(clip, args.frames)
             variants = {"real": frames}
@@ -170,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             if "freeze" in kinds:
                 variants["freeze"] = freeze_fake(frames)
             for kind, pictures in variants.items():
-                video = write_clip(work / f"{clip.stem}-{kind}.mp4", pictures, fps)
-                result = analyse(video, work / f"{clip.stem}-{kind}", model, args.frames)
+                video = write_clip(clips / f"{clip.stem}-{kind}.mp4", pictures, fps)
+                result = analyse(video, analyses / f"{clip.stem}-{kind}", model, args.frames)
                 (real_out if kind == "real" else fake_out).append(triggered(result))
                 print(f"{clip.name} {kind}: {result.prediction.label} "
                       f"p_fake {result.prediction.p_fake}", file=sys.stderr)
