@@ -31,6 +31,7 @@ from forensics_app.core.analysis.results import (
 )
 from forensics_app.core.case import Case, Note
 from forensics_app.core.errors import OutputError
+from forensics_app.core.media.evidence import beside_evidence
 from forensics_app.core.report import figures, findings, sections
 from forensics_app.core.report.context import (
     ReportContext,
@@ -120,7 +121,7 @@ def _resolve_case(case: Case | None, folder: Path, results: Results, evidence_id
 def _check_output(pdf_path: Path, results: Results) -> None:
     if pdf_path.suffix.lower() != ".pdf":
         raise OutputError("the report file name must end in .pdf", pdf_path)
-    if pdf_path.resolve().parent == Path(results.evidence.path).resolve().parent:
+    if beside_evidence(pdf_path.parent, results.evidence.path):  # symlinks resolved
         raise OutputError("refusing to write the report beside the evidence; choose another "
                           "folder", pdf_path)
 
