@@ -115,7 +115,9 @@ class Harness:
         self.state = self.window.state
         self.show_frame(0)
 
-    def show_frame(self, index: int, timeout_s: float = 10.0) -> float:
+    timeout_s = 10.0  # per frame shown (--timeout: raise it on a busy machine)
+
+    def show_frame(self, index: int, timeout_s: float | None = None) -> float:
         """Seconds from set_frame(index) to that frame painted."""
         loop = QEventLoop()
         shown = []
@@ -126,6 +128,7 @@ class Harness:
                 loop.quit()
 
         self.player.frameShown.connect(on_shown)
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         QTimer.singleShot(int(timeout_s * 1000), loop.quit)
         cpu = time.process_time()  # CPU of every thread of this process: load-independent
         start = time.perf_counter()
@@ -194,7 +197,9 @@ def main() -> int:
     ap.add_argument("--step-pause", type=float, default=0.040,
                     help="seconds between steps (a held arrow key repeats every ~30-40 ms)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per frame")
     args = ap.parse_args()
+    Harness.timeout_s = args.timeout
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
