@@ -192,14 +192,10 @@ class AttentionView(QWidget):
         self._on_results(self.state.bundle)
 
     def _note_text(self) -> str:
-        how = ("the head maps of every layer share one colour scale, so they compare; the "
-               "mean has its own" if self.scale_mode == "shared"
-               else "each map is coloured on its own scale: compare the numbers on the bars, "
-                    "not the colours")
-        return ("Rows: query frame, columns: key frame. Colours: dark = 0; "
-                f"{how}. A map marked ≈ uniform has every weight within "
-                f"{NEAR_UNIFORM:.0%} of 1/T and is drawn from 0 to 2/T, so its ripple stays "
-                "flat. Click a cell to jump to its key frame. " + NOT_PROOF)
+        how = ("heads of every layer on one scale" if self.scale_mode == "shared"
+               else "each map on its own scale: compare the numbers")
+        return (f"Rows: query, columns: key frame; {how}. ≈ uniform: every weight within "
+                f"{NEAR_UNIFORM:.0%} of 1/T, drawn 0 to 2/T. Click a cell to jump. " + NOT_PROOF)
 
     def _build_layer_buttons(self, layers: int) -> None:
         for b in self.layer_buttons:

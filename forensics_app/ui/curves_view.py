@@ -74,11 +74,12 @@ class CurvesView(QWidget):
         self.relevancy_plot.setYRange(0, 1.05, padding=0)
         self.readout = QLabel()
         self.readout.setObjectName("curvesReadout")
-        note = QLabel("Range: solid r, dashed r̂ = the range expected at that position if the "
-                      "attention were the same everywhere (the clip's ends can only look one "
-                      "way). Red: r − r̂ more than 2σ (and one sampled frame) from its mean. "
-                      "Relevancy: how much each frame drove the clip score. Click a red "
-                      f"marker or a relevancy point to jump there. {NOT_PROOF}")
+        note = QLabel(f"Dashed: expected range r̂. Red: r − r̂ beyond 2σ. Click a marker or a "
+                      f"relevancy point to jump there. {NOT_PROOF}")
+        note.setToolTip("r̂ is the range a frame would have if the attention were the same "
+                        "everywhere: the clip's ends can only look one way, so both rise there. "
+                        "Unusual: r − r̂ more than 2σ and one sampled frame from its mean. "
+                        "Relevancy: how much each frame drove the clip score.")
         note.setObjectName("hint")
         note.setWordWrap(True)
         layout = QVBoxLayout(self)
