@@ -16,7 +16,7 @@ from forensics_app.core.batch import (
     run_batch,
     settings_dict,
 )
-from forensics_app.core.errors import ForensicsError
+from forensics_app.core.errors import UsageError
 
 EPILOG = """\
 INPUTS are folders (searched recursively for video files), list files (.txt/.lst/.list: one
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
-        raise ForensicsError(f"--workers must be at least 1, not {args.workers}")
+        raise UsageError(f"--workers must be at least 1, not {args.workers}")
     settings = AnalysisSettings(frames=args.frames, explain=args.explain, device=args.device,
                                 detector=args.detector)
     settings.validate()

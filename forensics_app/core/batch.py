@@ -358,8 +358,8 @@ def run_batch(
         item.status, item.bundle = "skipped", bundle
         try:
             finish_products(item.task, bundle)
-        except ForensicsError as err:
-            item.error = f"finished before; {err}"
+        except Exception as err:  # a missing report or thumbnail never stops the batch
+            item.error = f"finished before; report or thumbnail failed: {err}"
         progress.skipped += 1
         yield _event(progress, "skipped", item, start)
     by_name = {item.name: item for item in todo}

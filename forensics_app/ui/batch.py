@@ -7,13 +7,18 @@ browser). One analysis at a time, in this process, beside the player.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
-from forensics_app.core.batch import BatchSummary, collect_inputs, plan_batch, run_batch
+from forensics_app.core.batch import (
+    BatchSummary,
+    collect_inputs,
+    plan_batch,
+    run_batch,
+    settings_dict,
+)
 from forensics_app.ui import dialogs
 
 
@@ -36,15 +41,14 @@ def analyse_folder_dialog(window) -> None:
 
 def analyse_folder(window, folder: Path, out: Path):
     """Queue every video under `folder` as one batch into `out`; returns the task."""
+    spec = window.pool.model_spec
     try:
         settings = window.session.job_settings()
-        videos = collect_inputs([folder])
-    except Exception as err:
+        items = plan_batch(collect_inputs([folder]), out.absolute(), settings_dict(settings),
+                           None if spec is None else str(spec))
+    except Exception as err:  # no videos, --out under the evidence: one line in a dialog
         dialogs.report(window, err, "Cannot analyse folder")
         return None
-    spec = window.pool.model_spec
-    items = plan_batch(videos, out.absolute(), asdict(settings),
-                       None if spec is None else str(spec))
     relay = _Relay(window)
     relay.text.connect(window.status.task)
 
