@@ -135,6 +135,8 @@ class Session:
         if isinstance(opening, CaseOpening):
             self.case, self.mismatches = opening.case, opening.mismatches
         else:
+            if opening is not self.case:  # a new case: nothing of it was found changed
+                self.mismatches = []
             self.case = opening
         self.evidence_id = evidence_id
 

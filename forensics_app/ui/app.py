@@ -134,7 +134,7 @@ def run_gui(path: str | Path | None = None, smoke_test: bool = False,
     return exit_code
 
 
-def _screenshot_when_done(window, target: Path, finish) -> None:
+def _screenshot_when_done(window, png: Path, finish) -> None:
     """After the analysis: go to the first unusual frame (else the middle analysed frame),
     let every view catch up, save the window."""
 
@@ -143,14 +143,26 @@ def _screenshot_when_done(window, target: Path, finish) -> None:
             return
         r = bundle.results
         frames = r.unusual_frames or r.sampled_frames[len(r.sampled_frames) // 2:][:1]
-        if frames:
-            window.state.set_frame(frames[0])
-        QTimer.singleShot(1500, save)
+        target = frames[0] if frames else window.state.frame
+        # save once that frame is painted (decoding may lag on a busy machine), then let
+        # every view catch up; at most 60 s
+        window.player.frameShown.connect(
+            lambda index: QTimer.singleShot(1500, save) if index == target else None)
+        QTimer.singleShot(60000, save)
+        if target != window.state.frame:
+            window.state.set_frame(target)
+        elif window.player.shown_index == target:
+            QTimer.singleShot(1500, save)
+
+    saved = []
 
     def save() -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        ok = window.grab().save(str(target))
-        print(f"screenshot {'saved' if ok else 'NOT saved'}: {target}")
+        if saved:
+            return
+        saved.append(True)
+        png.parent.mkdir(parents=True, exist_ok=True)
+        ok = window.grab().save(str(png))
+        print(f"screenshot {'saved' if ok else 'NOT saved'}: {png}")
         finish(0 if ok else 1)
 
     window.state.resultsChanged.connect(show)

@@ -4,7 +4,7 @@ layout (restored at start, View → Reset layout back to the default)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
 LAYOUT_VERSION = 2  # bump when the docks change: an older saved layout is then ignored
 Area = Qt.DockWidgetArea
@@ -24,7 +24,7 @@ def build_docks(window: QMainWindow, views: dict[str, QWidget]) -> dict[str, QDo
     for key, title, area in DOCKS:
         dock = QDockWidget(title, window)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(views[key])
+        dock.setWidget(scrolling(views[key]))
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
@@ -35,6 +35,17 @@ def build_docks(window: QMainWindow, views: dict[str, QWidget]) -> dict[str, QDo
     window.setCorner(Qt.Corner.BottomRightCorner, Area.RightDockWidgetArea)
     window.setMinimumSize(*WINDOW_MINIMUM)
     return docks
+
+
+def scrolling(view: QWidget) -> QScrollArea:
+    """The view in a scroll area: a dock smaller than the view's minimum scrolls it instead
+    of squeezing it (labels overprinting) or pushing into the neighbouring dock."""
+    area = QScrollArea()
+    area.setObjectName(f"{view.objectName() or type(view).__name__}Scroll")
+    area.setWidget(view)
+    area.setWidgetResizable(True)  # the view fills the dock whenever the dock is larger
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
 
 
 def apply_default_sizes(window: QMainWindow, docks: dict[str, QDockWidget]) -> None:

@@ -55,11 +55,10 @@ class VerdictView(QWidget):
         self.headline_band.setObjectName("verdictBand")
         self.headline_band.setAlignment(Qt.AlignmentFlag.AlignLeft
                                         | Qt.AlignmentFlag.AlignVCenter)
+        self.headline_band.setWordWrap(True)  # a narrow dock wraps it, never cuts it off
         headline = QHBoxLayout()
-        headline.addStretch(1)
         headline.addWidget(self.label)
-        headline.addWidget(self.headline_band)
-        headline.addStretch(1)
+        headline.addWidget(self.headline_band, 1)
         self.real_bar = _bar("realBar", LABEL_COLORS["real"])
         self.fake_bar = _bar("fakeBar", LABEL_COLORS["fake"])
         self.p_fake = QLabel("–")
@@ -102,8 +101,10 @@ class VerdictView(QWidget):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(headline)
         layout.addLayout(form)
-        layout.addWidget(QLabel("Indicators (triggered in red; grey: reference only, not shown "
-                                "to separate real from fake clips; click a frame to go there):"))
+        caption = QLabel("Indicators (triggered in red; grey: reference only, not shown "
+                         "to separate real from fake clips; click a frame to go there):")
+        caption.setWordWrap(True)  # a narrow dock wraps it instead of scrolling sideways
+        layout.addWidget(caption)
         layout.addWidget(self.table, 1)
         layout.addWidget(note)
         state.resultsChanged.connect(self._on_results)
@@ -127,7 +128,7 @@ class VerdictView(QWidget):
         # a weak verdict is not drawn in the verdict's full colour
         weak = pred.band in WEAK_BANDS
         color = "#b0b4ba" if weak else LABEL_COLORS.get(pred.label, "#9e9e9e")
-        style = f"font-size: 20pt; font-weight: bold; color: {color};"
+        style = f"font-size: 17pt; font-weight: bold; color: {color};"
         self.label.setText(pred.label.upper())
         self.label.setStyleSheet(style)
         self.headline_band.setText(headline_band(pred))

@@ -14,7 +14,6 @@ from forensics_app.ui.workers import BackgroundTask
 class CaseCommands:
     """Mixed into `MainWindow` (uses its state, session, tasks, banner and dialogs)."""
 
-
     def open_case_dialog(self) -> None:
         folder = dialogs.ask_folder(self, "Open a case folder (or results folder)",
                                     self.settings.value("paths/lastCase", ""))
@@ -96,6 +95,7 @@ class CaseCommands:
             self._guarded("Cannot save the notes into the case", self.session.flush_notes,
                           saved.case, evidence_id)
             self.session.use_case(saved.case, evidence_id)
+            self._show_mismatches()
             self.state.set_case(saved.case, evidence_id)
             if saved.copied is not None:
                 self.load_results(saved.copied, quiet=True)

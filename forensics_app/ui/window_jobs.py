@@ -18,7 +18,6 @@ from forensics_app.ui.workers import AnalysisJob
 class AnalysisCommands:
     """Mixed into `MainWindow` (uses its state, session, pool, status and timeline)."""
 
-
     def _connect_pool(self) -> None:
         self.pool.jobQueued.connect(lambda _j: self._refresh_jobs())
         self.pool.jobStarted.connect(lambda _j: self._refresh_jobs())
