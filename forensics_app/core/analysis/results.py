@@ -79,6 +79,12 @@ class Evidence:
     duration_s: float
     rotation: int = 0
     is_still_image: bool = False
+    # Integrity of the file (core.media.VideoInfo): what it promises against what it holds.
+    stream: int = 0  # the video stream analysed (0 = the first)
+    video_streams: list[str] = field(default_factory=list)  # every video stream, described
+    frames_declared: int = 0  # the header's frame count (0: the container gives none)
+    frames_in_file: int = 0  # frame packets in the file
+    decode_errors: int = 0  # packets that failed to decode, frames marked corrupt
 
 
 @dataclass
@@ -87,6 +93,7 @@ class FaceBox:
     box: list[float]  # x0, y0, x1, y1 in displayed (rotated) video pixels
     score: float  # detector confidence
     p_fake: float | None = None  # spatial model, calibrated
+    too_small: bool = False  # shorter side below verdict.MIN_FACE_PX: too small to judge
 
 
 @dataclass
@@ -113,6 +120,7 @@ class Prediction:
     threshold: float
     decided_by_track: int | None
     reason: str  # one sentence, plain language
+    capped: list[str] = field(default_factory=list)  # why the band was capped at moderate
 
 
 @dataclass
@@ -157,6 +165,8 @@ class Results:
     created_utc: str
     timings_s: dict[str, float] = field(default_factory=dict)
     shot_cuts: list[int] = field(default_factory=list)  # sampled frames that start a new shot
+    # Media integrity and other warnings the verdict must be read with (results, report, GUI).
+    warnings: list[str] = field(default_factory=list)
     # r̂_i, the range frame i would have under a stationary attention (core.explain.attention);
     # None only while reading a file written before it existed (the reader fills it in).
     expected_range: list[float] | None = None
@@ -490,6 +500,18 @@ def check_destination(folder: str | Path) -> None:
     if entries:
         raise ResultsExistError(f"output folder is not empty ({len(entries)} entries); results "
                                 "go into a new or empty folder", out)
+
+
+def check_output_folder(out_dir: str | Path, evidence: str | Path) -> None:
+    """Refuse to write beside or inside the evidence's folder (symlinks resolved: the link's
+    folder and the file's), or into a folder that already holds anything. Writability is
+    checked when the folder's lock is taken (the lock file lies beside it)."""
+    from forensics_app.core.media.evidence import beside_evidence
+
+    if beside_evidence(out_dir, evidence):
+        raise OutputError("refusing to write results beside the evidence (in or under its "
+                          "folder); choose another --out", out_dir)
+    check_destination(out_dir)
 
 
 def write_results(folder: str | Path, bundle_results: Results, attention: np.ndarray,

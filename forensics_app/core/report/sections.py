@@ -7,6 +7,7 @@ that came from a user or a file (names, paths, notes) goes through `kit.text`/`k
 
 from __future__ import annotations
 
+import html
 from dataclasses import fields
 from datetime import datetime
 from itertools import pairwise
@@ -99,6 +100,8 @@ def summary(ctx: ReportContext, kit: Kit) -> list[Flowable]:
         story += [kit.banner(PLACEHOLDER_WARNING), Spacer(1, 6)]
     if not ctx.evidence.ok:
         story += [kit.banner(evidence_warning(ctx.evidence)), Spacer(1, 6)]
+    for warning in r.warnings:  # media integrity, faces too small: read the verdict with them
+        story += [kit.banner(f"WARNING: {html.escape(warning)}"), Spacer(1, 6)]
     story.append(kit.fields([
         ("Case id", kit.text(ctx.case_id or "not given")),
         ("Examiner", kit.text(ctx.examiner or "not given")),
@@ -242,7 +245,14 @@ def evidence(ctx: ReportContext, kit: Kit) -> list[Flowable]:
         ("Codec", kit.text(ev.codec)),
         ("Resolution", f"{ev.width} × {ev.height} pixels (as displayed)"),
         ("Frame rate", f"{ev.fps:.3f} frames/s"),
-        ("Frame count", f"{ev.frame_count:,}"),
+        ("Frame count", f"{ev.frame_count:,}" + (
+            f" (the header declares {ev.frames_declared:,})"
+            if ev.frames_declared and ev.frames_declared != ev.frame_count else "")
+         + (f"; {ev.frames_in_file:,} frame packets in the file"
+            if ev.frames_in_file and ev.frames_in_file != ev.frame_count else "")),
+        ("Decoder errors", f"{ev.decode_errors:,}" if ev.decode_errors else "none met"),
+        ("Video streams", kit.text(("; ".join(ev.video_streams) or "1") + (
+            f" (stream {ev.stream} analysed)" if len(ev.video_streams) > 1 else ""))),
         ("Duration", f"{ev.duration_s:.3f} s ({timecode(ev.duration_s)})"),
         ("Rotation", f"{ev.rotation}°" + (" (applied before analysis)" if ev.rotation else "")),
     ]
