@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("pytestqt")
 from media_factory import make_video
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication
 
 from forensics_app.core.case import Case, Note
 from forensics_app.ui import dialogs
@@ -74,9 +73,9 @@ def reopen(qtbot, window: MainWindow, folder: Path) -> None:
         assert window.open_path(folder)
 
 
-def press(qtbot, key) -> None:
-    """A key press where the keyboard focus is now, as a user's would land."""
-    qtbot.keyClick(QApplication.focusWidget() or QApplication.activeWindow(), key)
+def press(qtbot, window: MainWindow, key) -> None:
+    """A key press on the window, as the other window tests send them."""
+    qtbot.keyClick(window, key)
 
 
 def test_notes_keep_their_time_and_evidence_through_save_and_reopen(qtbot, windows, clips,
@@ -129,32 +128,36 @@ def test_every_view_follows_the_frame_after_reopening_a_case(qtbot, windows, cli
 
 
 def test_arrow_keys_step_frames_after_cancel_the_spin_box_and_a_note(qtbot, windows, clips):
+    """Cancel, Enter in the frames spin box and adding a note hand the keyboard back to the
+    player, so ←/→ step frames again (before, the focus stayed where ↓ changes the next
+    analysis's frame count or ← moves a text cursor)."""
     window = windows()
     window.open_video(clips[0])
-    window.activateWindow()
-    window.focus_player()
-    press(qtbot, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.player.shown_index == 0, timeout=10000)
+    assert window.focusWidget() is window.player  # where the keyboard rests from the start
+    press(qtbot, window, Qt.Key.Key_Right)
     assert window.state.frame == 1
     window.status.show_job(True)  # as while an analysis runs
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
-    press(qtbot, Qt.Key.Key_Right)
+    assert window.focusWidget() is window.player
+    press(qtbot, window, Qt.Key.Key_Right)
     assert window.state.frame == 2
-    # the frames spin box: ↓ changes the next analysis's frame count, Enter hands back
     spin = window.frames_spin
     spin.setFocus()
+    assert window.focusWidget() is spin
     before = spin.value()
-    press(qtbot, Qt.Key.Key_Down)
-    assert spin.value() == before - 1 and window.state.frame == 2
-    press(qtbot, Qt.Key.Key_Return)
-    press(qtbot, Qt.Key.Key_Right)
-    assert window.state.frame == 3 and window.analysis_settings.frames == before - 1
-    # a note: typed, added with Ctrl+Enter, then the arrows step frames again
-    window.notes_view.editor.setFocus()
-    qtbot.keyClicks(window.notes_view.editor, "chin")
-    qtbot.keyClick(window.notes_view.editor, Qt.Key.Key_Return,
-                   Qt.KeyboardModifier.ControlModifier)
-    assert window.notes_view.list.count() == 1
-    press(qtbot, Qt.Key.Key_Right)
+    qtbot.keyClick(spin, Qt.Key.Key_Down)
+    assert spin.value() == before - 1 and window.analysis_settings.frames == before - 1
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert window.focusWidget() is window.player
+    press(qtbot, window, Qt.Key.Key_Right)
+    assert window.state.frame == 3
+    editor = window.notes_view.editor
+    editor.setFocus()
+    qtbot.keyClicks(editor, "chin")
+    qtbot.keyClick(editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.notes_view.list.count() == 1 and window.focusWidget() is window.player
+    press(qtbot, window, Qt.Key.Key_Right)
     assert window.state.frame == 4
 
 

@@ -74,6 +74,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
 
         self.player = PlayerView(self.state, self.frames)
         self.timeline = TimelineView(self.state)
+        self.player.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # where the keyboard rests
         self._build_centre()
         self.attention_view = AttentionView(self.state)
         self.curves_view = CurvesView(self.state)
@@ -143,6 +144,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
         self.frames_spin.setValue(self.analysis_settings.frames)
         self.frames_spin.setToolTip(frames.help)
         self.frames_spin.setKeyboardTracking(False)
+        self.frames_spin.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # never focused by default
         self.frames_spin.valueChanged.connect(
             lambda v: setattr(self.analysis_settings, "frames", int(v)))
         # Enter (or leaving the box) hands the keyboard back to the player: ←/→ step frames
@@ -155,6 +157,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
                 tools.addAction(self.actions_by_id[name])
 
     def focus_player(self) -> None:
+        """The keyboard goes to the player: ←/→, Space, J/K/L act on the video."""
         self.player.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # == layout ============================================================================
@@ -162,6 +165,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
         super().showEvent(ev)
         if not self._shown_once:
             self._shown_once = True
+            self.focus_player()
             if not self.layout_store.saved:
                 apply_default_sizes(self, self.docks)
 
