@@ -46,6 +46,9 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     limitations: list[str] = field(default_factory=list)
+    # Per indicator, its trigger rate on real and fake validation clips: {name: {"real": share,
+    # "fake": share, "n_real": clips, "n_fake": clips}}, written by bench/indicator_rates.py.
+    indicator_rates: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """What results files record about the model."""
