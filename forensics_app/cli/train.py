@@ -11,7 +11,7 @@ from forensics_app.core.errors import ForensicsError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from forensics_app.core.train.trainer import DEFAULT_VAL_CLIPS, TrainConfig
+    from forensics_app.core.train.config import DEFAULT_VAL_CLIPS, TrainConfig
 
     d = TrainConfig(real="", out="")
     p = sub.add_parser(
@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from forensics_app.core.devices import resolve_device
-    from forensics_app.core.train.trainer import TrainConfig, run_training
+    from forensics_app.core.train.config import TrainConfig
+    from forensics_app.core.train.trainer import run_training
 
     if args.input_size % 32:
         raise ForensicsError(f"--input-size must be a multiple of 32, not {args.input_size}")

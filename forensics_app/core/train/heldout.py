@@ -34,7 +34,7 @@ DEGRADED = QualityParams(downscale=0.5, h264_crf=35)
 
 
 def _split_settings(model: DetectorModel) -> dict:
-    from forensics_app.core.train.trainer import TrainConfig
+    from forensics_app.core.train.config import TrainConfig
 
     defaults = TrainConfig(real="", out="")
     training = model.card.training or {}

@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from forensics_app.core.models.registry import ModelCard, save_model
 from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.calibration import expected_calibration_error, fit_platt
+from forensics_app.core.train.config import TrainConfig
 from forensics_app.core.train.data import (
     ClipFaces,
     extract_clip,
@@ -50,55 +51,6 @@ from forensics_app.core.train.temporal_stage import (
     predict_temporal,
     train_temporal,
 )
-
-# Held-out real clips (their people appear in no other clip): four talking heads and two
-# GRID speakers.
-DEFAULT_VAL_CLIPS = ("liveportrait_d3", "liveportrait_d9", "liveportrait_d12",
-                     "liveportrait_d13", "grid_bbaf2n", "grid_sbwe5n")
-
-
-@dataclass
-class TrainConfig:
-    real: str  # folder of real videos
-    out: str  # run folder
-    faces: str | None = None  # data root holding faces/{lfw,utkface,dfdc_crops}; None: clips only
-    val_clips: list[str] = field(default_factory=lambda: list(DEFAULT_VAL_CLIPS))
-    epochs: int = 7
-    steps_per_epoch: int = 250
-    temporal_epochs: int = 40
-    input_size: int = 224
-    cache_size: int = 256
-    frames_per_clip: int = 200
-    margin: float = 0.3
-    batch_pairs: int = 16  # a batch holds this many reals and as many fakes
-    sbi_share: float = 0.5  # share of self-blend pairs in a batch (the rest: DFDC pairs)
-    lr: float = 5e-4  # transformer head
-    backbone_lr: float = 2e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 100
-    freeze_blocks: int = 2  # stem + this many backbone stages stay at their ImageNet weights
-    face_val_fraction: float = 0.08  # of LFW identities / UTKFace images, held out
-    dfdc_val_fraction: float = 0.1  # of DFDC source videos, held out
-    val_sbi_faces: int = 500  # held-out real faces blended for per-epoch validation
-    val_dfdc_pairs: int = 400
-    val_clip_faces: int = 150
-    seed: int = 0
-    device: str = "cpu"
-    imagenet_init: bool = True
-    loader_workers: int = 1
-    max_faces_per_source: int | None = None  # tests, quick runs
-    val_frames_per_clip: int = 60
-    temporal_sequences: int = 4  # per identity and kind
-    temporal_batch: int = 16
-    temporal_lr: float = 5e-4
-    spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
-    temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
-    cache_dir: str | None = None  # default OUT/../cache
-    name: str = "sbi-dfdc-effnetlite0-vit"
-    version: str = "0.3.0"
-    command: str = ""
-    log_every: int = 10
-
 
 # --------------------------------------------------------------------------- backbone init
 
