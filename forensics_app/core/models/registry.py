@@ -26,7 +26,7 @@ from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model_card.json"
-DEFAULT_MODEL = "sbi-effnetlite0-vit"
+DEFAULT_MODEL = "sbi-dfdc-effnetlite0-vit"
 REPO_MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 
 
