@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -84,7 +85,12 @@ def test_corrupt_and_missing_weights(tiny_model_dir, tmp_path):
     shutil.copytree(tiny_model_dir, copy)
     (copy / WEIGHTS_FILE).write_bytes(b"not a safetensors file")
     card = json.loads((copy / CARD_FILE).read_text())
-    card["sha256"] = ""  # no recorded hash: the parse itself must fail cleanly
+    card["sha256"] = ""  # an empty hash would switch the weights check off: refused
+    (copy / CARD_FILE).write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="invalid model card: sha256"):
+        load_model(copy)
+    # the recorded hash matches the damaged bytes: the parse itself must fail cleanly
+    card["sha256"] = hashlib.sha256(b"not a safetensors file").hexdigest()
     (copy / CARD_FILE).write_text(json.dumps(card))
     with pytest.raises(ModelError, match="corrupt weights"):
         load_model(copy)

@@ -220,7 +220,7 @@ def test_tampered_and_missing_evidence(report, analysed: Path, tmp_path: Path) -
     with tampered.open("ab") as handle:
         handle.write(b"\0\0\0\0")
     text = {}
-    for name, path in (("tampered", tampered), ("missing", tmp_path / "gone.mp4")):
+    for name, path in (("tampered", tampered), ("missing", tmp_path / "gone" / "gone.mp4")):
         results = replace(bundle.results,
                           evidence=replace(bundle.results.evidence, path=str(path)))
         folder = write_results(tmp_path / name, results, bundle.attention, bundle.face_maps)
