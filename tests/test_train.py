@@ -314,7 +314,7 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
                                       str(tmp_path), "--sbi-share", "0.7"])
     assert isinstance(args, argparse.Namespace) and args.epochs == 2 and args.sbi_share == 0.7
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"), "--faces",
-                 str(tmp_path / "nowhere")]) == 1
-    assert main(["train", "--real", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 1
+                 str(tmp_path / "nowhere")]) == 64
+    assert main(["train", "--real", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
-                 "--input-size", "100"]) == 1
+                 "--input-size", "100"]) == 64

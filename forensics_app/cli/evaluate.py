@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from forensics_app.core.errors import ForensicsError
+from forensics_app.core.errors import ForensicsError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
     from forensics_app.core.train.evaluate import evaluate, read_labels
 
     if args.labels is None and args.heldout is None:
-        raise ForensicsError("give --labels CSV, --heldout DATA_ROOT or both")
+        raise UsageError("give --labels CSV, --heldout DATA_ROOT or both")
     if args.heldout is not None and not (args.heldout / "videos" / "real").is_dir():
-        raise ForensicsError("--heldout: no videos/real folder in it", args.heldout)
+        raise UsageError("--heldout: no videos/real folder in it", args.heldout)
     if args.labels is None:
         return _run_heldout(args)
     if not args.labels.is_file():

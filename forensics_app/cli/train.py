@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from forensics_app.core.errors import ForensicsError
+from forensics_app.core.errors import ForensicsError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
     from forensics_app.core.train.trainer import run_training
 
     if args.input_size % 32:
-        raise ForensicsError(f"--input-size must be a multiple of 32, not {args.input_size}")
+        raise UsageError(f"--input-size must be a multiple of 32, not {args.input_size}")
     if not args.real.is_dir():
-        raise ForensicsError(f"--real {args.real}: not a folder")
+        raise UsageError(f"--real {args.real}: not a folder")
     if args.faces is not None and not (args.faces / "faces").is_dir():
-        raise ForensicsError(f"--faces {args.faces}: no faces/ folder in it")
+        raise UsageError(f"--faces {args.faces}: no faces/ folder in it")
     if not 0 <= args.sbi_share <= 1:
-        raise ForensicsError(f"--sbi-share must lie in [0, 1], not {args.sbi_share}")
+        raise UsageError(f"--sbi-share must lie in [0, 1], not {args.sbi_share}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
