@@ -16,7 +16,6 @@ same people and source videos are held out. `forensics-app evaluate --heldout` r
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -80,16 +79,13 @@ def face_sets(model: DetectorModel, data_root: Path, cache: Path, log: Callable[
 
 def reliability_png(probs: np.ndarray, labels: np.ndarray, path: Path, title: str) -> None:
     from forensics_app.core.train.evaluate import _pyplot
+    from forensics_app.core.train.trainer import reliability_table
 
     plt = _pyplot()
-    edges = np.linspace(0, 1, 11)
-    centres, rates, counts = [], [], []
-    for lo, hi in itertools.pairwise(edges):
-        sel = (probs >= lo) & ((probs < hi) if hi < 1 else (probs <= hi))
-        if sel.any():
-            centres.append(probs[sel].mean())
-            rates.append(labels[sel].mean())
-            counts.append(int(sel.sum()))
+    rows = reliability_table(probs, labels)
+    centres = [r["mean_p"] for r in rows]
+    rates = [r["fake_rate"] for r in rows]
+    counts = [r["count"] for r in rows]
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
     ax.plot([0, 1], [0, 1], color="0.6", linestyle="--", linewidth=1, label="perfect")
     ax.plot(centres, rates, marker="o", label="model")
