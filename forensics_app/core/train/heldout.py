@@ -138,21 +138,27 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
 
     loc_aucs, near_marker, clip_p, frame_mean_p = [], [], [], []
     real_entropy, real_clip_p, real_frame_p, attention_on_fake = [], [], [], []
+    def scored(images: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+        tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        scores = score_faces(model, tensor, explain=False)
+        return np.asarray(scores.p_fake), scores.embeddings.detach().float().cpu().clone()
+
     for clip in clips:
+        # every real face scored once; a splice re-scores only the frames it blended
+        clean_p, clean_emb = scored(np.stack([to_input(x, model.input_size)
+                                              for x in clip.crops]))
         for track in sorted(set(clip.tracks.tolist())):
             if len(clip.rows_of(track)) < 16:
                 continue
             for win, faces, mask in splice_windows(clip, track, windows_per_identity, seed,
                                                    model.input_size):
                 for spliced in (False, True):
-                    images = faces if spliced else np.stack(
-                        [to_input(x, model.input_size) for x in clip.crops[win]])
-                    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-                    scores = score_faces(model, tensor, explain=False)
-                    emb = scores.embeddings.detach().float().cpu().clone()
+                    p_fake, emb = clean_p[win].copy(), clean_emb[win].clone()
+                    if spliced:
+                        p_fake[mask], emb[torch.from_numpy(mask)] = scored(faces[mask])
                     clip_score = score_clip(model, emb)
                     views = temporal_metrics(clip_score.attention)
-                    mean_p = float(np.mean(scores.p_fake))
+                    mean_p = float(np.mean(p_fake))
                     if not spliced:
                         real_entropy.append(_row_entropy(views.mean_attention))
                         real_clip_p.append(clip_score.p_fake)
