@@ -167,6 +167,29 @@ def test_cancel_stops_between_steps(tmp_path, tiny_model_dir):
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+@pytest.mark.parametrize("stop", ["cancel", "close"])
+def test_stopping_in_the_faces_stage_stops_decoding_before_the_clip_closes(
+        tmp_path, tiny_model_dir, stop):
+    # The prefetch thread decodes ahead; a cancel (or a dropped job) unwinds through the
+    # faces stage and closes the clip. Left to the garbage collector, the traceback kept the
+    # decoding thread running while PyAV was closed under it: a segfault in CI.
+    (tmp_path / "evidence").mkdir()
+    clip = make_video(tmp_path / "evidence" / "clip.mp4", n_frames=60)
+    cancel = threading.Event()
+    job = run_analysis(clip, tmp_path / "out", AnalysisSettings(frames=40),
+                       load_model(tiny_model_dir), cancel)
+    while (step := next(job)).stage != "faces" or step.done < 2:
+        pass
+    if stop == "cancel":
+        cancel.set()
+        with pytest.raises(CancelledError):
+            drive(job)
+    else:
+        job.close()
+    assert not [t for t in threading.enumerate() if t.name == "frame-prefetch"]
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
 def test_refuses_to_write_beside_the_evidence(tmp_path, tiny_model_dir):
     clip = make_video(tmp_path / "clip.mp4", n_frames=4)
     with pytest.raises(OutputError, match="beside the evidence"):

@@ -604,3 +604,26 @@ def test_fill_store_stops_when_cancelled(clips: dict[str, Path]) -> None:
     with VideoSource(clips["gop40"], cache_size=0) as builder:
         assert builder.fill_store(store, cancel) is False
     assert len(store) == 0
+
+
+def test_closing_from_another_thread_waits_for_the_decode_in_flight(clips: dict[str, Path]) -> None:
+    source = VideoSource(next(iter(clips.values())))
+    failures: list[BaseException] = []
+    started = threading.Event()
+
+    def decode() -> None:
+        try:
+            for _ in source.iter_frames(range(len(source))):
+                started.set()
+        except ValueError as err:  # "VideoSource is closed": the one allowed outcome
+            failures.append(err)
+        finally:
+            started.set()
+
+    worker = threading.Thread(target=decode)
+    worker.start()
+    started.wait(10)
+    source.close()  # must not free the decoder under the running decode
+    worker.join(10)
+    assert not worker.is_alive()
+    assert all("closed" in str(err) for err in failures)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,20 +82,23 @@ def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, de
     with FaceDetector(detector_model, min_score) as detector:
         tracked.detector_settings = detector.settings()
         hints: list[np.ndarray] = []
-        frames = prefetch(source.iter_frames(sampled))
         cuts = ShotCutDetector()
-        for done, (frame_index, rgb) in enumerate(frames, start=1):
-            if cuts.is_cut(rgb):  # a new shot: its faces are new identities
-                tracker.reset()
-                hints = []
-                tracked.shot_cuts.append(frame_index)
-            found = find_and_crop(detector, rgb, hints, crop_size, margin)
-            detections = [d for d, _, _ in found]
-            hints = [d.box for d in detections] or hints
-            for track, (detection, crop, box) in zip(tracker.update(detections), found,
-                                                     strict=True):
-                tracked.add(frame_index, track, detection, crop, box)
-            yield progress(done, len(sampled))
+        # closing(): the decoding thread must have stopped before the caller closes `source`
+        # (a cancel or an error unwinds through here); left to the garbage collector, the
+        # traceback keeps this generator alive and PyAV is closed under a running decode.
+        with closing(prefetch(source.iter_frames(sampled))) as frames:
+            for done, (frame_index, rgb) in enumerate(frames, start=1):
+                if cuts.is_cut(rgb):  # a new shot: its faces are new identities
+                    tracker.reset()
+                    hints = []
+                    tracked.shot_cuts.append(frame_index)
+                found = find_and_crop(detector, rgb, hints, crop_size, margin)
+                detections = [d for d, _, _ in found]
+                hints = [d.box for d in detections] or hints
+                for track, (detection, crop, box) in zip(tracker.update(detections), found,
+                                                         strict=True):
+                    tracked.add(frame_index, track, detection, crop, box)
+                yield progress(done, len(sampled))
     tracked.join_fragments(margin)
     return tracked
 

@@ -165,6 +165,9 @@ class VideoSource:
         self._store: FrameStore | None = None
         self._seeks = 0
         self._decoded = 0
+        # Held while the decoder runs and while closing: a close from another thread (an
+        # analysis unwinding) waits for the decode in flight instead of freeing it under it.
+        self._decoding = threading.RLock()
         _check_file(self._path)
         self._container = self._open()
         try:
@@ -199,13 +202,14 @@ class VideoSource:
         return self._decoded
 
     def close(self) -> None:
-        """Release the file; safe to call twice."""
-        self._frames_iter = None
-        container = getattr(self, "_container", None)
-        if container is not None:
-            container.close()
-            self._container = None
-        self._cache.clear()
+        """Release the file; safe to call twice, and from another thread than the decoder's."""
+        with self._decoding:
+            self._frames_iter = None
+            container = getattr(self, "_container", None)
+            if container is not None:
+                container.close()
+                self._container = None
+            self._cache.clear()
 
     def timestamp(self, index: int) -> float:
         """Seconds from the first frame to frame `index`."""
@@ -264,11 +268,17 @@ class VideoSource:
 
         Stops early when the store is full (budget, pixel format) or `cancel` is set.
         """
-        self._require_open()
-        self._restart(None, hard=True)  # the true start, whatever the demuxer's seeking does
+        with self._decoding:
+            self._require_open()
+            self._restart(None, hard=True)  # the true start, whatever the demuxer's seeking does
         stored: set[int] = set()
-        while (cancel is None or not cancel.is_set()) and \
-                (frame := self._next_frame(len(stored))) is not None:
+        while cancel is None or not cancel.is_set():
+            with self._decoding:  # a frame at a time, so a close need not wait for the clip
+                if self._container is None:
+                    break
+                frame = self._next_frame(len(stored))
+            if frame is None:
+                break
             index = self._identify(frame)
             if index is None or index in stored:
                 continue
@@ -505,7 +515,11 @@ class VideoSource:
 
         Frames in [keep_from, target) met on the way are converted and cached.
         """
-        self._require_open()
+        with self._decoding:
+            self._require_open()
+            return self._decode_locked(target, keep_from)
+
+    def _decode_locked(self, target: int, keep_from: int | None) -> av.VideoFrame:
         if self._can_continue(target):
             frame = self._scan_forward(target, keep_from)
             if frame is not None:
