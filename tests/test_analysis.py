@@ -205,7 +205,7 @@ def test_placeholder_model_gives_no_verdict(shared_data, tmp_path):
     bundle, _ = drive(run_analysis(clip, tmp_path / "out", AnalysisSettings(frames=4), model))
     assert bundle.results.prediction.label == "inconclusive"
     assert "placeholder" in bundle.results.prediction.reason
-    assert bundle.results.model["placeholder"] is True
+    assert bundle.results.model.placeholder is True
 
 
 def test_prefetch_keeps_order_raises_errors_and_stops_early():

@@ -407,9 +407,9 @@ def test_identities_span_cuts_but_their_temporal_scores_do_not(shared_data, tiny
     assert shot_of(performer.frames[0]) != shot_of(performer.frames[-1]), performer.frames
     assert performer.fragments >= 2
     for identity in results.identities:
-        assert sum(s["frames"] for s in identity.shots) == len(identity.frames)
+        assert sum(s.frames for s in identity.shots) == len(identity.frames)
         for part in identity.shots:
-            assert shot_of(part["first_frame"]) == shot_of(part["last_frame"]), part
+            assert shot_of(part.first_frame) == shot_of(part.last_frame), part
     assert set(results.attention_frames) <= set(
         next(i for i in results.identities
              if i.track_id == results.prediction.decided_by_track).frames)

@@ -26,9 +26,12 @@ from forensics_app.core.analysis.results import (
     FaceBox,
     FaceMaps,
     Identity,
+    ModelInfo,
     OutputLock,
     Prediction,
     Results,
+    RunSettings,
+    ToolInfo,
     read_results,
     write_results,
 )
@@ -62,9 +65,9 @@ def make_bundle(evidence_dir: Path, frames: int = 6, seed: int = 0
         evidence=Evidence(str(video.resolve()), video.name, hashes.sha256, hashes.md5,
                           hashes.size_bytes, info.container, info.codec, info.width,
                           info.height, info.fps, info.frame_count, info.duration_s),
-        tool={"name": "forensics-app", "version": "test", "revision": "abc"},
-        model={"name": "m", "version": "1", "sha256": "ab" * 32, "threshold": 0.5},
-        settings={"frames": frames},
+        tool=ToolInfo("forensics-app", "test", "abc"),
+        model=ModelInfo("m", "1", "ab" * 32, threshold=0.5),
+        settings=RunSettings(frames=frames),
         sampled_frames=sampled, sampled_times_s=[f / 25 for f in sampled],
         faces=[[FaceBox(0, box, 0.9, s)] for s in scores], frame_scores=scores,
         identities=[Identity(0, sampled, float(np.mean(scores)), 0.5, 0.5)],
@@ -266,6 +269,23 @@ MUTATIONS = {
     "missing field": lambda d: d.pop("prediction"),
     "decided by nobody": lambda d: d["prediction"].update(decided_by_track=42),
     "evidence hash not hex": lambda d: d["evidence"].update(sha256="zz"),
+    "frames past the temporal model": lambda d: d["settings"].update(frames=500),
+    "unknown explanation": lambda d: d["settings"].update(explain="saliency"),
+    "segment of three": lambda d: d["settings"].update(segment=[0, 1, 2]),
+    "tool without a version": lambda d: d["tool"].pop("version"),
+    "model hash a number": lambda d: d["model"].update(sha256=12),
+}
+
+# Fields this version does not define: refused, never dropped (a reader that drops them would
+# show a file as whole when part of it was not read), each named with its place.
+UNKNOWN_FIELDS = {
+    "top level": (lambda d: d.update(verdict="fake"), "verdict: unknown field"),
+    "tool": (lambda d: d["tool"].update(signed_by="x"), "tool.signed_by: unknown field"),
+    "model": (lambda d: d["model"].update(auc=0.99), "model.auc: unknown field"),
+    "settings": (lambda d: d["settings"].update(fast=True), "settings.fast: unknown field"),
+    "prediction": (lambda d: d["prediction"].update(note="x"),
+                   "prediction.note: unknown field"),
+    "a face": (lambda d: d["faces"][0][0].update(age=3), r"faces\[0\]\[0\].age: unknown field"),
 }
 
 
@@ -276,6 +296,28 @@ def test_resealed_damage_is_refused(sealed: Path, name: str) -> None:
     with pytest.raises(ResultsError) as info:
         read_results(sealed)
     one_line(info.value, sealed)
+
+
+@pytest.mark.parametrize("name", sorted(UNKNOWN_FIELDS))
+def test_unknown_fields_are_refused_by_name(sealed: Path, name: str) -> None:
+    change, message = UNKNOWN_FIELDS[name]
+    edit_json(sealed, change)
+    reseal(sealed)
+    with pytest.raises(ResultsError, match=message) as info:
+        read_results(sealed)
+    one_line(info.value, sealed)
+
+
+def test_sections_are_read_back_typed(tmp_path: Path) -> None:
+    results, attention, maps = make_bundle(tmp_path / "evidence")
+    results.settings.segment = (0, 6)
+    folder = write_results(tmp_path / "out", results, attention, maps)
+    read = read_results(folder).results
+    assert (read.tool, read.model, read.settings) == (results.tool, results.model,
+                                                      results.settings)
+    assert isinstance(read.tool, ToolInfo) and isinstance(read.model, ModelInfo)
+    assert isinstance(read.settings, RunSettings) and read.settings.segment == (0, 6)
+    assert read.settings.asked().command_line()[:2] == ["--frames", str(results.settings.frames)]
 
 
 @pytest.mark.parametrize("shape", [(6,), (2, 4, 6, 5), (2, 4, 3, 3), (0,)])

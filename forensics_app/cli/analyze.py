@@ -108,7 +108,7 @@ def print_verdict(results: Results, folder: Path) -> None:
 
     pred = results.prediction
     model = results.model
-    tag = " [UNTRAINED PLACEHOLDER]" if model.get("placeholder") else ""
+    tag = " [UNTRAINED PLACEHOLDER]" if model.placeholder else ""
     for warning in results.warnings:  # before the verdict: it must be read with them
         print(f"WARNING:    {warning}")
     print(f"verdict:    {pred.label.upper()}")
@@ -126,7 +126,7 @@ def print_verdict(results: Results, folder: Path) -> None:
               f"(frames {ident.p_fake_spatial:.3f}, clip {temporal})")
     if results.unusual_frames:
         print(f"unusual frames: {', '.join(map(str, results.unusual_frames))}")
-    print(f"model:      {model['name']} {model['version']}{tag}")
+    print(f"model:      {model.name} {model.version}{tag}")
     print(f"output:     {folder}")
     print("note:       attention maps show where the model looked, not proof of manipulation")
 

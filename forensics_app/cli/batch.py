@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from forensics_app.core.analysis.job import AnalysisSettings
-from forensics_app.core.analysis.results import EXPLAIN_METHODS
+from forensics_app.core.analysis.settings import EXPLAIN_METHODS
 from forensics_app.core.batch import (
     BatchProgress,
     BatchSummary,

@@ -520,7 +520,7 @@ def summary_rows(items: Sequence[BatchItem], out_dir: Path) -> list[dict[str, An
                 threshold=f"{pred.threshold:.4f}",
                 confidence="" if pred.confidence is None else f"{pred.confidence:.4f}",
                 band=pred.band, frames_analysed=len(r.sampled_frames), sha256=r.evidence.sha256,
-                model=f"{r.model.get('name')} {r.model.get('version')}",
+                model=f"{r.model.name} {r.model.version}",
                 result=_rel(Path(t.folder) / "results.json", out_dir))
             for key, path in (("report", t.report), ("thumbnail", t.thumb)):
                 if path and Path(path).exists():

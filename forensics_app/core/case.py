@@ -310,12 +310,12 @@ class Case:
 
 def analysis_summary(results: Results) -> dict[str, Any]:
     """What the audit trail keeps of one analysis: enough to tell how it was run."""
-    settings = {k: results.settings.get(k)
+    settings = {k: getattr(results.settings, k)
                 for k in ("frames", "segment", "explain", "detector", "device", "seed")}
     model = results.model
     return {"analysed_utc": results.created_utc, "sha256": results.evidence.sha256,
-            "model": f"{model.get('name')} {model.get('version')}",
-            "model_sha256": model.get("sha256"), **settings,
+            "model": f"{model.name} {model.version}",
+            "model_sha256": model.sha256, **settings,
             "verdict": results.prediction.label, "p_fake": results.prediction.p_fake}
 
 

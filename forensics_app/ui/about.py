@@ -37,7 +37,7 @@ def show_help(parent) -> QDialog:
 
 def about_text(bundle, model_spec, devices: list[str]) -> str:
     if bundle is not None:
-        model = f"{bundle.results.model.get('name')} {bundle.results.model.get('version')}"
+        model = f"{bundle.results.model.name} {bundle.results.model.version}"
     else:
         try:
             card = read_card(resolve_model_folder(model_spec))

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forensics_app.core.analysis.results import EXPLAIN_METHODS
+from forensics_app.core.analysis.settings import EXPLAIN_METHODS
 from forensics_app.core.faces.shots import same_shot
 from forensics_app.ui.common import NOT_PROOF, heat_rgba, upsample
 from forensics_app.ui.frames import FrameServer
@@ -159,7 +159,7 @@ class RelevancyView(QWidget):
                 i = self.tabs.addTab(f"identity {t}" + ("" if p is None else f" · p_fake {p:.2f}"))
                 self.tabs.setTabToolTip(i, f"identity {t} (id {t} in the player): its score over "
                                         "the whole clip; the player's box shows each frame's")
-            default = bundle.results.settings.get("explain")
+            default = bundle.results.settings.explain
             # the same analysis again (e.g. its copy in the case just saved): keep the method
             # the examiner chose; a new analysis starts from its own default
             same = _analysis_key(bundle) == self._analysis_key

@@ -146,9 +146,9 @@ class VerdictView(QWidget):
         # Media-integrity warnings (results.warnings) come first: the verdict is read with them.
         self.reason.setText("\n".join([*(f"⚠ WARNING: {w}" for w in r.warnings), pred.reason]))
         m = r.model
-        tag = "  [UNTRAINED PLACEHOLDER: scores mean nothing]" if m.get("placeholder") else ""
-        self.model.setText(f"{m.get('name')} {m.get('version')} · sha256 "
-                           f"{str(m.get('sha256', ''))[:12]}…{tag}")
+        tag = "  [UNTRAINED PLACEHOLDER: scores mean nothing]" if m.placeholder else ""
+        self.model.setText(f"{m.name} {m.version} · sha256 "
+                           f"{m.sha256[:12]}…{tag}")
         self._fill_indicators(r.indicators)
 
     def _fill_indicators(self, indicators) -> None:

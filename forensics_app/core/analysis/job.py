@@ -27,12 +27,17 @@ from forensics_app.core.analysis.results import (
     EXPLAIN_METHODS,
     Evidence,
     FaceBox,
+    FaceDetectorInfo,
     FaceMaps,
     Identity,
+    ModelInfo,
     OutputLock,
     Prediction,
     Results,
     ResultsBundle,
+    RunSettings,
+    Shot,
+    ToolInfo,
     check_destination,
     check_output_folder,
     write_results,
@@ -264,8 +269,11 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
     results = Results(
         evidence=evidence,
         tool=_tool_info(model),
-        model=model.card.summary(),
-        settings=asdict(settings),
+        model=ModelInfo(**model.card.summary()),
+        settings=RunSettings(
+            **asdict(settings), model_device=str(model.device),
+            face_detector=FaceDetectorInfo(**tracked.detector_settings)
+            if tracked.detector_settings else None),
         sampled_frames=list(sampled),
         sampled_times_s=[round(t, 6) for t in times],
         faces=faces,
@@ -284,8 +292,6 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
         timings_s=clock.laps,
         shot_cuts=tracked.shot_cuts,
     )
-    results.settings["face_detector"] = tracked.detector_settings
-    results.settings["model_device"] = str(model.device)
     face_maps = _face_maps(tracked, scores)
     return ResultsBundle(results, views.attention, face_maps, out_dir)
 
@@ -324,12 +330,12 @@ def _identities(model: DetectorModel, tracked: TrackedFaces, p_fake: np.ndarray,
     return identities
 
 
-def _shot_summary(tracked: TrackedFaces, rows: list[int], clip: ClipScore | None) -> dict:
+def _shot_summary(tracked: TrackedFaces, rows: list[int], clip: ClipScore | None) -> Shot:
     frames = [tracked.entries[r][0] for r in rows]
-    return {"first_frame": frames[0], "last_frame": frames[-1], "frames": len(frames),
-            "p_fake_temporal": None if clip is None else float(clip.p_fake),
-            "frame_relevancy": [] if clip is None else
-            [round(float(v), 4) for v in clip.frame_relevancy]}
+    return Shot(first_frame=frames[0], last_frame=frames[-1], frames=len(frames),
+                p_fake_temporal=None if clip is None else float(clip.p_fake),
+                frame_relevancy=[] if clip is None else
+                [round(float(v), 4) for v in clip.frame_relevancy])
 
 
 def fuse(spatial: float, temporal: float | None, fusion: str) -> float:
@@ -382,16 +388,11 @@ def _face_maps(tracked: TrackedFaces, scores: FaceScores | None) -> FaceMaps:
     )
 
 
-def _tool_info(model: DetectorModel) -> dict:
-    return {
-        "name": TOOL_NAME,
-        "version": __version__,
-        "revision": source_revision(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": describe_device(model.device),
-        "platform": platform.platform(terse=True),
-    }
+def _tool_info(model: DetectorModel) -> ToolInfo:
+    return ToolInfo(name=TOOL_NAME, version=__version__, revision=source_revision(),
+                    python=platform.python_version(), torch=torch.__version__,
+                    device=describe_device(model.device),
+                    platform=platform.platform(terse=True))
 
 
 def source_revision() -> str:

@@ -40,12 +40,14 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
+from forensics_app.core.analysis.settings import EXPLAIN_METHODS, AnalysisSettings
 from forensics_app.core.errors import (
     ForensicsError,
     OutputError,
     ResultsError,
     ResultsExistError,
 )
+from forensics_app.core.options import validate_options
 
 SCHEMA_ID = "forensics-app/result/v1"
 RESULTS_FILE = "results.json"
@@ -58,7 +60,6 @@ LABELS = ("real", "fake", "inconclusive")
 BAND_NAMES = ("very confident", "confident", "moderate", "low", "none")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REPORT_FIGURE = re.compile(r"summary\.png|layer_\d+_all_heads\.png")  # core.report.figures
-EXPLAIN_METHODS = ("relevancy", "rollout", "gradcam++")
 # npz keys cannot hold '+': method name → array key.
 _METHOD_KEYS = {"relevancy": "relevancy", "rollout": "rollout", "gradcam++": "gradcampp"}
 
@@ -97,6 +98,76 @@ class FaceBox:
 
 
 @dataclass
+class ToolInfo:
+    """The software that wrote the results (enough to rebuild it)."""
+
+    name: str
+    version: str
+    revision: str  # `git describe` of the running code, "unknown" outside a checkout
+    python: str = ""
+    torch: str = ""
+    device: str = ""  # what ran the models, e.g. "cpu (2 threads)"
+    platform: str = ""
+
+
+@dataclass
+class ModelInfo:
+    """What results record of the model: its card's summary (models.registry.ModelCard)."""
+
+    name: str
+    version: str
+    sha256: str  # of the weights file, checked against the card when the model was loaded
+    placeholder: bool = False  # untrained weights: no verdict
+    threshold: float = 0.5
+    temperature_spatial: float = 1.0
+    temperature_temporal: float = 1.0
+    fusion: str = "mean"
+    input_size: int | None = None
+    description: str = ""
+    training_data: str = ""
+    # The card's measured figures, nested as the card holds them (shown, never computed on).
+    metrics: dict[str, Any] = field(default_factory=dict)
+    limitations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FaceDetectorInfo:
+    """The face detector that ran (faces.detector.FaceDetector.settings)."""
+
+    detector: str
+    model: str
+    min_score: float
+    model_file: str
+    model_sha256: str
+    tile_fallback: bool
+    mediapipe_version: str
+
+
+@dataclass
+class RunSettings(AnalysisSettings):
+    """The settings asked for (AnalysisSettings, one definition) and what the run resolved."""
+
+    face_detector: FaceDetectorInfo | None = None  # None only before the faces stage ran
+    model_device: str = ""  # the torch device the models ran on, e.g. "cpu", "cuda:0"
+
+    def asked(self) -> AnalysisSettings:
+        """Only the settings asked for: what reproduces this analysis."""
+        names = {f.name for f in fields(AnalysisSettings)}
+        return AnalysisSettings(**{k: getattr(self, k) for k in names})
+
+
+@dataclass
+class Shot:
+    """One person within one shot: the temporal model scores each shot apart."""
+
+    first_frame: int  # video frame indices
+    last_frame: int
+    frames: int  # sampled frames of the person in this shot
+    p_fake_temporal: float | None  # the temporal model's score, None under 2 frames
+    frame_relevancy: list[float]  # per sampled frame of the shot, [0, 1]
+
+
+@dataclass
 class Identity:
     track_id: int
     frames: list[int]  # video frame indices where this identity was analysed
@@ -106,9 +177,7 @@ class Identity:
     # One identity is one person: the tracker's fragments joined by appearance (faces/reid.py).
     fragments: int = 1  # tracker fragments joined into this person
     small_faces: int = 0  # faces too small to judge (FaceBox.too_small)
-    # Per shot the person is seen in: first/last video frame, sampled frames, the temporal
-    # model's score over that shot (None under 2 frames) and its per-frame relevancy.
-    shots: list[dict[str, Any]] = field(default_factory=list)
+    shots: list[Shot] = field(default_factory=list)  # per shot the person is seen in
 
 
 @dataclass
@@ -147,9 +216,9 @@ class Indicator:
 @dataclass
 class Results:
     evidence: Evidence
-    tool: dict[str, Any]
-    model: dict[str, Any]
-    settings: dict[str, Any]
+    tool: ToolInfo
+    model: ModelInfo
+    settings: RunSettings
     sampled_frames: list[int]
     sampled_times_s: list[float]
     faces: list[list[FaceBox]]  # per sampled frame
@@ -242,6 +311,10 @@ def _hints(cls: type) -> dict[str, Any]:
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ResultsError(f"{where or 'results'}: expected an object, got {_kind(data)}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(k for k in data if k not in known)
+    if unknown:  # a field this version does not define: never dropped silently
+        raise ResultsError(f"{where + '.' if where else ''}{unknown[0]}: unknown field")
     kwargs = {}
     for f in fields(cls):
         name = f"{where}.{f.name}" if where else f.name
@@ -249,7 +322,12 @@ def _build(cls: type, data: Any, where: str) -> Any:
             kwargs[f.name] = _typed(data[f.name], _hints(cls)[f.name], name)
         elif f.default is MISSING and f.default_factory is MISSING:
             raise ResultsError(f"{name}: missing")
-    return cls(**kwargs)
+    built = cls(**kwargs)
+    try:  # settings must lie within their one definition (choices, bounds)
+        validate_options(built)
+    except ForensicsError as err:
+        raise ResultsError(f"{where}: {err}") from err
+    return built
 
 
 def _typed(value: Any, hint: Any, where: str) -> Any:
@@ -277,6 +355,11 @@ def _typed(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
             raise ResultsError(f"{where}: expected {hint.__name__}, got {_kind(value)}")
         return value
+    if origin is tuple:  # fixed length, e.g. a segment (start, end)
+        if not isinstance(value, list) or len(value) != len(args):
+            raise ResultsError(f"{where}: expected a list of {len(args)}, got {_kind(value)}")
+        return tuple(_typed(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(
+            zip(value, args, strict=True)))
     if origin is list:
         if not isinstance(value, list):
             raise ResultsError(f"{where}: expected a list, got {_kind(value)}")
@@ -597,8 +680,10 @@ def _manifest(folder: Path, results: Results) -> dict[str, Any]:
                          "size_bytes": (folder / name).stat().st_size}
                   for name in SEALED_FILES},
         "evidence_sha256": results.evidence.sha256,
-        "tool": {k: results.tool.get(k) for k in ("name", "version", "revision")},
-        "model": {k: results.model.get(k) for k in ("name", "version", "sha256")},
+        "tool": {"name": results.tool.name, "version": results.tool.version,
+                 "revision": results.tool.revision},
+        "model": {"name": results.model.name, "version": results.model.version,
+                  "sha256": results.model.sha256},
         "created_utc": results.created_utc,
     }
 

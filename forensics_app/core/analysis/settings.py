@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass
 
-from forensics_app.core.analysis.results import EXPLAIN_METHODS
 from forensics_app.core.options import command_line, option, validate_options
 
 DETECTORS = ("full", "short")
+EXPLAIN_METHODS = ("relevancy", "rollout", "gradcam++")  # all stored; this one shown
 MAX_FRAMES = 100  # the temporal model's longest sequence
 
 

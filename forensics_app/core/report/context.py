@@ -72,7 +72,7 @@ class ReportContext:
 
     @property
     def placeholder(self) -> bool:
-        return bool(self.results.model.get("placeholder"))
+        return self.results.model.placeholder
 
 
 def new_report_id(now: datetime) -> str:
@@ -192,7 +192,7 @@ def attach_images(context: ReportContext) -> None:
         return
     bundle = context.bundle
     track = bundle.results.prediction.decided_by_track
-    method = bundle.results.settings.get("explain", "relevancy")
+    method = bundle.results.settings.explain
 
     def face_of(frame: int):
         try:

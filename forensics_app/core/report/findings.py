@@ -114,7 +114,7 @@ def _frames(ctx: ReportContext, kit: Kit) -> list[Flowable]:
                       "points at frames.", kit.body)]
     intro = kit.p("Each row: the frame (video frame number and timecode), the whole frame "
                   "with the face box in yellow, the face crop with the model's "
-                  f"{ctx.results.settings.get('explain', 'relevancy')} map over it (red = "
+                  f"{ctx.results.settings.explain} map over it (red = "
                   "most relevant), the value and why it was flagged.", kit.body)
     rows = [_frame_row(row, kit) for row in ctx.rows]
     table = kit.grid(["Frame", "Frame picture", "Face and map", "Value", "Why flagged"], rows,
@@ -171,12 +171,12 @@ def _details(event: dict[str, Any]) -> str:
 def limitations(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     m = ctx.results.model
     items = [
-        "The model was trained on: " + (m.get("training_data") or "(not stated on the model "
+        "The model was trained on: " + (m.training_data or "(not stated on the model "
                                         "card)") + ". It was not trained on, and may fail on, "
         "manipulation methods, sources and qualities unlike that data: new face-swap or "
         "reenactment methods, heavily compressed or re-encoded copies, very small or turned "
         "faces, and fully synthetic video. It does not examine audio.",
-        *[str(x) for x in m.get("limitations") or []],
+        *m.limitations,
         "An attention or relevancy map shows where the model looked, not proof of "
         "manipulation. Unusual frames and indicators are statistical leads for an examiner, "
         "not findings of fact.",

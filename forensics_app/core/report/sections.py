@@ -8,7 +8,7 @@ that came from a user or a file (names, paths, notes) goes through `kit.text`/`k
 from __future__ import annotations
 
 import html
-from dataclasses import fields
+from dataclasses import asdict
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -18,7 +18,6 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable, PageBreak, Spacer, Table, TableStyle
 
 from forensics_app.core.analysis.results import Results
-from forensics_app.core.analysis.settings import AnalysisSettings
 from forensics_app.core.analysis.verdict import BAND_MEANINGS, MIN_DECIDING_FRAMES
 from forensics_app.core.report.context import EvidenceStatus, ReportContext
 from forensics_app.core.report.document import GREEN, GREY, RED, Kit
@@ -133,8 +132,8 @@ def evidence_warning(ev: EvidenceStatus) -> str:
 def model_line(kit: Kit, r: Results) -> str:
     m = r.model
     tag = f' <font color="{RED.hexval()}"><b>[UNTRAINED PLACEHOLDER]</b></font>' \
-        if m.get("placeholder") else ""
-    return f"{inline(kit, str(m.get('name')))} {inline(kit, str(m.get('version')))}{tag}"
+        if m.placeholder else ""
+    return f"{inline(kit, m.name)} {inline(kit, m.version)}{tag}"
 
 
 def verdict_block(ctx: ReportContext, kit: Kit) -> Table:
@@ -166,8 +165,8 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
     r = ctx.results
     pred = r.prediction
     with_face = sum(1 for faces in r.faces if faces)
-    over = ("the whole clip" if not r.settings.get("segment")
-            else "frames {}–{}".format(*r.settings["segment"]))
+    over = ("the whole clip" if not r.settings.segment
+            else "frames {}–{}".format(*r.settings.segment))
     text = (f"The file {inline(kit, r.evidence.file_name)} was examined with the model "
             f"{model_line(kit, r)}. {len(r.sampled_frames)} frames were sampled evenly over "
             f"{over}; a face was found in {with_face} of them "
@@ -287,25 +286,25 @@ def method(ctx: ReportContext, kit: Kit) -> list[Flowable]:
 
 def _tool_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
     t = r.tool
-    return [("Name and version", kit.text(f"{t.get('name')} {t.get('version')}")),
-            ("Source revision", kit.code(str(t.get("revision", "unknown")))),
-            ("Runtime", kit.text(f"Python {t.get('python', '?')}, PyTorch {t.get('torch', '?')}"
-                                 f", {t.get('platform', '?')}")),
-            ("Device", kit.text(str(t.get("device", r.settings.get("model_device", "?")))))]
+    return [("Name and version", kit.text(f"{t.name} {t.version}")),
+            ("Source revision", kit.code(t.revision)),
+            ("Runtime", kit.text(f"Python {t.python or '?'}, PyTorch {t.torch or '?'}"
+                                 f", {t.platform or '?'}")),
+            ("Device", kit.text(t.device or r.settings.model_device or "?"))]
 
 
 def _model_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
     m = r.model
     rows: list[tuple[str, Any]] = [
         ("Name and version", model_line(kit, r)),
-        ("Weights SHA-256", kit.code(str(m.get("sha256", "")))),
-        ("Description", kit.text(str(m.get("description") or "—"))),
-        ("Training data", kit.text(str(m.get("training_data") or "not stated on the model card"))),
-        ("Measured error rates", kit.text(metrics_text(m.get("metrics") or {}))),
-        ("Input", f"face crops of {m.get('input_size')} × {m.get('input_size')} pixels"),
-        ("Calibration", f"temperature {m.get('temperature_spatial')} (frames), "
-                        f"{m.get('temperature_temporal')} (clip); threshold "
-                        f"{m.get('threshold')}; identity score = {m.get('fusion')} of the two"),
+        ("Weights SHA-256", kit.code(m.sha256)),
+        ("Description", kit.text(m.description or "—")),
+        ("Training data", kit.text(m.training_data or "not stated on the model card")),
+        ("Measured error rates", kit.text(metrics_text(m.metrics))),
+        ("Input", f"face crops of {m.input_size} × {m.input_size} pixels"),
+        ("Calibration", f"temperature {m.temperature_spatial} (frames), "
+                        f"{m.temperature_temporal} (clip); threshold "
+                        f"{m.threshold}; identity score = {m.fusion} of the two"),
     ]
     return rows
 
@@ -350,24 +349,24 @@ def _figure(value: Any) -> str:
 
 def _setting_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
     s = r.settings
-    segment = s.get("segment")
-    detector = s.get("face_detector") or {}
+    segment = s.segment
+    detector = asdict(s.face_detector) if s.face_detector else {}
     return [
-        ("Frames sampled", f"{len(r.sampled_frames)} (asked {s.get('frames')}), evenly spaced "
+        ("Frames sampled", f"{len(r.sampled_frames)} (asked {s.frames}), evenly spaced "
                            + ("over the whole clip" if not segment
                               else "over frames {}–{}".format(*segment))),
         ("Sampled video frames", kit.code(frame_list(r.sampled_frames, 120))),
         ("Face detector", kit.code(", ".join(f"{k}={v}" for k, v in detector.items())
-                                   or str(s.get("detector")))),
+                                   or s.detector)),
         ("Face crops and tracking",
-         f"minimum detector score {s.get('min_face_score')}; crop margin "
-         f"{s.get('margin', 0):.0%} around the box; detections linked into identities "
+         f"minimum detector score {s.min_face_score}; crop margin "
+         f"{s.margin:.0%} around the box; detections linked into identities "
          "by box overlap (IoU tracker)"),
-        ("Explanation", f"{s.get('explain')} maps shown (transformer relevancy, attention "
+        ("Explanation", f"{s.explain} maps shown (transformer relevancy, attention "
                         "rollout and Grad-CAM++ are all stored); temporal attention from "
                         "every layer and head"),
-        ("Device", kit.text(f"asked {s.get('device')}, ran on {s.get('model_device', '?')}")),
-        ("Seed, batch size", f"{s.get('seed')}, {s.get('batch_size')}"),
+        ("Device", kit.text(f"asked {s.device}, ran on {s.model_device or '?'}")),
+        ("Seed, batch size", f"{s.seed}, {s.batch_size}"),
         ("Stage timings", kit.text(", ".join(f"{k} {v:.1f} s"
                                              for k, v in (r.timings_s or {}).items()) or "—")),
     ]
@@ -376,10 +375,8 @@ def _setting_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
 def rerun_command(r: Results) -> str:
     """The analyze command that reproduces this analysis, flags written from the settings'
     one definition (core/analysis/settings.py)."""
-    known = {f.name for f in fields(AnalysisSettings)}
-    settings = AnalysisSettings(**{k: v for k, v in r.settings.items() if k in known})
     return " ".join(["forensics-app", "analyze", _quote(r.evidence.path), "--out", "OUT",
-                     *settings.command_line(), "--model", _quote(str(r.model.get("name")))])
+                     *r.settings.asked().command_line(), "--model", _quote(r.model.name)])
 
 
 def _quote(text: str) -> str:
