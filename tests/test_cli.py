@@ -384,3 +384,49 @@ def test_ctrl_c_is_clean_at_any_moment(stage, evidence_dir, tiny_model_dir, tmp_
         out = tmp_path / "o"
         assert not out.exists() or read_results(out)  # nothing half-written
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_analyze_into_a_case_is_hashed_in_and_audited(capsys, tiny_model_dir, tmp_path,
+                                                      evidence_dir):
+    # The CLI drives the same Session as the GUI: evidence hashed into the case first, the
+    # analysis in CASE/analyses/<id>, each step in the audit chain, a report found in the case.
+    from forensics_app.core.case import Case
+
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=8)
+    case = Case.create(tmp_path / "case", "C-7", "examiner A")
+    code, _, err = run_cli(capsys, "analyze", clip, "--case", case.folder, "--frames", 4,
+                             "--model", tiny_model_dir, "--device", "cpu",
+                             "--report", tmp_path / "reports" / "r.pdf")
+    assert code == 0, err
+    read_results(case.folder / "analyses" / "E001")
+    events = [line["event"] for line in Case.open(case.folder).audit_log()
+              if line["event"] != "case opened"]  # each open is audited too
+    assert events[1:] == ["evidence added and hashed", "analysis queued", "analysed",
+                          "evidence verified for report", "report exported"], events
+    assert Case.open(case.folder).audit_chain_ok()
+
+    # Again into the same evidence's folder: refused up front (exit 5), the case untouched.
+    code, _, err = run_cli(capsys, "analyze", clip, "--out", case.folder / "analyses" / "E001",
+                           "--frames", 4, "--model", tiny_model_dir, "--device", "cpu")
+    assert code == 5, err
+    events = [line["event"] for line in Case.open(case.folder).audit_log()
+              if line["event"] != "case opened"]
+    assert events[-1] == "report exported", err
+
+
+def test_analyze_into_a_case_folder_of_other_evidence_is_refused(capsys, tiny_model_dir,
+                                                                 tmp_path, evidence_dir):
+    from forensics_app.core.case import Case
+
+    first = make_video(evidence_dir / "a.mp4", n_frames=4)
+    other = make_video(evidence_dir / "b.mp4", n_frames=5)
+    case = Case.create(tmp_path / "case", "C-8", "examiner A")
+    case.add_evidence(first)
+    for out, message in ((case.folder / "analyses" / "E001", "is " + str(first)),
+                         (case.folder / "analyses" / "E002", "no evidence E002")):
+        code, _, err = run_cli(capsys, "analyze", other, "--out", out, "--model",
+                               tiny_model_dir, "--device", "cpu")
+        assert code == 1 and message in assert_one_line_error(err, str(case.folder)), err
+        assert not out.exists()
+    code, _, err = run_cli(capsys, "analyze", other, "--case", tmp_path / "nocase")
+    assert code != 0 and "not a case folder" in assert_one_line_error(err, "nocase")

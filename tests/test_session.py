@@ -44,6 +44,32 @@ def test_a_cancelled_analysis_leaves_an_audit_line_and_no_folder(tmp_path: Path)
     assert not remove_unfinished(finished) and finished.exists()
 
 
+def test_a_failed_analysis_is_audited_in_its_case(tmp_path: Path) -> None:
+    session = Session(tmp_path / "out")
+    case = Case.create(tmp_path / "case", "C-3", "examiner")
+    session.use_case(case)
+    ((video, out),) = session.plan_analyses([_evidence(tmp_path, "c.mp4")], case)
+    out.mkdir(parents=True)
+    session.analysis_failed(video, out, "truncated or corrupt at frame 3")
+    last = case.audit_log()[-1]
+    assert last["event"] == "analysis failed" and last["evidence_id"] == "E001"
+    assert last["error"] == "truncated or corrupt at frame 3" and not out.exists()
+    assert case.audit_chain_ok()
+
+
+def test_a_results_folder_inside_a_case_uses_that_case(tmp_path: Path) -> None:
+    case = Case.create(tmp_path / "case", "C-4", "examiner")
+    video = _evidence(tmp_path, "d.mp4")
+    case.add_evidence(video)
+    session = Session(tmp_path / "out")
+    session.attach_results_folder(video, case.analysis_dir("E001"))
+    assert session.case is not None and session.case.folder == case.folder
+    assert session.evidence_id == "E001"
+    elsewhere = Session(tmp_path / "out")
+    elsewhere.attach_results_folder(video, tmp_path / "plain" / "results")
+    assert elsewhere.case is None
+
+
 def test_held_notes_keep_their_time_and_get_the_evidence_they_are_about(tmp_path: Path
                                                                          ) -> None:
     session = Session(tmp_path / "out")

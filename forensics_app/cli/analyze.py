@@ -22,7 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Analyse VIDEO (never modified) and write results.json, "
                        "attention.npy and relevancy.npz to --out.")
     p.add_argument("video", type=Path)
-    p.add_argument("--out", type=Path, required=True, help="output folder (not beside the video)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="output folder (not beside the video); "
+                       "CASE/analyses/ID analyses that case's evidence ID, audited in the case")
+    where.add_argument("--case", type=Path, metavar="CASE", help="a case folder: the video "
+                       "is hashed into it (or found there) and analysed into CASE/analyses/ID, "
+                       "each step in the case's audit log")
     add_settings_options(p)
     p.add_argument("--model", default=None, help="model folder or name (default model)")
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
@@ -50,14 +55,34 @@ def run(args: argparse.Namespace) -> int:
     settings = from_namespace(AnalysisSettings, args)
     check_analyze(args, settings)  # every option and path, before any heavy work
     from forensics_app.core.analysis.job import run_analysis
+    from forensics_app.core.session import Session
 
+    # The session keeps the case rules the GUI keeps: hashed into the case first, audited.
+    session = Session(output_root=(args.out or args.case).parent, settings=settings)
+    video, out = args.video, args.out
+    if args.case is not None:
+        opening = session.open_case(args.case)  # re-hashes the case's evidence
+        for check in opening.mismatches:
+            print(f"WARNING:    case evidence {check.record.evidence_id} {check.status.upper()}"
+                  f": {check.record.path}", file=sys.stderr)
+        session.use_case(opening)
+        [(video, out)] = session.plan_analyses([video], session.case)
+    else:
+        session.attach_results_folder(video, out)
     printer = ProgressPrinter(enabled=not args.quiet)
     # The model loads after the evidence opened: a bad file is reported before a slow load.
-    job = run_analysis(args.video, args.out, settings, args.model, threading.Event())
+    job = run_analysis(video, out, session.job_settings(), args.model, threading.Event())
     try:
         bundle = printer.consume(job)
+    except KeyboardInterrupt:
+        session.analysis_cancelled(video, out, "interrupted (Ctrl-C)")
+        raise
+    except Exception as err:
+        session.analysis_failed(video, out, str(err))
+        raise
     finally:
         job.close()  # interrupted: the job's lock and temporary folder go at once
+    session.analysis_finished(video, out, bundle.results)
     print_verdict(bundle.results, bundle.folder)
     if args.report is not None:
         from forensics_app.cli.report import report_from_analysis

@@ -35,14 +35,27 @@ def check_analyze(args: argparse.Namespace, settings) -> None:
     from forensics_app.core.media.evidence import check_evidence_file
 
     check_evidence_file(args.video)
-    check_output_folder(args.out, args.video)
-    check_writable_parent(args.out)
+    if getattr(args, "case", None) is not None:
+        check_case_folder(args.case, args.video)
+    else:
+        check_output_folder(args.out, args.video)
+        check_writable_parent(args.out)
     if getattr(args, "report", None) is not None:
         check_report_path(args.report, args.video)
     if getattr(args, "notes", None) is not None:
         check_notes_file(args.notes)
     check_against_clip(args.video, settings)
     _check_device(settings.device)
+
+
+def check_case_folder(case: Path, video: Path) -> None:
+    """`--case`: an existing case folder, its analyses not beside the evidence."""
+    from forensics_app.core.analysis.results import check_output_folder
+    from forensics_app.core.case import ANALYSES_DIR, is_case_folder
+
+    if not is_case_folder(case):
+        raise ForensicsError("not a case folder (no case.json)", case)
+    check_output_folder(case / ANALYSES_DIR, video)
 
 
 def check_writable_parent(out: Path) -> None:

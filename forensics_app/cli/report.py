@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from forensics_app.core.analysis.results import RESULTS_FILE
 from forensics_app.core.errors import ForensicsError
-from forensics_app.core.options import options_of
+from forensics_app.core.options import from_namespace, options_of
 from forensics_app.core.report.options import ReportOptions
 
 if TYPE_CHECKING:  # the exporter (reportlab, PyAV, matplotlib) loads when a report is made
@@ -50,22 +50,27 @@ def run(args: argparse.Namespace) -> int:
     results_folder, case = resolve_source(args.source, args.evidence)
     if case is not None:
         _check_matches(case, args)
-    from forensics_app.core.report import export_report
-
-    out = export_report(results_folder, args.out, case=case, paper=args.paper,
-                        notes=_notes(args), case_id=args.case_id, examiner=args.examiner)
-    print_output(out)
+    print_output(_export(results_folder, args.out, case, args))
     return 0
 
 
 def report_from_analysis(results_folder: Path, args: argparse.Namespace) -> ReportOutput:
-    """`analyze ... --report PDF`: the report of the analysis just written."""
-    from forensics_app.core.report import export_report
-
-    out = export_report(results_folder, args.report, paper=getattr(args, "paper", "a4"),
-                        notes=_notes(args), case_id=args.case_id, examiner=args.examiner)
+    """`analyze ... --report PDF`: the report of the analysis just written (in its case when
+    it was written into one)."""
+    out = _export(results_folder, args.report, None, args)
     print_output(out)
     return out
+
+
+def _export(results_folder: Path, pdf: Path, case: Case | None,
+            args: argparse.Namespace) -> ReportOutput:
+    from forensics_app.core.session import Session
+
+    session = Session(output_root=results_folder.parent)  # the GUI's export, headless
+    if case is not None:
+        session.use_case(case)
+    return session.export_report(results_folder, pdf, _notes(args),
+                                 from_namespace(ReportOptions, args))
 
 
 def resolve_source(source: Path, evidence_id: str | None) -> tuple[Path, Case | None]:

@@ -24,8 +24,18 @@ from pathlib import Path
 
 from forensics_app.core.analysis.results import RESULTS_FILE, Results, ResultsBundle
 from forensics_app.core.analysis.settings import AnalysisSettings
-from forensics_app.core.case import Case, EvidenceCheck, EvidenceRecord, Note, utc_now
+from forensics_app.core.case import (
+    ANALYSES_DIR,
+    Case,
+    EvidenceCheck,
+    EvidenceRecord,
+    Note,
+    is_case_folder,
+    utc_now,
+)
+from forensics_app.core.errors import ForensicsError
 from forensics_app.core.report import ReportOutput, export_report
+from forensics_app.core.report.options import ReportOptions
 
 
 @dataclass
@@ -108,6 +118,31 @@ class Session:
             self.case.audit("analysis cancelled", video=str(video), out=str(out_dir),
                             evidence_id=self._evidence_of_folder(self.case, out_dir),
                             reason=reason, folder_removed=removed)
+
+    def attach_results_folder(self, video: Path, out_dir: Path) -> None:
+        """Before analysing `video` into `out_dir`: when `out_dir` is CASE/analyses/<id>, use
+        that case (the analysis is then audited in it), provided its evidence <id> is this
+        very file; ForensicsError otherwise. Any other folder leaves the session as it is."""
+        out = Path(out_dir).resolve()
+        if out.parent.name != ANALYSES_DIR or not is_case_folder(out.parent.parent):
+            return
+        case = Case.open(out.parent.parent)
+        record = next((r for r in case.evidence() if r.evidence_id == out.name), None)
+        if record is None:
+            raise ForensicsError(f"the case has no evidence {out.name}; analyse into the case "
+                                 "with --case CASE to add the video", case.folder)
+        if Path(record.path) != Path(video).resolve():
+            raise ForensicsError(f"the case's evidence {out.name} is {record.path}, not "
+                                 f"{Path(video).resolve()}", case.folder)
+        self.use_case(case, record.evidence_id)
+
+    def analysis_failed(self, video: Path, out_dir: Path, message: str) -> None:
+        """Remove what an analysis that failed left; in a case, audit the failure."""
+        removed = remove_unfinished(out_dir)
+        if self.case is not None:
+            self.case.audit("analysis failed", video=str(video), out=str(out_dir),
+                            evidence_id=self._evidence_of_folder(self.case, out_dir),
+                            error=message, folder_removed=removed)
 
     def results_folder_for(self, video: Path) -> Path | None:
         folder = self.results_by_video.get(str(video.resolve()))
@@ -202,10 +237,14 @@ class Session:
             return self.case.folder / "reports" / f"{prefix}{stem}-report.pdf"
         return Path(bundle.folder) / f"{stem}-report.pdf"
 
-    def export_report(self, folder: Path, pdf_path: Path, notes: list[Note]) -> ReportOutput:
+    def export_report(self, folder: Path, pdf_path: Path, notes: list[Note],
+                      options: ReportOptions | None = None) -> ReportOutput:
         """*Blocking*: the PDF report (re-hashes the evidence); the case's notes are printed
-        by the exporter, `notes` adds those not saved in a case yet."""
-        return export_report(folder, pdf_path, case=self.case, notes=notes)
+        by the exporter, `notes` adds those not saved in a case yet. `options`: paper size,
+        and the case id and examiner printed when there is no case."""
+        options = options or ReportOptions()
+        return export_report(folder, pdf_path, case=self.case, notes=notes, paper=options.paper,
+                             case_id=options.case_id, examiner=options.examiner)
 
 
 def remove_unfinished(out_dir: Path) -> bool:

@@ -120,6 +120,8 @@ class AnalysisCommands:
         self._refresh_jobs()
 
     def _on_failed(self, job: AnalysisJob, message: str) -> None:
+        self._guarded("Cannot write to the case", self.session.analysis_failed, job.video,
+                      job.out_dir, message)
         if self._is_current(job):
             self.timeline.clear_partial()
         self._refresh_jobs()
