@@ -344,3 +344,78 @@ def test_whole_evaluations_on_the_model_card_stay_one_line_per_set(tmp_path: Pat
     text = " ".join(pdf_text(out.pdf))
     assert "set_0: count 631, auc 0.565, accuracy 0.561, eer 0.443" in text
     assert "more in the model card" in text
+
+
+# -- layout (issue: headings stranded at a page foot, legends over the data) ------------------
+HEADINGS = {"1. Evidence", "2. Method", "3. Findings", "4. Examiner notes", "5. Audit log",
+            "6. Limitations", "Tool", "Model", "Identities", "Indicators",
+            "Unusual frames and indicator findings", "Attention per layer and head"}
+
+
+def assert_no_heading_ends_a_page(pdf: Path) -> None:
+    for number, page in enumerate(PdfReader(pdf).pages, start=1):
+        lines = [ln.strip() for ln in page.extract_text().splitlines() if ln.strip()]
+        body = [ln for ln in lines if not ln.startswith(("forensics-app evidence report",
+                                                          "Case ", "Evidence SHA-256 ",
+                                                          "page "))]
+        assert body and body[-1] not in HEADINGS, f"page {number} ends with {body[-1]!r}"
+
+
+def test_headings_stay_with_their_content(report, tmp_path: Path) -> None:
+    assert_no_heading_ends_a_page(report.pdf)
+    for frames, unusual in ((100, 15), (40, 0), (12, 3)):
+        folder = synthetic(tmp_path / f"s{frames}-{unusual}", frames=frames, unusual=unusual)
+        assert_no_heading_ends_a_page(export_report(folder, tmp_path / f"{frames}.pdf").pdf)
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+def test_figure_legends_never_cover_the_plots_and_titles_fit(tmp_path: Path) -> None:
+    from forensics_app.core.report import figures
+
+    bundle = read_results(synthetic(tmp_path / "fig", frames=60, unusual=5))
+    drawn = [figures.draw_summary(bundle.results, bundle.attention),
+             figures.draw_timeline(bundle.results),
+             figures.draw_heads(bundle.attention[0], 0)]
+    legends = 0
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for fig in drawn:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)  # lay the texts out as the PNG has them
+        page = fig.bbox
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is None:
+                continue
+            legends += 1
+            box = legend.get_window_extent(renderer)
+            plots = [a.get_window_extent(renderer) for a in fig.axes if a.get_visible()]
+            assert not any(_overlaps(box, plot) for plot in plots), ax.get_title()
+            assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0
+        for text in [fig._suptitle, *(ax.title for ax in fig.axes)]:
+            if text is not None and text.get_text():
+                box = text.get_window_extent(renderer)
+                assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1, \
+                    text.get_text()
+    assert legends == 3  # attention range, prediction, timeline
+
+
+@pytest.mark.parametrize(("demuxer", "name", "shown"), [
+    ("mov,mp4,m4a,3gp,3g2,mj2", "clip.mp4", "MP4 (FFmpeg demuxer mov,mp4,m4a,3gp,3g2,mj2)"),
+    ("mov,mp4,m4a,3gp,3g2,mj2", "clip.MOV", "MOV (FFmpeg demuxer mov,mp4,m4a,3gp,3g2,mj2)"),
+    ("matroska,webm", "clip.bin", "MATROSKA (FFmpeg demuxer matroska,webm)"),
+    ("avi", "clip.avi", "AVI"),
+])
+def test_container_named_as_people_name_it(demuxer: str, name: str, shown: str) -> None:
+    from forensics_app.core.report.sections import container_name
+
+    assert container_name(demuxer, name) == shown
+
+
+def test_verdict_sentence_names_the_band_once(tmp_path: Path) -> None:
+    out = export_report(synthetic(tmp_path / "band", frames=12, unusual=0), tmp_path / "b.pdf")
+    text = " ".join(pdf_text(out.pdf)).replace("\n", " ")
+    assert "confidence band confident" in text and "confident confidence" not in text

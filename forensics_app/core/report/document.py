@@ -57,11 +57,14 @@ class Kit:
         self.cell = ParagraphStyle("cell", parent=self.body, fontSize=8, leading=10,
                                    spaceAfter=0)
         self.h1 = ParagraphStyle("h1", parent=self.body, fontName=f.bold, fontSize=15,
-                                 leading=19, spaceBefore=2, spaceAfter=8)
+                                 leading=19, spaceBefore=2, spaceAfter=8,
+                                 keepWithNext=1)
         self.h2 = ParagraphStyle("h2", parent=self.body, fontName=f.bold, fontSize=12,
-                                 leading=15, spaceBefore=10, spaceAfter=5)
+                                 leading=15, spaceBefore=10, spaceAfter=5,
+                                 keepWithNext=1)  # a heading never ends a page
         self.h3 = ParagraphStyle("h3", parent=self.body, fontName=f.bold, fontSize=9.5,
-                                 leading=12, spaceBefore=6, spaceAfter=3)
+                                 leading=12, spaceBefore=6, spaceAfter=3,
+                                 keepWithNext=1)
         self.caption = ParagraphStyle("caption", parent=self.small, textColor=GREY,
                                       spaceAfter=6)
 

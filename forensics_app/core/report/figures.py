@@ -29,6 +29,10 @@ GREY = "#9e9e9e"
 ORANGE = "#e07b00"
 CMAP = "viridis"
 SUMMARY_FILE = "summary.png"
+# Figure sizes in inches (width, height); the report scales each to the text width.
+SUMMARY_SIZE = (7.2, 6.2)
+HEADS_SIZE = (7.2, 3.7)
+TIMELINE_SIZE = (7.2, 2.8)
 
 
 def layer_file(layer: int) -> str:
@@ -59,12 +63,17 @@ def _empty(ax: Axes, message: str) -> None:
 
 
 def summary_figure(results: Results, attention: np.ndarray) -> bytes:
+    """The 2×2 summary as PNG (see draw_summary)."""
+    return _png(draw_summary(results, attention))
+
+
+def draw_summary(results: Results, attention: np.ndarray) -> Figure:
     """The 2×2 summary: Ā, self-attention strength with the frame relevancy, attention range
-    with the expected range, prediction bars."""
+    with the expected range, prediction bars. Legends sit below their plots, never on data."""
     # Fixed margins: constrained layout costs more than all the drawing here.
-    fig = Figure(figsize=(7.2, 5.6))
+    fig = Figure(figsize=SUMMARY_SIZE)
     axes = fig.subplots(2, 2, gridspec_kw={"left": 0.08, "right": 0.92, "top": 0.95,
-                                           "bottom": 0.08, "wspace": 0.42, "hspace": 0.38})
+                                           "bottom": 0.15, "wspace": 0.42, "hspace": 0.55})
     frames = np.asarray(results.attention_frames)
     if attention.size:
         mean = average_attention(attention.astype(np.float64))
@@ -80,7 +89,7 @@ def summary_figure(results: Results, attention: np.ndarray) -> bytes:
             _empty(ax, "no temporal attention: the deciding face\nwas seen in fewer than 2 "
                        "sampled frames")
     _prediction_panel(axes[1, 1], results)
-    return _png(fig)
+    return fig
 
 
 def _average_panel(ax: Axes, mean: np.ndarray, fig: Figure) -> None:
@@ -125,7 +134,7 @@ def _range_panel(ax: Axes, frames: np.ndarray, ranges: np.ndarray, expected: np.
     ax.set_title("Attention range r_i (sampled-frame units)", fontsize=9)
     ax.set_xlabel("video frame", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6, loc="best")
+    _legend_below(ax, ncol=2)
 
 
 def _prediction_panel(ax: Axes, results: Results) -> None:
@@ -151,11 +160,23 @@ def _prediction_panel(ax: Axes, results: Results) -> None:
     verdict = pred.label.upper() + ("" if pred.p_fake is None else f", p_fake {pred.p_fake:.2f}")
     ax.set_title(f"Prediction: {verdict}", fontsize=9)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=6, loc="lower right")
+    _legend_below(ax, ncol=2)
+
+
+def _legend_below(ax: Axes, ncol: int) -> None:
+    """The legend under the axis label, outside the plot: it never covers a bar or a curve."""
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol,
+              frameon=False, borderaxespad=0.0)
 
 
 def head_figure(layer_attention: np.ndarray, layer: int, scale: ColourScale | None = None
                 ) -> bytes:
+    """One layer's head figure as PNG (see draw_heads)."""
+    return _png(draw_heads(layer_attention, layer, scale))
+
+
+def draw_heads(layer_attention: np.ndarray, layer: int, scale: ColourScale | None = None
+               ) -> Figure:
     """One layer's heads on a 2-row grid with one shared colour scale, so heads compare.
 
     `scale`: the colour limits (core.explain.attention.colour_scale); by default shared over
@@ -177,8 +198,8 @@ def head_figure(layer_attention: np.ndarray, layer: int, scale: ColourScale | No
     for head, tile in enumerate(maps):
         row, col = divmod(head, cols)
         mosaic[row * step_y + label:(row + 1) * step_y, col * step_x:col * step_x + tokens] = tile
-    fig = Figure(figsize=(7.2, 3.7))
-    ax = fig.add_axes((0.02, 0.02, 0.86, 0.86))
+    fig = Figure(figsize=HEADS_SIZE)
+    ax = fig.add_axes((0.02, 0.02, 0.86, 0.84))
     image = ax.imshow(mosaic, cmap=CMAP, vmin=scale.low, vmax=scale.high,
                       interpolation="nearest")
     for head in range(heads):
@@ -190,15 +211,21 @@ def head_figure(layer_attention: np.ndarray, layer: int, scale: ColourScale | No
     ax.axis("off")
     colorbar = fig.colorbar(image, cax=fig.add_axes((0.9, 0.1, 0.02, 0.7)))
     colorbar.ax.tick_params(labelsize=7)
-    fig.suptitle(f"Layer {layer + 1}: frame-to-frame attention per head (one colour scale "
+    fig.suptitle(f"Layer {layer + 1}: frame-to-frame attention per head\n(one colour scale "
                  f"for all layers, 0 to {scale.high:.3g}; ≈ uniform: every weight within "
-                 f"{NEAR_UNIFORM:.0%} of 1/T)", fontsize=8)
-    return _png(fig)
+                 f"{NEAR_UNIFORM:.0%} of 1/T)", fontsize=8, y=0.995)
+    return fig
 
 
 def timeline_figure(results: Results) -> bytes:
-    """Per-frame p_fake of every identity over the clip, unusual frames marked in red."""
-    fig = Figure(figsize=(7.2, 2.8))
+    """The score timeline as PNG (see draw_timeline)."""
+    return _png(draw_timeline(results))
+
+
+def draw_timeline(results: Results) -> Figure:
+    """Per-frame p_fake of every identity over the clip, unusual frames marked in red; the
+    legend above the plot, right of the title."""
+    fig = Figure(figsize=TIMELINE_SIZE)
     ax = fig.add_axes((0.08, 0.16, 0.9, 0.74))
     for track, (frames, scores) in _track_series(results).items():
         ax.plot(frames, scores, marker=".", markersize=3, linewidth=1,
@@ -213,9 +240,10 @@ def timeline_figure(results: Results) -> bytes:
     ax.set_xlabel(f"video frame (at {results.evidence.fps:g} fps)", fontsize=8)
     ax.set_ylabel("p_fake per frame", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.legend(fontsize=7, loc="upper right", ncol=4)
-    ax.set_title("Per-frame score timeline", fontsize=9)
-    return _png(fig)
+    ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, frameon=False,
+              borderaxespad=0.2)
+    ax.set_title("Per-frame score timeline", fontsize=9, loc="left")
+    return fig
 
 
 def _track_series(results: Results) -> dict[int, tuple[list[int], list[float]]]:

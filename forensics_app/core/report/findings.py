@@ -15,16 +15,23 @@ from forensics_app.core.report.document import RED, Kit
 from forensics_app.core.report.sections import frame_list, num, timecode
 from forensics_app.core.report.text import SHAPING_AVAILABLE
 
-FIGURE_ASPECTS = {"summary": 5.6 / 7.2, "heads": 3.7 / 7.2, "timeline": 2.8 / 7.2}
+FIGURE_ASPECTS = {name: height / width for name, (width, height) in (
+    ("summary", figures.SUMMARY_SIZE), ("heads", figures.HEADS_SIZE),
+    ("timeline", figures.TIMELINE_SIZE))}
 # Unusual-frames table: frame, thumbnail, face, value, why (shares of the text width).
 ROW_SHARES = (0.13, 0.25, 0.17, 0.18, 0.27)
 HIDDEN_AUDIT_KEYS = {"utc", "event", "prev_sha256"}
 
 
-def _figure(kit: Kit, png: bytes, aspect: float, caption: str) -> KeepTogether:
+def _figure(kit: Kit, png: bytes, aspect: float, caption: str) -> list[Flowable]:
+    """The picture and its caption, kept together (and with a heading before them)."""
     width = kit.width
-    return KeepTogether([Image(io.BytesIO(png), width=width, height=width * aspect),
-                         kit.p(caption, kit.caption)])
+    image = Image(io.BytesIO(png), width=width, height=width * aspect)
+    # keepWithNext rather than a KeepTogether: the document joins a run of keepWithNext
+    # flowables into one block, which a KeepTogether (a container) cannot be part of, so
+    # the heading before a figure would stay behind at a page foot.
+    image.keepWithNext = 1
+    return [image, kit.p(caption, kit.caption)]
 
 
 def _picture(jpeg: bytes | None, share: float, kit: Kit) -> Flowable | str:
@@ -42,18 +49,18 @@ def findings(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     r, attention = ctx.results, ctx.bundle.attention
     pngs = ctx.figures or figures.figure_files(r, attention)
     story: list[Flowable] = [kit.p("3. Findings", kit.h2)]
-    story.append(_figure(kit, pngs[figures.SUMMARY_FILE], FIGURE_ASPECTS["summary"],
+    story.extend(_figure(kit, pngs[figures.SUMMARY_FILE], FIGURE_ASPECTS["summary"],
                          "Figure 1. Top left: average frame-to-frame attention Ā over all "
                          "layers and heads. Top right: self-attention strength per frame "
                          "(blue) and the frame relevancy, how much each frame drove the clip "
                          "score (orange, dashed). Bottom left: attention range r_i per frame "
                          "and, dashed, the range r̂_i expected at that position if the "
                          "attention were stationary (frames near the clip's ends can only look "
-                         "one way, so both rise there); unusual frames, whose r − r̂ lies "
+                         "one way, so both rise there); unusual frames, whose r - r̂ lies "
                          "beyond 2σ and at least one sampled frame from its mean, in red. "
                          "Bottom right: scores per identity against the threshold; the "
                          "deciding identity in red."))
-    story.append(_figure(kit, figures.timeline_figure(r), FIGURE_ASPECTS["timeline"],
+    story.extend(_figure(kit, figures.timeline_figure(r), FIGURE_ASPECTS["timeline"],
                          "Figure 2. Per-frame p_fake of each identity over the clip; red lines "
                          "mark the unusual frames."))
     story += [kit.p("Identities", kit.h3), _identities(ctx, kit)]
@@ -61,7 +68,7 @@ def findings(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     story += [kit.p("Unusual frames and indicator findings", kit.h3), *_frames(ctx, kit)]
     story.append(kit.p("Attention per layer and head", kit.h3))
     for layer in range(attention.shape[0] if attention.size else 0):
-        story.append(_figure(kit, pngs[figures.layer_file(layer)], FIGURE_ASPECTS["heads"],
+        story.extend(_figure(kit, pngs[figures.layer_file(layer)], FIGURE_ASPECTS["heads"],
                              f"Figure {3 + layer}. Layer {layer + 1}: attention between the "
                              f"{attention.shape[-1]} frame tokens, one panel per head "
                              "(row = attending frame, column = attended frame), every layer on "
@@ -104,7 +111,7 @@ def _indicators(ctx: ReportContext, kit: Kit) -> Flowable:
         return kit.p("No indicators (no face was scored).", kit.body)
     return kit.grid(["Indicator", "Value", "Threshold", "Triggered", "Validation clips",
                      "Frames", "Meaning"],
-                    rows, (0.18, 0.08, 0.09, 0.13, 0.12, 0.13, 0.27))
+                    rows, (0.17, 0.07, 0.08, 0.11, 0.21, 0.11, 0.25))
 
 
 def _frames(ctx: ReportContext, kit: Kit) -> list[Flowable]:

@@ -11,6 +11,7 @@ import html
 from dataclasses import asdict
 from datetime import datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from reportlab.lib.styles import ParagraphStyle
@@ -180,9 +181,8 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
         text += (f"For the face that decides the verdict (identity {pred.decided_by_track}), "
                  f"the model's calibrated probability that it was manipulated is "
                  f"{pred.p_fake:.2f} against a decision threshold of {pred.threshold:.2f}, so "
-                 f"the tool labels the video <b>{pred.label.upper()}</b> with "
-                 f"<b>{pred.band}</b> confidence ({pred.confidence:.0%}): "
-                 f"{BAND_MEANINGS[pred.band]}. ")
+                 f"the tool labels the video <b>{pred.label.upper()}</b>; confidence band "
+                 f"<b>{pred.band}</b> ({pred.confidence:.0%}): {BAND_MEANINGS[pred.band]}. ")
     triggered = [i.name for i in r.indicators if i.flagged]
     findings = [i for i in r.indicators if not i.reference_only]
     text += (f"The temporal attention marks {_count(len(r.unusual_frames), 'frame')} as unusual"
@@ -240,7 +240,7 @@ def evidence(ctx: ReportContext, kit: Kit) -> list[Flowable]:
         rows.append(("SHA-256 seen by the analysis",
                      [kit.code(check.analysed_sha256), kit.p(hash_status("changed"), kit.cell)]))
     rows += [
-        ("Container", kit.text(ev.container)),
+        ("Container", kit.text(container_name(ev.container, ev.file_name))),
         ("Codec", kit.text(ev.codec)),
         ("Resolution", f"{ev.width} × {ev.height} pixels (as displayed)"),
         ("Frame rate", f"{ev.fps:.3f} frames/s"),
@@ -370,6 +370,15 @@ def _setting_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
         ("Stage timings", kit.text(", ".join(f"{k} {v:.1f} s"
                                              for k, v in (r.timings_s or {}).items()) or "—")),
     ]
+
+
+def container_name(demuxer: str, file_name: str) -> str:
+    """The container as people name it: FFmpeg's MP4 demuxer is "mov,mp4,m4a,3gp,3g2,mj2",
+    so a clip.mp4 it read is "MP4", the demuxer kept in brackets for the technical reader."""
+    names = [n for n in demuxer.split(",") if n]
+    extension = Path(file_name).suffix.lower().lstrip(".")
+    name = extension if extension in names else (names[0] if names else demuxer or "?")
+    return name.upper() if names == [name] else f"{name.upper()} (FFmpeg demuxer {demuxer})"
 
 
 def rerun_command(r: Results) -> str:
