@@ -417,9 +417,15 @@ def test_relevancy_is_blank_where_the_identity_is_not(qtbot, window, analysed):
     assert f"between analysed frames {a} and {b}" in view.caption.text()
     window.state.set_frame(b - 1)
     assert view.shown[0] == b
-    # after its last analysed frame: not in this frame, nothing drawn
-    if frames[-1] < window.state.frame_count - 1:
-        window.state.set_frame(frames[-1] + 1)
+    # just after its last analysed frame, where the player still boxes it (dashed): that
+    # frame's map; beyond half a sampling step, where the player boxes nothing: blank
+    step = (sampled[-1] - sampled[0]) / (len(sampled) - 1)
+    window.state.set_frame(frames[-1] + 1)
+    assert view.shown[0] == frames[-1] and not view.absent
+    assert f"analysed frame {frames[-1]} (nearest" in view.caption.text()
+    beyond = frames[-1] + int(step / 2) + 1
+    if beyond < window.state.frame_count:
+        window.state.set_frame(beyond)
         qtbot.wait(50)
         assert view.absent and view.shown is None
         assert view.face.image is None and view.heat.image is None
@@ -429,12 +435,18 @@ def test_relevancy_is_blank_where_the_identity_is_not(qtbot, window, analysed):
     keep = ~((fm.track_id == track) & (fm.frame_index == gone))
     holed = FaceMaps(fm.frame_index[keep], fm.track_id[keep], fm.crop_box[keep],
                      {m: v[keep] for m, v in fm.maps.items()})
-    window.state.set_results(dc_replace(bundle, face_maps=holed))
+    at = sampled.index(gone)  # the sample's faces lose it too, as a real analysis has it
+    faces = [[f for f in frame if not (i == at and f.track_id == track)]
+             for i, frame in enumerate(bundle.results.faces)]
+    window.state.set_results(dc_replace(bundle, face_maps=holed, results=dc_replace(
+        bundle.results, faces=faces)))
     view.tabs.setCurrentIndex(view.tracks.index(track))
-    for frame in (gone, frames[2] + 1, gone + 1):
+    for frame in (gone, gone + 1, gone - 1):  # the player boxes the sample without it
         window.state.set_frame(frame)
         assert view.absent and view.shown is None, frame
         assert "not in this frame" in view.caption.text()
+    window.state.set_frame(frames[2] + 1)  # nearer the sample with it: its map, not between
+    assert view.shown[0] == frames[2] and "between" not in view.caption.text()
     window.state.set_frame(frames[2])
     assert view.shown[0] == frames[2] and not view.absent
     window.state.set_frame(frames[2])  # the picture comes back once the frame is decoded
@@ -471,3 +483,95 @@ def test_provisional_scores_show_grey_until_the_results_load(qtbot, window, clip
     assert px is None or len(px) == 0
     assert not timeline.partial_label.isVisible()
     assert list(timeline.scores.getData()[0]) == bundle.results.sampled_frames
+
+
+# -- identity views (workstation issue, item 11) ----------------------------------------------
+def _spread_over(bundle, people: int):
+    """The bundle with its faces dealt out to `people` identities in turn, sampled frame by
+    sampled frame: a several-person results set without a several-person analysis."""
+    from forensics_app.core.analysis.results import FaceMaps
+
+    r = bundle.results
+    position = {f: i for i, f in enumerate(r.sampled_frames)}
+    faces = [[replace(face, track_id=i % people) for face in frame]
+             for i, frame in enumerate(r.faces)]
+    fm = bundle.face_maps
+    tracks = np.array([position[int(f)] % people for f in fm.frame_index], np.int64)
+    identities = [replace(r.identities[0], track_id=t,
+                          frames=[f for f in r.sampled_frames if position[f] % people == t])
+                  for t in range(people)]
+    results = replace(r, faces=faces, identities=identities,
+                      prediction=replace(r.prediction, decided_by_track=people - 1))
+    maps = FaceMaps(fm.frame_index, tracks, fm.crop_box, fm.maps)
+    return replace(bundle, results=results, face_maps=maps)
+
+
+def test_relevancy_shows_exactly_the_identities_the_player_boxes(qtbot, window, clip,
+                                                                 analysed):
+    window.open_video(clip)
+    bundle = _spread_over(window.load_results(analysed), people=3)
+    window.state.set_results(bundle)
+    view = window.relevancy_view
+    checked = 0
+    for frame in range(0, window.state.frame_count, 7):
+        window.state.set_frame(frame)
+        boxed = {f.track_id for f in window.player.faces_for_current()[0]}
+        for i, track in enumerate(view.tracks):
+            view.tabs.setCurrentIndex(i)
+            assert view.absent == (track not in boxed), (frame, track, boxed)
+            if view.absent:
+                assert f"Identity {track} is not in this frame" in view.caption.text()
+                for other in boxed:
+                    assert f"identity {other}" in view.caption.text()
+            checked += 1
+    assert checked > 3 * 10
+
+
+def test_every_identity_tab_stays_whole_in_view(qtbot, window, analysed):
+    window.resize(1366, 768)
+    window.reset_layout()
+    window.state.set_results(_spread_over(window.load_results(analysed), people=6))
+    qtbot.wait(100)
+    tabs = window.relevancy_view.tabs
+    assert tabs.count() == 6 and tabs.currentIndex() == 5  # the deciding identity, the last
+    for i in range(tabs.count()):
+        assert tabs.rect().contains(tabs.tabRect(i)), (i, tabs.tabRect(i), tabs.rect())
+
+
+def test_curves_readout_names_the_current_frame(qtbot, window, clip, analysed):
+    window.open_video(clip)
+    results = window.load_results(analysed).results
+    readout = window.curves_view.readout
+    token = results.attention_frames[3]
+    window.state.set_frame(token)
+    assert readout.text().startswith(f"frame {token}:")
+    window.state.set_frame(token + 1)
+    assert readout.text().startswith(
+        f"frame {token + 1} (values of the nearest analysed frame, {token})")
+
+
+def test_a_still_image_after_a_clip_keeps_nothing_of_its_axes(qtbot, window, clip, analysed,
+                                                              shared_data):
+    window.open_video(clip)
+    window.load_results(analysed)
+    qtbot.wait(50)
+    window.open_video(shared_data / "images" / "real" / "obama.jpg")
+    qtbot.waitUntil(lambda: window.state.bundle is None and window.state.frame_count == 1)
+    qtbot.wait(50)
+    (_, x_max), _ = window.curves_view.strength_plot.vb.viewRange()
+    assert x_max < 2, x_max  # not the clip's frame axis
+    attention = window.attention_view
+    assert attention.shared_bar is None or not attention.shared_bar.isVisible()
+    assert all(m.bar is None or not m.bar.isVisible() for m in [*attention.heads,
+                                                                 attention.average])
+
+
+def test_wrapped_verdict_rows_get_their_whole_height(qtbot, window, analysed):
+    window.resize(1366, 768)
+    window.reset_layout()
+    window.load_results(analysed)
+    qtbot.wait(100)
+    view = window.verdict_view
+    for row in (view.band, view.reason, view.model):
+        assert row.height() >= row.heightForWidth(row.width()), (row.objectName(),
+                                                                 row.text())

@@ -81,11 +81,16 @@ class _Map:
     def set(self, matrix: np.ndarray | None, scale: ColourScale | None = None) -> None:
         self.scale = scale
         if matrix is None or matrix.size == 0 or scale is None:
+            # Nothing of a previous clip stays: no numbers on the bar, no frame axis.
             self.image.clear()
             self.plot.setTitle(self.title, size=self.title_size)
+            if self.bar is not None:
+                self.bar.setVisible(False)
+            self.plot.setRange(QRectF(0, 0, 1, 1), padding=0.0)
             return
         self.image.setImage(matrix, levels=(scale.low, scale.high), autoLevels=False)
         if self.bar is not None:
+            self.bar.setVisible(True)
             self.bar.setLevels((scale.low, scale.high))
         self.image.setRect(QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
         self.plot.setTitle(self.title + (" · ≈ uniform" if scale.near_uniform else ""),
@@ -231,6 +236,8 @@ class AttentionView(QWidget):
             self.info.setText("no temporal attention (no analysis, or fewer than 2 face frames)"
                               if bundle is not None else "no analysis loaded")
             self.scale_text.setText("")
+            if self.shared_bar is not None:
+                self.shared_bar.setVisible(False)
             return
         self.mean = average_attention(att.astype(np.float64))
         # The mean is an average, much flatter than any head: always on its own scale.
@@ -254,6 +261,7 @@ class AttentionView(QWidget):
             matrix = self.attention[layer, h] if h < heads else None
             m.set(matrix, None if matrix is None else self.scale_of(matrix))
         if self.shared_bar is not None and self.heads[0].scale is not None:
+            self.shared_bar.setVisible(True)
             self.shared_bar.setLevels((self.heads[0].scale.low, self.heads[0].scale.high))
         self._describe(layer)
         self._on_frame(self.state.frame)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QResizeEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 NOT_PROOF = "Attention shows where the model looked, not proof of manipulation."
 HEAT = pg.colormap.get("inferno")
@@ -65,3 +66,30 @@ class ClickableImage(pg.ImageItem):
         if 0 <= row < rows and 0 <= col < cols:
             ev.accept()
             self.sigCellClicked.emit(col, row)
+
+
+class WrapLabel(QLabel):
+    """A word-wrapped label that claims the height its text needs at its current width.
+
+    Qt gives a wrapped label in a form layout (and in a dock or scroll area, which ignore
+    height-for-width) the height of one line, cutting the rest off; this one raises its
+    minimum height to what the wrapped text needs whenever its width or text changes.
+    """
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        need = self.heightForWidth(self.width()) if self.width() > 0 else -1
+        if need > 0 and need != self.minimumHeight():
+            self.setMinimumHeight(need)

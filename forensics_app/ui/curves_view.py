@@ -101,6 +101,10 @@ class CurvesView(QWidget):
             for points in (self.markers, self.relevancy_points):
                 points.setData([], [])
             self.readout.setText("no temporal attention" if r is not None else "no analysis loaded")
+            # Nothing of the previous clip stays: its frame axis and value ranges go too.
+            self.strength_plot.setXRange(0, max(self.state.frame_count - 1, 1), padding=0.02)
+            for plot in self.plots:
+                plot.setYRange(0, 1, padding=0.02)
             return
         x = np.array(r.attention_frames, float)
         rng = np.array(r.attention_range, float)
@@ -119,6 +123,8 @@ class CurvesView(QWidget):
         self.relevancy_points.setData(x=x[:relevancy.size], y=relevancy, data=frames)
         count = max(self.state.frame_count - 1, int(x.max()), 1)
         self.strength_plot.setXRange(0, count, padding=0.02)
+        for plot in self.plots:  # values decide the ranges again (a still image fixed them)
+            plot.enableAutoRange(axis=pg.ViewBox.YAxis)
         self._on_frame(self.state.frame)
 
     @staticmethod
@@ -135,6 +141,10 @@ class CurvesView(QWidget):
         if hit is None or r is None:
             return
         tok, frame = hit
+        # The values belong to the analysed frame nearest the playhead: name both when they
+        # differ, so the readout never seems to speak of a frame it does not.
+        where = (f"frame {frame}" if frame == index
+                 else f"frame {index} (values of the nearest analysed frame, {frame})")
         spacing = self._frames_per_token(r)
         rng_frames = r.attention_range[tok] * spacing
         expected = (f", expected {r.expected_range[tok]:.2f}"
@@ -142,7 +152,7 @@ class CurvesView(QWidget):
         relevancy = (f"; relevancy {r.frame_relevancy[tok]:.2f}"
                      if tok < len(r.frame_relevancy) else "")
         self.readout.setText(
-            f"frame {frame}: self-attention {r.self_attention[tok]:.3f}, range "
+            f"{where}: self-attention {r.self_attention[tok]:.3f}, range "
             f"{r.attention_range[tok]:.2f}{expected} sampled frames (≈ {rng_frames:.0f} video "
             f"frames, {rng_frames / max(self.state.fps, 1e-6):.2f} s){relevancy}"
             + ("  — unusual" if frame in r.unusual_frames else ""))

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forensics_app.core.faces.shots import same_shot
 from forensics_app.ui.common import score_color, timecode
 from forensics_app.ui.frames import FrameServer
 from forensics_app.ui.state import AppState
@@ -260,18 +259,8 @@ class PlayerView(QWidget):
     def faces_for_current(self) -> tuple[list, bool]:
         """Face boxes to draw: the current frame's, else the nearest analysed frame's within
         half a sampling step (drawn dashed); exact = True when they are this frame's own."""
-        st = self.state
-        hit = st.nearest_sampled()
-        if hit is None:
-            return [], False
-        pos, frame = hit
-        sampled = st.bundle.results.sampled_frames
-        step = (sampled[-1] - sampled[0]) / max(len(sampled) - 1, 1) if len(sampled) > 1 else 1
-        if abs(frame - st.frame) > max(step / 2, 0.5):
-            return [], False
-        if not same_shot(frame, st.frame, st.bundle.results.shot_cuts):
-            return [], False  # the nearest analysed frame is in another shot
-        return st.bundle.results.faces[pos], frame == st.frame
+        faces, frame = self.state.boxed_faces()
+        return faces, frame == self.state.frame
 
     def _draw_faces(self) -> None:
         for item in self._face_items:

@@ -1,13 +1,15 @@
 """Face relevancy: the current frame's face crop with an explanation heatmap over it.
 
 One tab per identity; method relevancy / rollout / Grad-CAM++; opacity slider. Maps exist
-for analysed frames only. The view shows the selected identity only where it is known to be:
+for analysed frames only. The view shows the selected identity where the player boxes it
+(AppState.boxed_faces: the frame's own faces, else the nearest analysed frame's within half
+a sampling step, same shot), so the two always agree on who is in the frame:
 - on a frame where that identity was analysed: that frame's crop and map;
 - between two analysed frames of that identity that are consecutive samples: the current
-  frame cropped at the box interpolated between theirs, with the nearer one's map (the
-  caption says which);
-- anywhere else (before its first or after its last analysed frame, or across a sample where
-  it was not found): a blank view whose caption says the identity is not in this frame.
+  frame cropped at the box interpolated between theirs, with the nearer one's map;
+- near one analysed frame only: that frame's box and map (the caption says which);
+- anywhere else: a blank view whose caption says the identity is not in this frame and names
+  the identities the player boxes there; their tabs are drawn bright, the others dim.
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ class RelevancyView(QWidget):
         self.tabs = QTabBar()
         self.tabs.setObjectName("identityTabs")
         self.tabs.setExpanding(False)
+        # Every identity's tab stays in view, however many: they share the width, their
+        # labels elided (the tooltip has it whole), rather than scrolling the first ones off.
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.tabs.currentChanged.connect(lambda _i: self.refresh())
         self.method = QComboBox()
         self.method.setObjectName("explainMethod")
@@ -156,9 +162,10 @@ class RelevancyView(QWidget):
             self.tracks = sorted({int(t) for t in fm.track_id})
             for t in self.tracks:
                 p = scores.get(t)
-                i = self.tabs.addTab(f"identity {t}" + ("" if p is None else f" · p_fake {p:.2f}"))
-                self.tabs.setTabToolTip(i, f"identity {t} (id {t} in the player): its score over "
-                                        "the whole clip; the player's box shows each frame's")
+                i = self.tabs.addTab(f"identity {t}" + ("" if p is None else f" · {p:.2f}"))
+                self.tabs.setTabToolTip(i, f"identity {t} (id {t} in the player): p_fake "
+                                        + ("–" if p is None else f"{p:.2f}") + " over the whole "
+                                        "clip; the player's box shows each frame's")
             default = bundle.results.settings.explain
             # the same analysis again (e.g. its copy in the case just saved): keep the method
             # the examiner chose; a new analysis starts from its own default
@@ -178,6 +185,13 @@ class RelevancyView(QWidget):
         self.last_rgb = (index, rgb)
         if index == self.state.frame:
             self.refresh()
+
+    def _mark_tabs(self, present: list[int]) -> None:
+        """Bright tabs for the identities the player boxes in this frame, dim for the rest."""
+        palette = self.tabs.palette()
+        for i, track in enumerate(self.tracks):
+            role = palette.ColorRole.WindowText if track in present else palette.ColorRole.Mid
+            self.tabs.setTabTextColor(i, palette.color(role))
 
     def current_track(self) -> int | None:
         i = self.tabs.currentIndex()
@@ -200,16 +214,19 @@ class RelevancyView(QWidget):
         rows = np.flatnonzero(fm.track_id == track)
         analysed = sorted({int(f) for f in fm.frame_index[rows]})
         frame = self.state.frame
-        where = locate(bundle.results.sampled_frames, analysed, frame,
-                       bundle.results.shot_cuts)
-        if where is None:
+        boxed, near = self.state.boxed_faces()
+        here = sorted({f.track_id for f in boxed})
+        self._mark_tabs(here)
+        if track not in here:
             self.absent = True
             nearest = min(analysed, key=lambda f: (abs(f - frame), f)) if analysed else None
-            self._blank(f"Identity {track} is not in this frame as far as the analysis knows: "
-                        f"frame {frame} is not one of its analysed frames, nor between two "
-                        f"consecutive ones (nearest: {nearest}). No map is shown; move to a "
-                        "frame with its box in the player, or choose another identity.")
+            others = (f"The player boxes {_identities(here)} here: choose its tab (bright)."
+                      if here else "No face is boxed in this frame.")
+            self._blank(f"Identity {track} is not in this frame as far as the analysis knows "
+                        f"(its nearest analysed frame: {nearest}). {others}")
             return
+        where = locate(bundle.results.sampled_frames, analysed, frame,
+                       bundle.results.shot_cuts) or (near, near, near, 0.0)
         map_frame, before, after, t = where
         method = self.method.currentData()
         heat, box = fm.lookup(map_frame, track, method)
@@ -226,10 +243,18 @@ class RelevancyView(QWidget):
         self.shown = (map_frame, track, method)
         if map_frame == frame:
             text = "map of this frame"
+        elif before == after:  # near one analysed frame only: its box, as the player draws it
+            text = (f"map and face box of analysed frame {map_frame} (nearest; the player's "
+                    "box is dashed)")
         else:
             text = (f"map of analysed frame {map_frame} (nearest); the face of this frame, "
                     f"between analysed frames {before} and {after}")
         self.caption.setText(f"identity {track}, {METHOD_LABELS[method]}: {text}")
+
+
+def _identities(tracks: list[int]) -> str:
+    names = [f"identity {t}" for t in tracks]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _analysis_key(bundle) -> tuple[str, str]:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from forensics_app.core.analysis.results import ResultsBundle
+from forensics_app.core.analysis.results import FaceBox, ResultsBundle
+from forensics_app.core.faces.shots import same_shot
 from forensics_app.core.media import VideoInfo
 
 
@@ -102,6 +103,24 @@ class AppState(QObject):
         if self.bundle is None or not self.bundle.results.sampled_frames:
             return None
         return nearest(self.bundle.results.sampled_frames, self.frame if index is None else index)
+
+    def boxed_faces(self, index: int | None = None) -> tuple[list[FaceBox], int | None]:
+        """The faces shown at `index` (default: the current frame) and the analysed frame they
+        come from: that frame's own, else the nearest analysed frame's within half a sampling
+        step and in the same shot; ([], None) when no analysed frame is that close. The
+        player boxes these and the relevancy view shows the same identities: one rule."""
+        hit = self.nearest_sampled(index)
+        if hit is None:
+            return [], None
+        results = self.bundle.results
+        here = self.frame if index is None else index
+        pos, frame = hit
+        sampled = results.sampled_frames
+        step = (sampled[-1] - sampled[0]) / max(len(sampled) - 1, 1) if len(sampled) > 1 else 1
+        if abs(frame - here) > max(step / 2, 0.5) or not same_shot(frame, here,
+                                                                  results.shot_cuts):
+            return [], None
+        return results.faces[pos], frame
 
     def nearest_token(self, index: int | None = None) -> tuple[int, int] | None:
         """(temporal token, video frame) nearest `index` in the attention views."""

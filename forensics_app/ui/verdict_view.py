@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from forensics_app.core.analysis.metrics import rates_text
 from forensics_app.core.analysis.verdict import BAND_MEANINGS
-from forensics_app.ui.common import NOT_PROOF
+from forensics_app.ui.common import NOT_PROOF, WrapLabel
 from forensics_app.ui.state import AppState
 
 LABEL_COLORS = {"fake": "#e53935", "real": "#43a047", "inconclusive": "#9e9e9e"}
@@ -51,11 +51,10 @@ class VerdictView(QWidget):
         self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         # The band stands beside the label at the same size and weight: "REAL" alone would
         # read as certain when the probability is near the threshold (DESIGN.md).
-        self.headline_band = QLabel("")
+        self.headline_band = WrapLabel("")
         self.headline_band.setObjectName("verdictBand")
         self.headline_band.setAlignment(Qt.AlignmentFlag.AlignLeft
                                         | Qt.AlignmentFlag.AlignVCenter)
-        self.headline_band.setWordWrap(True)  # a narrow dock wraps it, never cuts it off
         headline = QHBoxLayout()
         headline.addWidget(self.label)
         headline.addWidget(self.headline_band, 1)
@@ -63,14 +62,13 @@ class VerdictView(QWidget):
         self.fake_bar = _bar("fakeBar", LABEL_COLORS["fake"])
         self.p_fake = QLabel("–")
         self.p_fake.setObjectName("pFakeLabel")
-        self.band = QLabel("–")
+        # Wrapped rows claim their full height: a cut-off meaning would misinform.
+        self.band = WrapLabel("–")
         self.band.setObjectName("bandLabel")
-        self.band.setWordWrap(True)
-        self.reason = QLabel("–")
-        self.reason.setWordWrap(True)
-        self.model = QLabel("–")
+        self.reason = WrapLabel("–")
+        self.reason.setObjectName("reasonLabel")
+        self.model = WrapLabel("–")
         self.model.setObjectName("modelLabel")
-        self.model.setWordWrap(True)
         form = QFormLayout()
         form.addRow("real", self.real_bar)
         form.addRow("fake", self.fake_bar)
