@@ -575,3 +575,37 @@ def test_wrapped_verdict_rows_get_their_whole_height(qtbot, window, analysed):
     for row in (view.band, view.reason, view.model):
         assert row.height() >= row.heightForWidth(row.width()), (row.objectName(),
                                                                  row.text())
+
+
+def test_save_case_dialog_takes_a_typed_new_folder(qtbot, tmp_path):
+    from forensics_app.ui.case_dialog import NewCaseDialog
+
+    dialog = NewCaseDialog(start=str(tmp_path / "cases" / "not-yet"))
+    qtbot.addWidget(dialog)
+    dialog.case_id.setText("C-9")
+    dialog.examiner.setText("A. Examiner")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x.txt").write_text("x")
+    dialog.folder.setText(str(busy))
+    dialog._accept()
+    assert dialog.result() != dialog.DialogCode.Accepted
+    assert "not empty" in dialog.problem.text()
+    dialog.folder.setText(str(tmp_path / "cases" / "not-yet"))  # typed, does not exist yet
+    dialog._accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert dialog.answer() == (str(tmp_path / "cases" / "not-yet"), "C-9", "A. Examiner")
+
+
+def test_saving_a_case_creates_the_typed_folder_and_keeps_the_method(qtbot, window, clip,
+                                                                     analysed, tmp_path):
+    window.open_video(clip)
+    window.load_results(analysed)
+    view = window.relevancy_view
+    view.set_method("rollout")
+    target = tmp_path / "cases" / "typed-new"
+    with qtbot.waitSignal(window.caseSaved, timeout=60000):
+        window.save_case_to(target, "C-10", "A. Examiner")
+    assert (target / "case.json").is_file()
+    assert window.state.bundle.folder == target / "analyses" / "E001"  # now the case's copy
+    assert view.method.currentData() == "rollout"
