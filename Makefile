@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+RAY_STAMP := $(VENV)/.installed-ray
 # Debian packages the app and tests use: Qt's runtime libraries, fonts for non-Latin notes in
 # reports (Noto; Droid Sans Fallback for CJK, which ReportLab can embed), Qt's xcb platform
 # plugin's libraries (a window on X11), poppler-utils
@@ -24,6 +25,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[gui,dev,train]"
 	touch $@
 
+# The tests also run a batch on a local Ray instance (the optional `ray` extra, ≈ 240 MB).
+$(RAY_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[ray]"
+	touch $@
+
 # Installs only what is missing; needs root (or sudo) the first time on a bare machine.
 system-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -40,7 +46,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check forensics_app tests bench packaging
 	$(VENV)/bin/lint-imports
 
-test: setup lint
+test: setup $(RAY_STAMP) lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: setup
