@@ -609,3 +609,29 @@ def test_saving_a_case_creates_the_typed_folder_and_keeps_the_method(qtbot, wind
     assert (target / "case.json").is_file()
     assert window.state.bundle.folder == target / "analyses" / "E001"  # now the case's copy
     assert view.method.currentData() == "rollout"
+
+
+def test_analyse_folder_runs_the_batch_beside_the_player(qtbot, window, tmp_path, monkeypatch,
+                                                         errors):
+    from media_factory import make_video
+
+    from forensics_app.ui import batch as gui_batch
+
+    opened: list[str] = []
+    monkeypatch.setattr(gui_batch.QDesktopServices, "openUrl",
+                        lambda url: opened.append(url.toLocalFile()))
+    folder = tmp_path / "seized"
+    folder.mkdir()
+    make_video(folder / "a.mp4", n_frames=6)
+    make_video(folder / "b.mp4", n_frames=6)
+    (folder / "broken.mp4").write_bytes(b"not a video at all")
+    window.frames_spin.setValue(2)
+    out = tmp_path / "batch"
+    assert gui_batch.analyse_folder(window, folder, out) is not None
+    qtbot.waitUntil(lambda: bool(opened), timeout=120000)
+    assert opened == [str(out / "index.html")]
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert len(rows) == 4  # header + three files: the broken one failed, the batch went on
+    assert sum("failed" in r for r in rows[1:]) == 1 and sum(",done," in r for r in rows) == 2
+    assert "2 analysed" in window.statusBar().currentMessage()
+    assert not errors  # a file that fails is a row, not a dialog
