@@ -564,6 +564,9 @@ def test_a_still_image_after_a_clip_keeps_nothing_of_its_axes(qtbot, window, cli
     assert attention.shared_bar is None or not attention.shared_bar.isVisible()
     assert all(m.bar is None or not m.bar.isVisible() for m in [*attention.heads,
                                                                  attention.average])
+    from PySide6.QtWidgets import QPushButton
+
+    assert not [b for b in attention.findChildren(QPushButton) if b.isVisible()]  # no layers
 
 
 def test_wrapped_verdict_rows_get_their_whole_height(qtbot, window, analysed):
@@ -575,6 +578,11 @@ def test_wrapped_verdict_rows_get_their_whole_height(qtbot, window, analysed):
     for row in (view.band, view.reason, view.model):
         assert row.height() >= row.heightForWidth(row.width()), (row.objectName(),
                                                                  row.text())
+    # The attention maps fit their dock: nothing to scroll to find the mean map.
+    area = window.docks["attention"].widget()
+    attention = window.attention_view
+    assert attention.height() <= area.viewport().height()
+    assert attention.width() <= area.viewport().width()
 
 
 def test_save_case_dialog_takes_a_typed_new_folder(qtbot, tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -40,6 +40,15 @@ def _colour_bar(width: int) -> pg.ColorBarItem:
                           interactive=False, colorMapMenu=False)
     bar.getAxis("right").enableAutoSIPrefix(False)
     return bar
+
+
+class _Canvas(pg.GraphicsLayoutWidget):
+    """A canvas that asks for little and takes what the dock gives: the dock's scroll area
+    sizes a view by its preferred height, and pyqtgraph's (480 px) would push the maps out
+    of a laptop-sized dock."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, 90)
 
 
 class _Map:
@@ -133,14 +142,16 @@ class AttentionView(QWidget):
                                           Qt.ItemDataRole.ToolTipRole)
         self.scale_choice.currentIndexChanged.connect(lambda _i: self._rebuild())
         top.addWidget(self.scale_choice)
+        # Below the maps with the scale's description, not beside the buttons: a laptop's
+        # dock keeps the maps whole (its scroll area sizes the view by its preferred height).
         self.info = QLabel()
         self.info.setObjectName("attentionInfo")
-        top.addWidget(self.info)
+        self.info.setWordWrap(True)
 
         # Two canvases side by side: the 2×4 heads of one layer, and the mean of them all.
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = _Canvas()
         self.graphics.setObjectName("attentionCanvas")
-        self.average_graphics = pg.GraphicsLayoutWidget()
+        self.average_graphics = _Canvas()
         self.average_graphics.setObjectName("attentionAverageCanvas")
         self.heads: list[_Map] = []
         self.shared_bar: pg.ColorBarItem | None = None
@@ -163,6 +174,7 @@ class AttentionView(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(top)
         layout.addLayout(canvases, 1)
+        layout.addWidget(self.info)
         layout.addWidget(self.scale_text)
         layout.addWidget(note)
         state.resultsChanged.connect(self._on_results)
@@ -199,12 +211,14 @@ class AttentionView(QWidget):
     def _note_text(self) -> str:
         how = ("heads of every layer on one scale" if self.scale_mode == "shared"
                else "each map on its own scale: compare the numbers")
-        return (f"Rows: query, columns: key frame; {how}. ≈ uniform: every weight within "
-                f"{NEAR_UNIFORM:.0%} of 1/T, drawn 0 to 2/T. Click a cell to jump. " + NOT_PROOF)
+        return (f"Rows: query, columns: key frame; {how}; ≈ uniform: within {NEAR_UNIFORM:.0%} "
+                "of 1/T. Click a cell to jump. " + NOT_PROOF)
 
     def _build_layer_buttons(self, layers: int) -> None:
         for b in self.layer_buttons:
             self.layer_group.removeButton(b)
+            self._layer_row.removeWidget(b)
+            b.hide()  # at once: deleteLater waits for the event loop
             b.deleteLater()
         self.layer_buttons = []
         for i in range(layers):
@@ -233,6 +247,7 @@ class AttentionView(QWidget):
             for m in [*self.heads, self.average]:
                 m.set(None)
                 m.mark(None)
+            self.info.show()
             self.info.setText("no temporal attention (no analysis, or fewer than 2 face frames)"
                               if bundle is not None else "no analysis loaded")
             self.scale_text.setText("")
@@ -273,9 +288,11 @@ class AttentionView(QWidget):
         mean = self.average.scale
         heads = (f"{len(even)} of {len(self.heads)} heads ≈ uniform" if even
                  else "no head ≈ uniform")
-        self.info.setText(f"{self.attention.shape[0]} layers × {self.attention.shape[1]} heads "
-                          f"over {t} frames")
-        self.scale_text.setText(f"Layer {layer + 1}: {heads}. Mean (all): {mean.describe()}.")
+        self.info.setText("")
+        self.info.hide()  # its line goes to the maps; the sizes open the description
+        self.scale_text.setText(f"{self.attention.shape[0]} layers × {self.attention.shape[1]} "
+                                f"heads over {t} frames. Layer {layer + 1}: {heads}. "
+                                f"Mean (all): {mean.describe()}.")
 
     def _on_frame(self, _index: int) -> None:
         hit = self.state.nearest_token()
