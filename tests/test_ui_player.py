@@ -311,3 +311,30 @@ def test_hashing_evidence_into_a_case_keeps_the_window_responsive(qtbot, window,
     assert [n.text for n in case.notes()] == ["noted while hashing"]
     assert window.notes_view.pending == [] and case.audit_chain_ok()
     assert not window.task_label.isVisible() and window.act_save_case.isEnabled()
+
+
+def test_dropping_files_on_the_window_opens_and_queues_them(qtbot, window, clip, tmp_path,
+                                                            monkeypatch):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    def drop(paths: list[Path]) -> QDropEvent:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+        enter = QDragEnterEvent(QPointF(50, 50).toPoint(), Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        window.dragEnterEvent(enter)
+        assert enter.isAccepted()
+        event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                           Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+        window.dropEvent(event)
+        return event
+
+    drop([clip])
+    assert window.state.video_path == clip and window.state.frame_count > 0
+    assert clip.name in window.windowTitle()
+    queued: list[list[Path]] = []
+    monkeypatch.setattr(window, "queue_videos", lambda videos: queued.append(list(videos)))
+    second = make_video(tmp_path / "second.mp4", n_frames=5)
+    drop([second, clip])  # several: the first opens, all are queued for analysis
+    assert window.state.video_path == second and queued == [[second, clip]]
