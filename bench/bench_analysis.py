@@ -109,7 +109,8 @@ def main() -> int:
     device = resolve_device(args.device)
     model, model_kind = default_or_stand_in(device)
     work = Path(tempfile.mkdtemp(prefix="forensics-bench-"))
-    clip = concatenate(SOURCE_CLIP, work / "clip_60s.mp4", args.repeat)
+    (work / "evidence").mkdir()  # results may not be written beside the evidence
+    clip = concatenate(SOURCE_CLIP, work / "evidence" / "clip_60s.mp4", args.repeat)
     figures: dict = {"device": describe_device(device), "model": model_kind,
                      "cpu": platform.processor() or platform.machine(),
                      "torch_threads": torch.get_num_threads(), "T": args.frames}
