@@ -578,11 +578,17 @@ def test_wrapped_verdict_rows_get_their_whole_height(qtbot, window, analysed):
     for row in (view.band, view.reason, view.model):
         assert row.height() >= row.heightForWidth(row.width()), (row.objectName(),
                                                                  row.text())
-    # The attention maps fit their dock: nothing to scroll to find the mean map.
+    # The attention maps are whole in their dock, not squashed into strips: nothing to scroll
+    # to find the mean map (the text under the maps may scroll).
     area = window.docks["attention"].widget()
     attention = window.attention_view
-    assert attention.height() <= area.viewport().height()
     assert attention.width() <= area.viewport().width()
+    for canvas in (attention.graphics, attention.average_graphics):
+        bottom = canvas.mapTo(attention, canvas.rect().bottomLeft()).y()
+        assert bottom <= area.viewport().height(), (bottom, area.viewport().height())
+    for plot_map in (*attention.heads, attention.average):
+        rect = plot_map.plot.vb.sceneBoundingRect()
+        assert rect.height() >= 40 and rect.width() >= 40, (plot_map.title, rect)
 
 
 def test_save_case_dialog_takes_a_typed_new_folder(qtbot, tmp_path):

@@ -43,12 +43,19 @@ def _colour_bar(width: int) -> pg.ColorBarItem:
 
 
 class _Canvas(pg.GraphicsLayoutWidget):
-    """A canvas that asks for little and takes what the dock gives: the dock's scroll area
-    sizes a view by its preferred height, and pyqtgraph's (480 px) would push the maps out
-    of a laptop-sized dock."""
+    """A canvas that asks for the height its maps need and no more: the dock's scroll area
+    sizes a view by its preferred height, and pyqtgraph's (480 px) would push the maps out of
+    a laptop-sized dock, while too little squashes them into strips. The text below them
+    scrolls first."""
+
+    MIN_HEIGHT = 180
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setMinimumHeight(self.MIN_HEIGHT)
 
     def sizeHint(self) -> QSize:
-        return QSize(240, 90)
+        return QSize(240, self.MIN_HEIGHT)
 
 
 class _Map:
@@ -212,7 +219,7 @@ class AttentionView(QWidget):
         how = ("heads of every layer on one scale" if self.scale_mode == "shared"
                else "each map on its own scale: compare the numbers")
         return (f"Rows: query, columns: key frame; {how}; ≈ uniform: within {NEAR_UNIFORM:.0%} "
-                "of 1/T. Click a cell to jump. " + NOT_PROOF)
+                "of 1/T; click a cell to jump. " + NOT_PROOF)
 
     def _build_layer_buttons(self, layers: int) -> None:
         for b in self.layer_buttons:
