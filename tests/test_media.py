@@ -535,19 +535,25 @@ def test_shared_clip_random_access_matches_sequential_decode(
 # ---- scrub cache (FrameStore) ---------------------------------------------------------
 
 
-def _filled_store(path: Path, budget: int | None = None) -> FrameStore:
+def _filled_store(path: Path, budget: int | None = None, focus: int | None = None
+                  ) -> FrameStore:
     store = FrameStore(budget_bytes=budget)
     with VideoSource(path, cache_size=0) as builder:
-        builder.fill_store(store)
+        builder.fill_store(store, focus=None if focus is None else (lambda: focus))
     return store
 
 
-@pytest.mark.parametrize("name", ["gop40", "vfr", "ts", "trimmed", "headless"])
-def test_stored_frames_are_the_exact_frames(clips: dict[str, Path], name: str) -> None:
+@pytest.mark.parametrize("focus", [None, 0, "middle", "last"])
+@pytest.mark.parametrize("name", ["gop40", "gop10", "vfr", "ts", "trimmed", "headless", "raw"])
+def test_stored_frames_are_the_exact_frames(clips: dict[str, Path], name: str,
+                                            focus: int | str | None) -> None:
     # A frame read from the scrub cache must be the very picture a sequential decode gives:
-    # same number, same pixels; and no decode from the evidence is needed for it.
+    # same number, same pixels; and no decode from the evidence is needed for it. Filled
+    # from the playhead's GOP on (seeking to it), the pictures must be the same.
     path = clips[name]
-    store = _filled_store(path)
+    with VideoSource(path, cache_size=0) as probe:
+        at = {"middle": len(probe) // 2, "last": len(probe) - 1}.get(focus, focus)
+    store = _filled_store(path, focus=at)
     with VideoSource(path, cache_size=0) as src:
         n = len(src)
         assert store.complete and len(store) == n
@@ -588,6 +594,35 @@ def test_store_budget_limits_it_and_the_rest_decodes_from_the_evidence(
         src.attach_store(partial)
         for i in (119, 0, 60, 1, 118):
             assert np.array_equal(src.frame(i), reference[i]), i
+
+
+def test_the_store_fills_from_the_playheads_gop_first(clips: dict[str, Path]) -> None:
+    # gop10: keyframes every 10 frames. A budget of about 15 frames, playhead at 35: the GOP
+    # [30, 40) is filled first, then [40, 50) — not the clip's start.
+    path = clips["gop10"]
+    per_frame = _filled_store(path).nbytes // 60
+    store = _filled_store(path, budget=per_frame * 15, focus=35)
+    held = [i for i in range(60) if i in store]
+    assert set(range(30, 40)) <= set(held) and min(held) >= 30, held
+    # The playhead moving: the fill follows it to a GOP not stored yet, then wraps round.
+
+    class Recording(FrameStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.order: list[int] = []
+
+        def add(self, index, frame) -> bool:
+            self.order.append(index)
+            return super().add(index, frame)
+
+    moves = iter([5] + [55] * 1000)
+    store = Recording()
+    with VideoSource(path, cache_size=0) as builder:
+        assert builder.fill_store(store, focus=lambda: next(moves))
+    assert store.complete and len(store) == 60
+    gops = [i // 10 for i in store.order]
+    assert gops[:10] == [0] * 10 and gops[10:20] == [5] * 10, gops
+    assert sorted(store.order) == list(range(60))  # each frame stored once
 
 
 def test_store_refuses_pixel_formats_it_cannot_hold_losslessly(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -152,9 +153,10 @@ class _DecodeThread(QThread):
 class _StoreThread(QThread):
     """Fills the scrub cache from its own VideoSource, at the lowest CPU priority."""
 
-    def __init__(self, path: Path, store: FrameStore) -> None:
+    def __init__(self, path: Path, store: FrameStore,
+                 focus: Callable[[], int | None] | None = None) -> None:
         super().__init__()
-        self.path, self.store = path, store
+        self.path, self.store, self.focus = path, store, focus
         self.cancel = threading.Event()
         self.error: str | None = None
         LIVE_THREADS.add(self)
@@ -167,7 +169,7 @@ class _StoreThread(QThread):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         try:
             with VideoSource(self.path, cache_size=0) as source:
-                source.fill_store(self.store, self.cancel)
+                source.fill_store(self.store, self.cancel, self.focus)
         except ForensicsError as err:  # the player still decodes from the evidence
             self.error = str(err)
 
@@ -217,7 +219,8 @@ class FrameServer(QObject):
         self._thread = thread
         thread.start()
         if self.scrub_cache and len(source) > 1:
-            self._store_thread = _StoreThread(Path(path), self.store)
+            # The playhead's GOP first: a seek far into a long clip gets cached soonest.
+            self._store_thread = _StoreThread(Path(path), self.store, lambda: self.requested)
             self._store_thread.setObjectName(f"scrub-cache-{Path(path).name}")
             self._store_thread.start()
 

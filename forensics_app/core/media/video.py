@@ -41,7 +41,7 @@ import operator
 import statistics
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
@@ -263,32 +263,95 @@ class VideoSource:
         """Read frames from `store` where it holds them (filled by another source)."""
         self._store = store
 
-    def fill_store(self, store: FrameStore, cancel: threading.Event | None = None) -> bool:
-        """Decode the whole clip once, in order, into `store`; True when every frame is in.
+    def fill_store(self, store: FrameStore, cancel: threading.Event | None = None,
+                   focus: Callable[[], int | None] | None = None) -> bool:
+        """Decode the clip once into `store`; True when every frame is in.
 
-        Stops early when the store is full (budget, pixel format) or `cancel` is set.
+        `focus()` names the frame the user is at (the player's playhead): the keyframe
+        interval (GOP) holding it is filled first, then the ones after it, wrapping round to
+        the start, and the order follows the playhead whenever it moves to a GOP not stored
+        yet. Without `focus` (or for a stream without usable timestamps) the clip is filled
+        in order from its true start. Stops early when the store is full (budget, pixel
+        format) or `cancel` is set.
         """
-        with self._decoding:
-            self._require_open()
-            self._restart(None, hard=True)  # the true start, whatever the demuxer's seeking does
         stored: set[int] = set()
-        while cancel is None or not cancel.is_set():
-            with self._decoding:  # a frame at a time, so a close need not wait for the clip
-                if self._container is None:
-                    break
-                frame = self._next_frame(len(stored))
-            if frame is None:
-                break
-            index = self._identify(frame)
-            if index is None or index in stored:
-                continue
-            if not store.add(index, frame):
-                break
-            stored.add(index)
+        keyframes = self._index.keyframes
+        around = focus is not None and not self._index.by_count and len(keyframes) > 1
+        if not around or self._fill_around(store, cancel, focus, stored):
+            self._fill_in_order(store, cancel, stored)
+        return self._finish_fill(store, stored)
+
+    def _finish_fill(self, store: FrameStore, stored: set[int]) -> bool:
         self._frames_iter, self._pos = None, None
         store.complete = len(stored) == self._info.frame_count
         return store.complete
 
+    def _fill_in_order(self, store: FrameStore, cancel: threading.Event | None,
+                       stored: set[int]) -> bool:
+        """From the true start to the end, skipping what is stored; False once it must stop."""
+        with self._decoding:
+            self._require_open()
+            self._restart(None, hard=True)  # the true start, whatever the demuxer's seeking does
+        while (frame := self._fill_frame(cancel, len(stored))) is not None:
+            index = self._identify(frame)
+            if index is None or index in stored:
+                continue
+            if not store.add(index, frame):
+                return False
+            stored.add(index)
+        return cancel is None or not cancel.is_set()
+
+    def _fill_frame(self, cancel: threading.Event | None, at: int) -> av.VideoFrame | None:
+        """The next decoded frame for a fill; None at the end, on cancel, or once closed."""
+        if cancel is not None and cancel.is_set():
+            return None
+        with self._decoding:  # a frame at a time, so a close need not wait for the clip
+            if self._container is None:
+                return None
+            return self._next_frame(at)
+
+    def _fill_around(self, store: FrameStore, cancel: threading.Event | None,
+                     focus: Callable[[], int | None], stored: set[int]) -> bool:
+        """GOP by GOP from the one holding `focus()`; False when the fill must stop (store
+        full, cancelled, closed), True when the rest is left to an in-order pass (every GOP
+        visited, or a seek that does not land where the index says)."""
+        keyframes, count = self._index.keyframes, self._info.frame_count
+        bounds = list(pairwise([*keyframes, count]))
+        if keyframes[0] > 0:  # frames before the first keyframe: only the in-order pass
+            return True
+        left = set(range(len(bounds)))
+        at = None  # the GOP the decoder continues into without a seek
+        while left:
+            gop = _next_gop(left, keyframes, focus(), at)
+            start, end = bounds[gop]
+            if gop != at:
+                with self._decoding:
+                    if self._container is None:
+                        return False
+                    self._restart(self._index.seek_ts[gop])
+                trusted = start  # after a seek, a frame shown before its keyframe may
+                # reference pictures never decoded: it is not stored
+            first, have = True, sum(1 for i in range(start, end) if i in stored)
+            while have < end - start:
+                frame = self._fill_frame(cancel, start)
+                if frame is None:
+                    if (cancel is not None and cancel.is_set()) or self._container is None:
+                        return False
+                    left.clear()  # the stream ended short: the in-order pass finishes
+                    break
+                index = self._identify(frame)
+                if index is None or index < trusted or index in stored:
+                    continue
+                if first and gop != at and index > start:
+                    return True  # the seek landed past the keyframe: decode in order
+                first = False
+                if not store.add(index, frame):
+                    return False
+                stored.add(index)
+                have += start <= index < end
+            left.discard(gop)
+            at = gop + 1  # decoding on from here reaches the next GOP's frames exactly
+        return True
     def decode_all(self, callback: Callable[[int, av.VideoFrame], None] | None = None) -> int:
         """Decode every frame without converting it (a decode-only baseline); return the count.
 
@@ -641,6 +704,17 @@ def _looks_like_mp4(path: Path) -> bool:
     except OSError:
         return False
     return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide")
+
+
+def _next_gop(left: set[int], keyframes: Sequence[int], focus: int | None,
+              at: int | None) -> int:
+    """The GOP to fill next: the one holding `focus` if not filled yet, else the next one
+    after it not filled (wrapping round); with no focus, the one decoding continues into."""
+    if focus is None:
+        ahead = at if at in left else None
+        return ahead if ahead is not None else min(left)
+    here = bisect.bisect_right(keyframes, focus) - 1
+    return min(left, key=lambda g: (g - here) % len(keyframes))
 
 
 def _video_streams(container: av.container.InputContainer) -> list[av.VideoStream]:
