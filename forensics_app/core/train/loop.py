@@ -124,11 +124,14 @@ def optimisation_step(model: nn.Module, optimizer: torch.optim.Optimizer, schedu
 
 
 def restore_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                       scheduler: Any) -> dict | None:
-    """Load model, optimizer and scheduler state from `path`; the checkpoint, or None if absent."""
+                       scheduler: Any, fingerprint: str | None = None) -> dict | None:
+    """Load model, optimizer and scheduler state from `path`; the checkpoint, or None if absent
+    or, with `fingerprint`, saved with another one (made from other inputs: not resumed)."""
     if not path.exists():
         return None
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if fingerprint is not None and ckpt.get("fingerprint") != fingerprint:
+        return None
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])

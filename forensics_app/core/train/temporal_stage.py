@@ -3,6 +3,7 @@ fakes, and the temporal transformer trained on them."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -193,9 +194,20 @@ def predict_temporal(model: TemporalModel, seqs: Sequences, device: torch.device
     return np.asarray(logits, np.float64)
 
 
+def spatial_fingerprint(spatial: torch.nn.Module) -> str:
+    """SHA-256 of the spatial weights whose embeddings a temporal model is trained on."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(spatial.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
-                   config: Any, out: Path, log: RunLog, resume: bool = False
-                   ) -> tuple[TemporalModel, list[dict]]:
+                   config: Any, out: Path, log: RunLog, resume: bool = False,
+                   fingerprint: str = "") -> tuple[TemporalModel, list[dict]]:
+    """Train on the sequences' embeddings; `fingerprint` (spatial_fingerprint of the model
+    that made them) ties a checkpoint to them: one made on other embeddings is not resumed."""
     device = torch.device(config.device)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.temporal_lr,
@@ -205,7 +217,10 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     history: list[dict] = []
     start, best_loss, best_state = 0, float("inf"), None
     ckpt_path = out / "temporal_checkpoint.pt"
-    ckpt = restore_checkpoint(ckpt_path, model, optimizer, scheduler) if resume else None
+    ckpt = (restore_checkpoint(ckpt_path, model, optimizer, scheduler, fingerprint)
+            if resume else None)
+    if resume and ckpt is None and ckpt_path.exists():  # the spatial model trained on since
+        log("temporal checkpoint made on other spatial weights: temporal stage afresh")
     if ckpt is not None:
         history, start = ckpt["history"], ckpt["epoch"] + 1
         best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
@@ -236,8 +251,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         torch.save({"epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "history": history, "best_loss": best_loss, "best_state": best_state},
-                   ckpt_path)
+                    "history": history, "best_loss": best_loss, "best_state": best_state,
+                    "fingerprint": fingerprint}, ckpt_path)
     if best_state is not None:
         model.load_state_dict(best_state)
     return model.eval(), history

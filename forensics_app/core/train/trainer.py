@@ -49,6 +49,7 @@ from forensics_app.core.train.temporal_stage import (
     Sequences,
     build_sequences,
     predict_temporal,
+    spatial_fingerprint,
     train_temporal,
 )
 
@@ -232,7 +233,7 @@ def run_training(config: TrainConfig, resume: bool = False,
     train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
     val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
     temporal, temporal_history = train_temporal(temporal, train_seqs, val_seqs, config, out,
-                                                log, resume)
+                                                log, resume, spatial_fingerprint(spatial))
     cal = calibrate(spatial, temporal, val_sets, val_seqs, config, log)
     minutes = (time.perf_counter() - t0) / 60
     train_rates = [h["train_img_per_s"] for h in spatial_history]
