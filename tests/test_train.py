@@ -345,3 +345,18 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert main(["train", "--real", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--input-size", "100"]) == 64
+
+
+def test_fusion_keeps_both_scores_unless_one_alone_is_clearly_better():
+    from forensics_app.core.train.trainer import FUSION_MARGIN, choose_fusion
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0.0, 1.0], 200)
+    signal = labels + rng.normal(0, 1.0, labels.size)
+    noise = rng.normal(0, 1.0, labels.size)
+    # Both informative, one a little better: the mean stays.
+    fusion, aucs = choose_fusion(signal, signal + rng.normal(0, 0.3, labels.size), labels)
+    assert fusion == "mean", aucs
+    # One is noise: the other alone beats the mean by more than the margin.
+    fusion, aucs = choose_fusion(noise, 3 * signal, labels)
+    assert fusion == "temporal" and aucs["temporal"] > aucs["mean"] + FUSION_MARGIN, aucs
