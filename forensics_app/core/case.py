@@ -136,13 +136,19 @@ class Case:
     @classmethod
     def containing(cls, results_folder: str | Path) -> tuple[Case, str] | None:
         """The case and evidence id a results folder belongs to (CASE/analyses/<id>/), if any."""
-        folder = Path(results_folder).resolve()
+        case = cls.of_analysis_folder(results_folder)
+        name = Path(results_folder).resolve().name
+        if case is None or name not in {r.evidence_id for r in case.evidence()}:
+            return None
+        return case, name
+
+    @classmethod
+    def of_analysis_folder(cls, folder: str | Path) -> Case | None:
+        """The case whose analyses/ folder holds `folder` (whatever its name), else None."""
+        folder = Path(folder).resolve()
         if folder.parent.name != ANALYSES_DIR or not is_case_folder(folder.parent.parent):
             return None
-        case = cls.open(folder.parent.parent)
-        if folder.name not in {r.evidence_id for r in case.evidence()}:
-            return None
-        return case, folder.name
+        return cls.open(folder.parent.parent)
 
     def _metadata(self) -> dict[str, Any]:
         return {"schema": CASE_SCHEMA, "case_id": self.case_id, "examiner": self.examiner,

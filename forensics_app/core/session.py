@@ -24,15 +24,7 @@ from pathlib import Path
 
 from forensics_app.core.analysis.results import RESULTS_FILE, Results, ResultsBundle
 from forensics_app.core.analysis.settings import AnalysisSettings
-from forensics_app.core.case import (
-    ANALYSES_DIR,
-    Case,
-    EvidenceCheck,
-    EvidenceRecord,
-    Note,
-    is_case_folder,
-    utc_now,
-)
+from forensics_app.core.case import Case, EvidenceCheck, EvidenceRecord, Note, utc_now
 from forensics_app.core.errors import ForensicsError
 from forensics_app.core.report import ReportOutput, export_report
 from forensics_app.core.report.options import ReportOptions
@@ -113,20 +105,27 @@ class Session:
 
     def analysis_cancelled(self, video: Path, out_dir: Path, reason: str) -> None:
         """Remove the unfinished results folder; in a case, audit the cancellation."""
+        self._unfinished("analysis cancelled", video, out_dir, reason=reason)
+
+    def analysis_failed(self, video: Path, out_dir: Path, message: str) -> None:
+        """Remove what an analysis that failed left; in a case, audit the failure."""
+        self._unfinished("analysis failed", video, out_dir, error=message)
+
+    def _unfinished(self, event: str, video: Path, out_dir: Path, **why: str) -> None:
         removed = remove_unfinished(out_dir)
         if self.case is not None:
-            self.case.audit("analysis cancelled", video=str(video), out=str(out_dir),
+            self.case.audit(event, video=str(video), out=str(out_dir),
                             evidence_id=self._evidence_of_folder(self.case, out_dir),
-                            reason=reason, folder_removed=removed)
+                            **why, folder_removed=removed)
 
     def attach_results_folder(self, video: Path, out_dir: Path) -> None:
         """Before analysing `video` into `out_dir`: when `out_dir` is CASE/analyses/<id>, use
         that case (the analysis is then audited in it), provided its evidence <id> is this
         very file; ForensicsError otherwise. Any other folder leaves the session as it is."""
         out = Path(out_dir).resolve()
-        if out.parent.name != ANALYSES_DIR or not is_case_folder(out.parent.parent):
+        case = Case.of_analysis_folder(out)
+        if case is None:
             return
-        case = Case.open(out.parent.parent)
         record = next((r for r in case.evidence() if r.evidence_id == out.name), None)
         if record is None:
             raise ForensicsError(f"the case has no evidence {out.name}; analyse into the case "
@@ -135,14 +134,6 @@ class Session:
             raise ForensicsError(f"the case's evidence {out.name} is {record.path}, not "
                                  f"{Path(video).resolve()}", case.folder)
         self.use_case(case, record.evidence_id)
-
-    def analysis_failed(self, video: Path, out_dir: Path, message: str) -> None:
-        """Remove what an analysis that failed left; in a case, audit the failure."""
-        removed = remove_unfinished(out_dir)
-        if self.case is not None:
-            self.case.audit("analysis failed", video=str(video), out=str(out_dir),
-                            evidence_id=self._evidence_of_folder(self.case, out_dir),
-                            error=message, folder_removed=removed)
 
     def results_folder_for(self, video: Path) -> Path | None:
         folder = self.results_by_video.get(str(video.resolve()))
