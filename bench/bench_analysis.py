@@ -23,7 +23,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.analysis.job import AnalysisSettings, run_analysis  # noqa: E402
+from forensics_app.core.analysis.job import (  # noqa: E402
+    AnalysisSettings,
+    run_analysis,
+    run_to_end,
+)
 from forensics_app.core.devices import describe_device, resolve_device  # noqa: E402
 from forensics_app.core.explain.spatial import score_faces  # noqa: E402
 from forensics_app.core.faces import FaceDetector, crop_face  # noqa: E402
@@ -138,11 +142,7 @@ def main() -> int:
 
     job = run_analysis(clip, work / "out", AnalysisSettings(frames=args.frames), model)
     start = time.perf_counter()
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        bundle = stop.value
+    bundle = run_to_end(job)
     figures["end_to_end_s"] = time.perf_counter() - start
     figures["end_to_end_stage_s"] = bundle.results.timings_s
     figures["ratio_end_to_end_to_decode"] = figures["end_to_end_s"] / decode_s

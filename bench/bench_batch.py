@@ -22,18 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from forensics_app.core.analysis.job import run_to_end
 from forensics_app.core.batch import plan_batch, run_batch
 
 SHARED = Path(os.environ.get("FORENSICS_SHARED_DATA",
                              Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def consume(job):
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        return stop.value
+consume = run_to_end
 
 
 def run(videos: list[Path], out: Path, frames: int, workers: int = 1,

@@ -33,7 +33,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.analysis.job import AnalysisSettings, run_analysis  # noqa: E402
+from forensics_app.core.analysis.job import (  # noqa: E402
+    AnalysisSettings,
+    run_analysis,
+    run_to_end,
+)
 from forensics_app.core.analysis.metrics import INDICATOR_NAMES, SEPARATION, separates  # noqa: E402
 from forensics_app.core.analysis.results import Results, read_results  # noqa: E402
 from forensics_app.core.faces.detector import FaceDetector  # noqa: E402
@@ -109,12 +113,7 @@ def freeze_fake(frames: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def analyse(video: Path, out: Path, model, frames: int) -> Results:
-    job = run_analysis(video, out, AnalysisSettings(frames=frames), model)
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        return stop.value.results
+    return run_to_end(run_analysis(video, out, AnalysisSettings(frames=frames), model)).results
 
 
 def triggered(results: Results) -> dict[str, bool]:

@@ -15,7 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.analysis.job import AnalysisSettings, run_analysis  # noqa: E402
+from forensics_app.core.analysis.job import (  # noqa: E402
+    AnalysisSettings,
+    run_analysis,
+    run_to_end,
+)
 from forensics_app.core.case import Case  # noqa: E402
 from forensics_app.core.models.registry import load_model  # noqa: E402
 from forensics_app.core.report import export_report  # noqa: E402
@@ -29,12 +33,8 @@ def main() -> None:
     case = Case.create(work / "case", "DEMO-2026-001", "Zoë Ñúñez")
     record = case.add_evidence(CLIP)
     folder = case.analysis_dir(record.evidence_id)
-    job = run_analysis(CLIP, folder, AnalysisSettings(frames=100), load_model())
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        case.record_analysis(record.evidence_id, stop.value.results)
+    bundle = run_to_end(run_analysis(CLIP, folder, AnalysisSettings(frames=100), load_model()))
+    case.record_analysis(record.evidence_id, bundle.results)
     case.add_note("Clip received from the newsroom tip line; upload URL in the intake form.")
     case.add_note("ملاحظة: حواف الوجه تبدو غير طبيعية حول الإطار 150", author="R. Ahmed",
                   frame=150)

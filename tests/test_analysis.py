@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from media_factory import make_video
 
-from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
+from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
 from forensics_app.core.analysis.results import SCHEMA_ID, read_results
 from forensics_app.core.errors import CancelledError, OutputError
 from forensics_app.core.models.registry import load_model
@@ -19,11 +19,7 @@ from forensics_app.core.models.registry import load_model
 
 def drive(job):
     progress = []
-    try:
-        while True:
-            progress.append(next(job))
-    except StopIteration as stop:
-        return stop.value, progress
+    return run_to_end(job, progress.append), progress
 
 
 def sha256(path) -> str:

@@ -14,6 +14,7 @@ import pytest
 from media_factory import make_video
 
 from forensics_app.cli import batch as batch_cli
+from forensics_app.core.analysis.job import run_to_end
 from forensics_app.core.analysis.results import LABELS, MANIFEST_FILE, RESULTS_FILE
 from forensics_app.core.batch import (
     INDEX_HTML,
@@ -210,9 +211,4 @@ def _start_ray_head(attempts: int = 3) -> tuple[subprocess.Popen, str]:
     pytest.skip(f"a local Ray instance did not start in {attempts} attempts: {error}")
 
 
-def _consume(job):
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        return stop.value
+_consume = run_to_end

@@ -75,7 +75,7 @@ def test_default_model_loads_and_is_the_engines_default(model):
 def test_default_model_reproduces_its_cards_shared_video_figures(model, shared_data, tmp_path):
     """Every shared video the model did not train on, analysed by the engine at the card's
     frame count: the same p_fake as the card records (to 0.02) and the same label."""
-    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
 
     recorded = model.card.metrics["shared_videos"]
     frames = recorded["frames"]
@@ -86,11 +86,7 @@ def test_default_model_reproduces_its_cards_shared_video_figures(model, shared_d
         path = shared_data / expected["path"]
         job = run_analysis(path, tmp_path / name, AnalysisSettings(frames=frames, device="cpu"),
                            model)
-        try:
-            while True:
-                next(job)
-        except StopIteration as stop:
-            prediction = stop.value.results.prediction
+        prediction = run_to_end(job).results.prediction
         print(name, expected, prediction.p_fake, prediction.label)
         assert prediction.p_fake == pytest.approx(expected["p_fake"], abs=0.02), name
         assert prediction.label == expected["label"], name

@@ -16,6 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from forensics_app.cli import main as cli_main
+from forensics_app.core.analysis.job import run_to_end
 from forensics_app.core.analysis.results import (
     EXPLAIN_METHODS,
     RESULTS_FILE,
@@ -49,12 +50,7 @@ def pdf_text(path: Path) -> list[str]:
     return [page.extract_text() for page in PdfReader(path).pages]
 
 
-def drive(job):
-    try:
-        while True:
-            next(job)
-    except StopIteration as stop:
-        return stop.value
+drive = run_to_end
 
 
 # -- fixtures ---------------------------------------------------------------------------------

@@ -224,7 +224,7 @@ def _analyse(task: BatchTask) -> None:
 
 
 def _analyse_with(task: BatchTask) -> None:
-    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
     from forensics_app.core.devices import resolve_device
     from forensics_app.core.models.registry import load_model
 
@@ -234,12 +234,8 @@ def _analyse_with(task: BatchTask) -> None:
     if key not in _MODELS:
         _MODELS[key] = load_model(task.model, resolve_device(settings.device))
     job = run_analysis(task.video, task.folder, settings, _MODELS[key], _CANCEL)
-    try:
-        while True:
-            p = next(job)
-            _report_progress(task.name, p.fraction, f"{p.stage}: {p.message}")
-    except StopIteration as stop:
-        bundle = stop.value
+    bundle = run_to_end(job, lambda p: _report_progress(task.name, p.fraction,
+                                                         f"{p.stage}: {p.message}"))
     finish_products(task, bundle)
 
 

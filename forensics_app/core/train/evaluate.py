@@ -96,7 +96,7 @@ def score_image(model: DetectorModel, rgb: np.ndarray, detector) -> tuple[list[f
 def evaluate(items: list[LabelledItem], model: DetectorModel, out: Path, frames: int = 100,
              log: Callable[[str], None] = print) -> dict:
     """Score every item, compute frame- and video-level metrics, write metrics.json + plots."""
-    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
     from forensics_app.core.faces import FaceDetector
 
     out.mkdir(parents=True, exist_ok=True)
@@ -109,12 +109,8 @@ def evaluate(items: list[LabelledItem], model: DetectorModel, out: Path, frames:
             tick = time.perf_counter()
             if item.is_video:
                 settings = AnalysisSettings(frames=frames, device=str(model.device))
-                job = run_analysis(item.path, out / "videos" / item.path.stem, settings, model)
-                try:
-                    while True:
-                        next(job)
-                except StopIteration as stop:
-                    results = stop.value.results
+                results = run_to_end(run_analysis(item.path, out / "videos" / item.path.stem,
+                                                  settings, model)).results
                 frame_scores = [s for s in results.frame_scores if s is not None]
                 pred = results.prediction
                 scored.append(ItemScore(str(item.path), item.label, item.kind, pred.p_fake,
