@@ -50,12 +50,15 @@ def check_analyze(args: argparse.Namespace, settings) -> None:
 
 def check_case_folder(case: Path, video: Path) -> None:
     """`--case`: an existing case folder, its analyses not beside the evidence."""
-    from forensics_app.core.analysis.results import check_output_folder
     from forensics_app.core.case import ANALYSES_DIR, is_case_folder
+    from forensics_app.core.media.evidence import beside_evidence
 
     if not is_case_folder(case):
         raise ForensicsError("not a case folder (no case.json)", case)
-    check_output_folder(case / ANALYSES_DIR, video)
+    # Only where it lies: analyses/ holds the case's other analyses, the new one gets its own.
+    if beside_evidence(case / ANALYSES_DIR, video):
+        raise OutputError("refusing to write results beside the evidence (the case lies in or "
+                          "under its folder); choose another --case", case)
 
 
 def check_writable_parent(out: Path) -> None:
