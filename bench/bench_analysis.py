@@ -23,11 +23,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.analysis.job import (  # noqa: E402
-    AnalysisSettings,
-    run_analysis,
-    run_to_end,
-)
+from forensics_app.core.analysis.drive import run_to_end  # noqa: E402
+from forensics_app.core.analysis.job import AnalysisSettings, run_analysis  # noqa: E402
 from forensics_app.core.devices import describe_device, resolve_device  # noqa: E402
 from forensics_app.core.explain.spatial import score_faces  # noqa: E402
 from forensics_app.core.faces import FaceDetector, crop_face  # noqa: E402

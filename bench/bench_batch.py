@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forensics_app.core.analysis.job import run_to_end
+from forensics_app.core.analysis.drive import run_to_end
 from forensics_app.core.batch import plan_batch, run_batch
 
 SHARED = Path(os.environ.get("FORENSICS_SHARED_DATA",

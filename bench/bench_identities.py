@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.analysis.faces_stage import TrackedFaces, detect_and_track  # noqa: E402
+from forensics_app.core.analysis.faces_stage import TrackedFaces, track_clip  # noqa: E402
 from forensics_app.core.faces.groundtruth import (  # noqa: E402
     GroundTruth,
     IdentityFigures,
@@ -32,21 +32,9 @@ from forensics_app.core.faces.reid import (  # noqa: E402
     appearance_distance,
     fragments_from_rows,
 )
-from forensics_app.core.media import VideoSource, sample_indices  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 TRUTH = ROOT / "tests" / "ground_truth"
-
-
-def run_faces(media: Path, frames: int) -> tuple[list[int], TrackedFaces]:
-    with VideoSource(media) as source:
-        sampled = sample_indices(source.info.frame_count, frames, 0, source.info.frame_count)
-        stage = detect_and_track(source, sampled, 224, "full", 0.5, 0.3, lambda d, t: None)
-        while True:
-            try:
-                next(stage)
-            except StopIteration as done:
-                return sampled, done.value
 
 
 def figures(truth: GroundTruth, sampled: list[int], tracked: TrackedFaces, by: str
@@ -87,7 +75,7 @@ def main() -> int:
     recall: dict[str, list[int]] = {}
     for path in sorted(TRUTH.glob("*.json")):
         truth = load_ground_truth(path)
-        sampled, tracked = run_faces(DATA / truth.media, args.frames)
+        sampled, tracked = track_clip(DATA / truth.media, args.frames)
         print(f"\n{truth.media} ({len(sampled)} sampled frames, "
               f"{len(truth.people)} people annotated, {len(tracked.shot_cuts)} shot cuts)")
         for by in ("fragments", "people"):

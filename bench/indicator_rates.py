@@ -33,11 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.analysis.job import (  # noqa: E402
-    AnalysisSettings,
-    run_analysis,
-    run_to_end,
-)
+from forensics_app.core.analysis.drive import run_to_end  # noqa: E402
+from forensics_app.core.analysis.job import AnalysisSettings, run_analysis  # noqa: E402
 from forensics_app.core.analysis.metrics import INDICATOR_NAMES, SEPARATION, separates  # noqa: E402
 from forensics_app.core.analysis.results import Results, read_results  # noqa: E402
 from forensics_app.core.faces.detector import FaceDetector  # noqa: E402

@@ -15,11 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.analysis.job import (  # noqa: E402
-    AnalysisSettings,
-    run_analysis,
-    run_to_end,
-)
+from forensics_app.core.analysis.drive import run_to_end  # noqa: E402
+from forensics_app.core.analysis.job import AnalysisSettings, run_analysis  # noqa: E402
 from forensics_app.core.case import Case  # noqa: E402
 from forensics_app.core.models.registry import load_model  # noqa: E402
 from forensics_app.core.report import export_report  # noqa: E402

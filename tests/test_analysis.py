@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from media_factory import make_video
 
-from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
+from forensics_app.core.analysis.drive import run_to_end
+from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
 from forensics_app.core.analysis.results import SCHEMA_ID, read_results
 from forensics_app.core.errors import CancelledError, OutputError
 from forensics_app.core.models.registry import load_model

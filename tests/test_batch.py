@@ -14,7 +14,7 @@ import pytest
 from media_factory import make_video
 
 from forensics_app.cli import batch as batch_cli
-from forensics_app.core.analysis.job import run_to_end
+from forensics_app.core.analysis.drive import run_to_end
 from forensics_app.core.analysis.results import LABELS, MANIFEST_FILE, RESULTS_FILE
 from forensics_app.core.batch import (
     INDEX_HTML,

@@ -75,7 +75,8 @@ def test_default_model_loads_and_is_the_engines_default(model):
 def test_default_model_reproduces_its_cards_shared_video_figures(model, shared_data, tmp_path):
     """Every shared video the model did not train on, analysed by the engine at the card's
     frame count: the same p_fake as the card records (to 0.02) and the same label."""
-    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
+    from forensics_app.core.analysis.drive import run_to_end
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
 
     recorded = model.card.metrics["shared_videos"]
     frames = recorded["frames"]

@@ -387,7 +387,8 @@ def test_identities_span_cuts_but_their_temporal_scores_do_not(shared_data, tiny
                                                                tmp_path):
     """The Hamilton clip cuts from the performer to the pianist and back: the performer is one
     identity across the cuts, but each of its temporal scores covers one shot only."""
-    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
+    from forensics_app.core.analysis.drive import run_to_end
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
     from forensics_app.core.models.registry import load_model
 
     job = run_analysis(shared_data / "videos" / "real" / "two_faces_hamilton.mp4",

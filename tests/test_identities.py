@@ -161,23 +161,11 @@ def test_evaluation_counts_fragments_switches_and_merges():
 # --------------------------------------------------------------------------- the shared media
 
 
-def _faces_stage(media: Path, frames: int):
-    from forensics_app.core.analysis.faces_stage import detect_and_track
-    from forensics_app.core.media import VideoSource, sample_indices
-
-    with VideoSource(media) as source:
-        sampled = sample_indices(source.info.frame_count, frames, 0, source.info.frame_count)
-        stage = detect_and_track(source, sampled, 224, "full", 0.5, 0.3, lambda d, t: None)
-        while True:
-            try:
-                next(stage)
-            except StopIteration as done:
-                return sampled, done.value
-
-
 def _figures(shared_data: Path, name: str, frames: int):
     truth = load_ground_truth(TRUTH / f"{name}.json")
-    sampled, tracked = _faces_stage(shared_data / truth.media, frames)
+    from forensics_app.core.analysis.faces_stage import track_clip
+
+    sampled, tracked = track_clip(shared_data / truth.media, frames)
     faces = [(f, person, d.box) for f, person, d in tracked.entries]
     return truth, sampled, tracked, evaluate_identities(truth, sampled, faces)
 

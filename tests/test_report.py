@@ -16,7 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from forensics_app.cli import main as cli_main
-from forensics_app.core.analysis.job import run_to_end
+from forensics_app.core.analysis.drive import run_to_end
 from forensics_app.core.analysis.results import (
     EXPLAIN_METHODS,
     RESULTS_FILE,

@@ -224,7 +224,8 @@ def _analyse(task: BatchTask) -> None:
 
 
 def _analyse_with(task: BatchTask) -> None:
-    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
+    from forensics_app.core.analysis.drive import run_to_end
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
     from forensics_app.core.devices import resolve_device
     from forensics_app.core.models.registry import load_model
 

@@ -8,14 +8,16 @@ import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from forensics_app.core.analysis.drive import run_to_end
 from forensics_app.core.faces import FaceDetector, IoUTracker, ShotCutDetector
 from forensics_app.core.faces.crop import find_and_crop
 from forensics_app.core.faces.detector import Detection
 from forensics_app.core.faces.reid import appearance, fragments_from_rows, link_fragments
-from forensics_app.core.media import VideoSource
+from forensics_app.core.media import VideoSource, sample_indices
 
 
 @dataclass
@@ -101,6 +103,18 @@ def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, de
                 yield progress(done, len(sampled))
     tracked.join_fragments(margin)
     return tracked
+
+
+def track_clip(media: str | Path, frames: int, crop_size: int = 224,
+               detector_model: str = "full", min_score: float = 0.5, margin: float = 0.3
+               ) -> tuple[list[int], TrackedFaces]:
+    """The faces stage alone over `frames` frames sampled from the whole of `media` (no
+    model): the sampled frame indices and the tracked faces."""
+    with VideoSource(media) as source:
+        sampled = sample_indices(source.info.frame_count, frames, 0, source.info.frame_count)
+        stage = detect_and_track(source, sampled, crop_size, detector_model, min_score, margin,
+                                 lambda _done, _total: None)
+        return sampled, run_to_end(stage)
 
 
 _END = object()

@@ -11,11 +11,11 @@ import platform
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -61,9 +61,6 @@ from forensics_app.core.media import (
 )
 from forensics_app.core.models.registry import DetectorModel, load_model
 
-P = TypeVar("P")
-R = TypeVar("R")
-
 STAGES = ("hash", "open", "faces", "spatial", "temporal", "write")
 
 
@@ -85,19 +82,6 @@ class Progress:
         """Overall progress in [0, 1], each stage weighted equally (good enough for a bar)."""
         within = self.done / self.total if self.total else 1.0
         return (self.stage_index + within) / len(STAGES)
-
-
-def run_to_end(job: Generator[P, None, R], on_step: Callable[[P], object] | None = None
-               ) -> R:
-    """Drive a job generator (an analysis, a batch) to its end; its return value. `on_step`
-    sees every progress item on the way."""
-    try:
-        while True:
-            step = next(job)
-            if on_step is not None:
-                on_step(step)
-    except StopIteration as stop:
-        return stop.value
 
 
 def run_analysis(

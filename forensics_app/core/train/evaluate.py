@@ -96,7 +96,8 @@ def score_image(model: DetectorModel, rgb: np.ndarray, detector) -> tuple[list[f
 def evaluate(items: list[LabelledItem], model: DetectorModel, out: Path, frames: int = 100,
              log: Callable[[str], None] = print) -> dict:
     """Score every item, compute frame- and video-level metrics, write metrics.json + plots."""
-    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis, run_to_end
+    from forensics_app.core.analysis.drive import run_to_end
+    from forensics_app.core.analysis.job import AnalysisSettings, run_analysis
     from forensics_app.core.faces import FaceDetector
 
     out.mkdir(parents=True, exist_ok=True)
