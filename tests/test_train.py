@@ -360,3 +360,130 @@ def test_fusion_keeps_both_scores_unless_one_alone_is_clearly_better():
     # One is noise: the other alone beats the mean by more than the margin.
     fusion, aucs = choose_fusion(noise, 3 * signal, labels)
     assert fusion == "temporal" and aucs["temporal"] > aucs["mean"] + FUSION_MARGIN, aucs
+
+
+# --------------------------------------------------------------------------- attention target
+
+def test_attention_target_gives_markers_at_cuts_and_none_on_real_footage():
+    from forensics_app.core.analysis.metrics import temporal_metrics
+    from forensics_app.core.train.temporal_stage import (
+        ATTENTION_FAKE_SHARE,
+        attention_target,
+        cut_mask,
+    )
+
+    real = attention_target(np.zeros(100, bool), np.zeros(100, bool))
+    assert np.allclose(real.sum(1), 1)
+    views = temporal_metrics(real[None, None])
+    assert len(views.unusual) == 0, "stationary: no marker, ends included"
+    entropy = -(real * np.log(np.clip(real, 1e-12, 1))).sum(1).mean() / np.log(100)
+    assert entropy < 0.7, "not uniform (the first models: 1.000)"
+    for at, span in ((50, 50), (30, 25), (10, 40)):
+        blended = np.zeros(100, bool)
+        blended[at:at + span] = True
+        target = attention_target(blended, cut_mask(100, [at, at + span]))
+        assert np.allclose(target.sum(1), 1)
+        edges = np.flatnonzero(np.diff(blended.astype(int))) + 0.5
+        marked = np.asarray(temporal_metrics(target[None, None]).unusual)
+        distance = np.abs(marked[:, None] - edges[None])
+        assert len(marked) and distance.min() <= 1, f"a marker at a cut: {marked}, {edges}"
+        # the fake share makes real rows far from the fakes look far: at most one stray marker
+        assert (distance.min(1) > 1).sum() <= 1, marked
+        inner = at + span // 2  # a row away from the cuts puts its fake share on the fakes
+        assert target[at - 5 if at > 5 else inner, blended].sum() >= ATTENTION_FAKE_SHARE - 1e-6
+        received = target.sum(0)
+        assert received[blended].mean() > 1.3 * received[~blended].mean()
+
+
+def test_attention_loss_is_the_kl_from_the_views_mean_attention():
+    from forensics_app.core.explain.attention import average_attention, frame_attention
+    from forensics_app.core.train.temporal_stage import attention_loss, attention_target
+
+    torch.manual_seed(0)
+    model = TemporalModel(TemporalConfig(input_dim=16, dim=16, depth=2, heads=2, dropout=0.0))
+    x = torch.randn(2, 12, 16)
+    padding = torch.zeros(2, 12, dtype=torch.bool)
+    padding[1, 9:] = True
+    out = model(x, padding)
+    blended = np.zeros(12, bool)
+    blended[6:] = True
+    cuts = np.zeros(12, bool)
+    cuts[6] = True
+    targets = torch.zeros(2, 12, 12)
+    targets[0] = torch.from_numpy(attention_target(blended, cuts))
+    targets[1, :9, :9] = torch.from_numpy(attention_target(blended[:9], cuts[:9]))
+    loss = attention_loss(out.attentions, padding, targets).item()
+    expected = []
+    for b, t in ((0, 12), (1, 9)):
+        mean = average_attention(frame_attention([a[b, :, :t + 1, :t + 1] for a in out.attentions]))
+        target = targets[b, :t, :t].numpy()
+        expected.append((target * (np.log(np.clip(target, 1e-12, 1)) - np.log(mean))).sum(1))
+    assert loss == pytest.approx(np.concatenate(expected).mean(), rel=1e-4)
+
+
+def test_temporal_training_moves_the_attention_toward_its_target(tmp_path):
+    from forensics_app.core.train.temporal_stage import _targets, attention_loss, cut_mask
+
+    torch.manual_seed(0)
+    config = tiny_config(tmp_path, temporal_epochs=40, temporal_batch=8, temporal_lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    seqs = Sequences()
+    for i in range(24):
+        emb = torch.randn(20, 32, generator=gen)
+        blended = np.zeros(20, bool)
+        if i % 2:
+            blended[10:] = True
+            emb[10:] += 1.5
+        seqs.add(emb, float(i % 2), blended, "splice" if i % 2 else "real", np.zeros(20),
+                 cut_mask(20, [10] if i % 2 else []))
+    model = TemporalModel(TemporalConfig(**config.temporal))
+    idx = list(range(len(seqs)))
+    x = torch.stack(seqs.embeddings)
+    none = torch.zeros(len(idx), 20, dtype=torch.bool)
+
+    def kl() -> float:
+        with torch.no_grad():
+            return float(attention_loss(model.eval()(x, none).attentions, none,
+                                        _targets(seqs, idx, 20)))
+
+    before = kl()
+    model, history = train_temporal(model, seqs, seqs, config, tmp_path,
+                                    RunLog(tmp_path, printer=lambda _line: None))
+    assert kl() < 0.7 * before, (before, kl())
+    assert history[-1]["train_attention_loss"] < history[0]["train_attention_loss"]
+    assert history[-1]["val_auc"] > 0.8
+
+
+def test_retraining_the_temporal_model_keeps_the_spatial_model_and_its_calibration(
+        tmp_path, monkeypatch):
+    import json
+
+    from tiny_model import load_tiny, make_tiny_model
+
+    from forensics_app.core.models.registry import CARD_FILE
+    from forensics_app.core.train import trainer
+
+    base = make_tiny_model(tmp_path / "base")
+    card = json.loads((base / CARD_FILE).read_text())
+    card["temperature_spatial"] = 1.3
+    card["training"] = {"val_clips": ["v"], "command": "the spatial recipe"}
+    card["metrics"] = {"validation_frames_dfdc": {"auc": 0.9}, "heldout": {"stale": 1},
+                       "validation_sequences": {"auc": 0.1}}
+    (base / CARD_FILE).write_text(json.dumps(card))
+    clips = [synthetic_clip("a", 40, 0), synthetic_clip("b", 40, 1), synthetic_clip("v", 40, 2)]
+    monkeypatch.setattr(trainer, "load_clips", lambda config, log: clips)
+    config = tiny_config(tmp_path / "run", temporal_epochs=2, temporal_sequences=1,
+                         version="0.0.2", command="forensics-app train --temporal-from base")
+    out = trainer.retrain_temporal(config, base, printer=lambda _line: None)
+    old, new = load_tiny(base), load_tiny(out)  # load_model checks the new card's SHA-256
+    for key, value in old.spatial.state_dict().items():
+        assert torch.equal(value, new.spatial.state_dict()[key]), key
+    assert any(not torch.equal(v, new.temporal.state_dict()[k])
+               for k, v in old.temporal.state_dict().items())
+    assert new.card.version == "0.0.2" and new.card.temperature_spatial == 1.3
+    assert set(new.card.metrics) == {"validation_frames_dfdc", "validation_sequences"}
+    assert new.card.metrics["validation_sequences"]["count_by_kind"]["real"] > 0
+    retrain = new.card.training["temporal_retrain"]
+    assert retrain["base"] == {"name": "tiny-test", "version": "0.0.1", "sha256": old.card.sha256}
+    assert retrain["command"] == config.command and retrain["temporal_attention_weight"] == 1.0
+    assert new.card.training["command"] == "the spatial recipe"

@@ -178,6 +178,21 @@ def test_temporal_fakes_alter_exactly_the_frames_they_mark(sequences):
             assert mask.sum() == 2, "the two frames after the jump are marked"
 
 
+def test_temporal_fakes_mark_where_other_footage_starts(sequences):
+    seqs, *_ = sequences
+    for mask, cuts, kind in zip(seqs.blended, seqs.cuts, seqs.kinds, strict=True):
+        assert len(cuts) == len(mask) and not cuts[0], "frame 0 has nothing before it"
+        starts = np.flatnonzero(cuts).tolist()
+        marked = np.flatnonzero(mask)
+        if kind in ("real", "flicker"):
+            assert starts == [], kind  # a flicker alters frames, it cuts nothing
+        elif kind in ("identity", "drop"):
+            assert starts == [marked[0]], kind  # the first frame of the other footage
+        else:  # splice: into and out of the blend; freeze: first repeat, first frame after
+            ends = (marked[0], marked[-1] + 1)
+            assert starts == [at for at in ends if 0 < at < len(mask)], kind
+
+
 def test_heldout_splice_metrics_measure_localisation_on_a_tiny_model(tmp_path):
     from test_train import synthetic_clip
     from tiny_model import load_tiny, make_tiny_model
@@ -200,3 +215,6 @@ def test_heldout_splice_metrics_measure_localisation_on_a_tiny_model(tmp_path):
     assert 0.0 <= figures["relevancy_localisation_auc_mean"] <= 1.0
     assert 0.0 < figures["real_windows_mean_attention_row_entropy"] <= 1.0
     assert figures["marker_near_boundary_share"] in (0.0, 0.5, 1.0)
+    assert figures["real_windows_with_a_marker_share"] in (0.0, 0.5, 1.0)
+    precision = figures["marker_precision"]
+    assert precision is None or 0.0 <= precision <= 1.0

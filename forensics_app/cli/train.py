@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loader-workers", type=int, default=d.loader_workers,
                    help="processes making training images")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--temporal-from", metavar="MODEL", default=None,
+                   help="keep this model's spatial model and calibration (folder or name) and "
+                   "train only a new temporal model on its embeddings (--faces not needed)")
     p.add_argument("--name", default=d.name)
     p.add_argument("--version", dest="model_version", default=d.version)
     p.set_defaults(run=run)
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     from forensics_app.core.devices import resolve_device
     from forensics_app.core.train.config import TrainConfig
-    from forensics_app.core.train.trainer import run_training
+    from forensics_app.core.train.trainer import retrain_temporal, run_training
 
     if args.input_size % 32:
         raise UsageError(f"--input-size must be a multiple of 32, not {args.input_size}")
@@ -88,8 +91,12 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=str(args.cache) if args.cache else None, name=args.name,
         version=args.model_version,
         command="forensics-app " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    printer = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        run_training(config, resume=args.resume, printer=lambda line: print(line, flush=True))
+        if args.temporal_from:
+            retrain_temporal(config, args.temporal_from, resume=args.resume, printer=printer)
+        else:
+            run_training(config, resume=args.resume, printer=printer)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise ForensicsError(str(err)) from err
     return 0

@@ -138,6 +138,7 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
 
     loc_aucs, near_marker, clip_p, frame_mean_p = [], [], [], []
     real_entropy, real_clip_p, real_frame_p, attention_on_fake = [], [], [], []
+    markers_near, markers_total, real_marked = 0, 0, []
     def scored(images: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
         tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
         scores = score_faces(model, tensor, explain=False)
@@ -160,6 +161,7 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
                     views = temporal_metrics(clip_score.attention)
                     mean_p = float(np.mean(p_fake))
                     if not spliced:
+                        real_marked.append(bool(len(views.unusual)))
                         real_entropy.append(_row_entropy(views.mean_attention))
                         real_clip_p.append(clip_score.p_fake)
                         real_frame_p.append(mean_p)
@@ -167,9 +169,11 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
                     loc_aucs.append(binary_metrics(mask.astype(int),
                                                    clip_score.frame_relevancy)["auc"])
                     edges = np.flatnonzero(np.diff(mask.astype(int))) + 0.5
-                    near_marker.append(bool(len(views.unusual)) and bool(
-                        np.min(np.abs(np.asarray(views.unusual)[:, None] - edges[None]))
-                        <= 2.5))
+                    marked = np.asarray(views.unusual, float)
+                    near = np.abs(marked[:, None] - edges[None]).min(axis=1) <= 2.5
+                    near_marker.append(bool(near.any()))
+                    markers_near += int(near.sum())
+                    markers_total += len(marked)
                     received = views.mean_attention.mean(axis=0)  # attention each frame receives
                     attention_on_fake.append(float(received[mask].sum() / mask.mean()
                                                    / received.sum()))
@@ -181,6 +185,10 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
         "relevancy_localisation_auc_mean": float(np.nanmean(loc_aucs)) if loc_aucs else None,
         "relevancy_localisation_auc_median": float(np.nanmedian(loc_aucs)) if loc_aucs else None,
         "marker_near_boundary_share": float(np.mean(near_marker)) if near_marker else None,
+        # of all markers on the splices, the share near a boundary (the rest point elsewhere)
+        "marker_precision": markers_near / markers_total if markers_total else None,
+        "real_windows_with_a_marker_share": float(np.mean(real_marked)) if real_marked
+        else None,
         "attention_on_faked_frames_ratio": float(np.mean(attention_on_fake))
         if attention_on_fake else None,
         "real_windows_mean_attention_row_entropy": float(np.mean(real_entropy))

@@ -112,11 +112,14 @@ def _predict(model: SpatialModel, inputs: torch.Tensor, batch: int,
 # --------------------------------------------------------------------------- temporal stage
 
 def optimisation_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                      logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """One binary cross-entropy step with gradient clipping; returns the loss."""
+                      logits: torch.Tensor, labels: torch.Tensor,
+                      extra: torch.Tensor | None = None) -> float:
+    """One binary cross-entropy step (plus `extra`, an auxiliary loss term) with gradient
+    clipping; returns the classification loss."""
     loss = F.binary_cross_entropy_with_logits(logits, labels)
+    total = loss if extra is None else loss + extra
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    total.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     scheduler.step()

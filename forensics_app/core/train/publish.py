@@ -101,6 +101,17 @@ def _num(value, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _share(value) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def _minutes(training: dict) -> str:
+    retrain = training.get("temporal_retrain") or {}
+    total = training.get("total_minutes", "?")
+    return (f"{total} + {retrain['minutes']} (temporal retrain)" if retrain.get("minutes")
+            else str(total))
+
+
 def headline_markdown(card) -> str:
     """The card's held-out figures against the project's targets, as the first thing a reader
     of MODEL_CARD.md sees; built from the metrics, so it cannot disagree with them."""
@@ -141,6 +152,10 @@ def headline_markdown(card) -> str:
          f"≥ {TARGETS['localisation']}"),
         ("… red marker within 2 sampled frames of a splice boundary",
          f"{(splices.get('marker_near_boundary_share') or 0):.0%} of windows", "most"),
+        ("… of all red markers on the splices, the share near a boundary",
+         _share(splices.get("marker_precision")), ""),
+        ("… the same windows unspliced (real): share with any red marker",
+         _share(splices.get("real_windows_with_a_marker_share")), ""),
         ("… attention received by faked frames vs their share",
          f"{_num(splices.get('attention_on_faked_frames_ratio'), 2)}×", "> 1"),
         ("real windows: mean attention row entropy / log T (1.0 = uniform)",
@@ -153,7 +168,7 @@ def headline_markdown(card) -> str:
     verdict = ("it meets the detection targets" if met else "it does **not** reach the "
                "targets this project set (issue 8: self-blend AUC ≥ 0.97, DFDC ≥ 0.92, robust "
                "to H.264 CRF 35): say so in any report")
-    lines = [f"**Read this first.** A detector trained in about {t.get('total_minutes', '?')} "
+    lines = [f"**Read this first.** A detector trained in about {_minutes(t)} "
              "minutes on a 2-core CPU. On held-out data it is a real but moderate detector, "
              f"and {verdict}.", "",
              "| held-out measurement (never trained on) | figure | target |", "|---|---|---|"]
@@ -201,6 +216,7 @@ def render_markdown(card, figures_md: str = "") -> str:
               f"{t.get('input_size')} px, stem + {t.get('freeze_blocks')} stages frozen, device "
               f"{t.get('device')} ({t.get('torch_threads')} threads), "
               f"{t.get('train_img_per_s')} img/s, {t.get('total_minutes')} min in all.", "",
+              *_temporal_markdown(t),
               "## Calibration and threshold", "",
               f"{(t.get('calibration') or {}).get('method', '')}. Temperatures: spatial "
               f"{card.temperature_spatial}, temporal {card.temperature_temporal}; fusion "
@@ -212,6 +228,34 @@ def render_markdown(card, figures_md: str = "") -> str:
     lines += ["## Limitations", ""] + [f"- {x}" for x in card.limitations]
     lines += ["", "## Weights", "", f"`model.safetensors`, SHA-256 `{card.sha256}`", ""]
     return "\n".join(lines)
+
+
+def _temporal_markdown(training: dict) -> list[str]:
+    """How the temporal model was trained: its attention supervision and, for a model whose
+    temporal stage was trained again on an earlier model's spatial one, that run."""
+    retrain = training.get("temporal_retrain") or {}
+    recipe = retrain or training
+    lines = []
+    if retrain:
+        base = retrain["base"]
+        lines += [f"The spatial model (weights and calibration) is {base['name']} "
+                  f"{base['version']}'s (SHA-256 `{base['sha256'][:16]}…`), made by the command "
+                  "above; the temporal model was then trained again on its embeddings, "
+                  f"{retrain.get('minutes')} min on {retrain.get('device')}:", "", "```",
+                  retrain.get("command", ""), "```", ""]
+    target = recipe.get("temporal_attention_target")
+    if recipe.get("temporal_attention_weight") and target:
+        lines += [f"Temporal model: {recipe.get('temporal_epochs')} epochs on synthetic "
+                  "temporal fakes (flicker, splice, freeze, drop, identity change) and real "
+                  "windows, clip label plus an attention loss (weight "
+                  f"{recipe['temporal_attention_weight']}): the mean attention is trained toward "
+                  f"a local kernel within unbroken footage (decay {target['tau_frames']} "
+                  f"sampled frames), {target['fake_share']:.0%} of each row on the frames a "
+                  "fake altered, and a clip-wide look from the two frames either side of a cut. "
+                  "So its red markers are where *it* sees other footage begin, and bright "
+                  "columns where it sees altered frames: learned, not emergent, and only as "
+                  "good as the figures above.", ""]
+    return lines
 
 
 def _metric_lines(value, depth: int = 0) -> list[str]:

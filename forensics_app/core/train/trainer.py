@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ from forensics_app.core.train.finetune import (
 from forensics_app.core.train.loop import RunLog, predict_spatial, seed_everything
 from forensics_app.core.train.metrics import binary_metrics
 from forensics_app.core.train.temporal_stage import (
+    ATTENTION_FAKE_SHARE,
+    ATTENTION_TAU,
     Sequences,
     build_sequences,
     predict_temporal,
@@ -231,15 +233,12 @@ def run_training(config: TrainConfig, resume: bool = False,
                     batch=32)
     infer_rate = len(probe) / (time.perf_counter() - tick)
 
-    # Temporal model on frozen per-frame embeddings.
-    seed_everything(config.seed + 1)
-    tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
-    temporal = TemporalModel(tcfg)
-    train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
-    val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
-    temporal, temporal_history = train_temporal(temporal, train_seqs, val_seqs, config, out,
-                                                log, resume, spatial_fingerprint(spatial))
-    cal = calibrate(spatial, temporal, val_sets, val_seqs, config, log)
+    temporal, temporal_history, val_seqs = temporal_stage(spatial, train_clips, val_clips,
+                                                          config, out, log, resume)
+    t_spatial, shift_spatial, spatial_cal = calibrate_spatial(spatial, val_sets, config, log)
+    cal = calibrate_temporal(temporal, val_seqs, t_spatial, shift_spatial, config, log)
+    cal["calibration"].update(spatial_cal.pop("calibration"))
+    cal["metrics"] = {**_rounded(spatial_cal), **cal["metrics"]}
     minutes = (time.perf_counter() - t0) / 60
     train_rates = [h["train_img_per_s"] for h in spatial_history]
     card = ModelCard(
@@ -249,8 +248,7 @@ def run_training(config: TrainConfig, resume: bool = False,
         description=("Face-swap detector: EfficientNet-Lite0 (ImageNet init, fine-tuned "
                      f"from stage {config.freeze_blocks + 1}) → {spatial.grid}×{spatial.grid} "
                      "feature tokens → ViT head, trained on self-blended fakes of real faces "
-                     "and on DFDC real/fake crops; temporal transformer over its frozen "
-                     "per-frame embeddings, trained on synthetic temporal fakes."),
+                     "and on DFDC real/fake crops; " + TEMPORAL_DESCRIPTION),
         training={
             "data": _data_line(config, faces),
             "face_folders": faces.counts if faces else None,
@@ -261,7 +259,7 @@ def run_training(config: TrainConfig, resume: bool = False,
             "command": config.command, "seed": config.seed,
             "epochs_run": len(spatial_history), "epochs": config.epochs,
             "steps_per_epoch": config.steps_per_epoch, "batch_images": 2 * config.batch_pairs,
-            "sbi_share": config.sbi_share, "temporal_epochs": config.temporal_epochs,
+            "sbi_share": config.sbi_share, **_temporal_recipe(config),
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
             # what evaluate --heldout needs to rebuild the same split
             "face_val_fraction": config.face_val_fraction,
@@ -282,6 +280,57 @@ def run_training(config: TrainConfig, resume: bool = False,
     save_model(spatial, temporal, card, out)
     log(f"model written to {out} ({(out / 'model.safetensors').stat().st_size / 1e6:.1f} MB) "
         f"in {minutes:.1f} min")
+    return out
+
+
+TEMPORAL_DESCRIPTION = ("temporal transformer over its frozen per-frame embeddings, trained on "
+                        "synthetic temporal fakes, its attention supervised to spread at cuts "
+                        "in the footage and lean on altered frames.")
+
+# Card metrics that describe the spatial model alone: a temporal retrain keeps them. Every
+# other figure (validation sequences, held-out splices, shared videos) is measured again.
+_SPATIAL_METRICS = ("validation_frames_", "calibration_frames")
+
+
+def retrain_temporal(config: TrainConfig, base: str | Path, resume: bool = False,
+                     printer: Callable[[str], None] = print) -> Path:
+    """A new model from `base`'s spatial model (weights and calibration unchanged) and a
+    temporal model trained afresh on its embeddings, as `run_training`'s temporal stage
+    trains it; returns the run folder (a loadable model folder)."""
+    from forensics_app.core.models.registry import load_model
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(out, printer)
+    write_json(out / "train_config.json", asdict(config))
+    t0 = time.perf_counter()
+    detector = load_model(base, config.device)
+    spatial, card = detector.spatial.float().eval(), detector.card
+    log(f"spatial model of {card.name} {card.version} (SHA-256 {card.sha256[:12]}…) kept as is")
+    train_clips, val_clips = split_clips(load_clips(config, log), card.training["val_clips"])
+    temporal, history, val_seqs = temporal_stage(spatial, train_clips, val_clips, config, out,
+                                                 log, resume)
+    # The base's logits are already calibrated but for the temperature: shift 0.
+    cal = calibrate_temporal(temporal, val_seqs, card.temperature_spatial, 0.0, config, log)
+    minutes = (time.perf_counter() - t0) / 60
+    new = replace(
+        card, version=config.version, sha256="", temperature_temporal=cal["temperature_temporal"],
+        description=card.description.split("; temporal")[0] + "; " + TEMPORAL_DESCRIPTION,
+        fusion=cal["fusion"], threshold=cal["threshold"],
+        metrics={**{k: v for k, v in card.metrics.items() if k.startswith(_SPATIAL_METRICS)},
+                 **cal["metrics"]},
+        training={**card.training,
+                  "calibration": {**card.training.get("calibration", {}), **cal["calibration"]},
+                  "temporal_retrain": {
+                      "base": {"name": card.name, "version": card.version,
+                               "sha256": card.sha256},
+                      "command": config.command, "seed": config.seed,
+                      **_temporal_recipe(config), "minutes": round(minutes, 1),
+                      "device": config.device}},
+        limitations=[], indicator_rates={})
+    write_json(out / "history.json", {"temporal": history})
+    save_model(spatial, temporal, new, out)
+    log(f"model written to {out} in {minutes:.1f} min")
     return out
 
 
@@ -307,14 +356,34 @@ def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(fit), np.flatnonzero(~fit)
 
 
-def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_sets: list,
-              val_seqs: Sequences, config: TrainConfig, log: RunLog) -> dict:
-    """Calibrate both models on held-out data (Platt scaling: a temperature, and a shift folded
-    into the output bias), fitted on one half of the validation pairs and measured (ECE) on
-    the other; then choose the fusion and the verdict threshold on the validation sequences.
+def temporal_stage(spatial: SpatialModel, train_clips: Sequence[ClipFaces],
+                   val_clips: Sequence[ClipFaces], config: TrainConfig, out: Path, log: RunLog,
+                   resume: bool = False) -> tuple[TemporalModel, list[dict], Sequences]:
+    """The temporal model trained on `spatial`'s frozen per-frame embeddings of the clips;
+    returns it, its history and the validation sequences (for calibration)."""
+    seed_everything(config.seed + 1)
+    tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
+    train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
+    val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
+    temporal, history = train_temporal(TemporalModel(tcfg), train_seqs, val_seqs, config, out,
+                                       log, resume, spatial_fingerprint(spatial))
+    return temporal, history, val_seqs
 
-    Mutates the models' head biases; returns the card's calibration fields and metrics.
-    """
+
+def _temporal_recipe(config: TrainConfig) -> dict:
+    return {"temporal_epochs": config.temporal_epochs,
+            "temporal_attention_weight": config.temporal_attention_weight,
+            "temporal_attention_target": {"tau_frames": ATTENTION_TAU,
+                                          "fake_share": ATTENTION_FAKE_SHARE}}
+
+
+def calibrate_spatial(spatial: SpatialModel, val_sets: list, config: TrainConfig,
+                      log: RunLog) -> tuple[float, float, dict]:
+    """Platt scaling of the frame scores (a temperature, and a shift folded into the head's
+    bias), fitted on one half of the validation pairs and measured (ECE) on the other.
+
+    Mutates the head bias; returns the temperature, the shift (for logits computed before the
+    fold) and the metrics (with the card's calibration fields under "calibration")."""
     device = torch.device(config.device)
     raw = {v.name: predict_images(spatial, v.images, device)[0] for v in val_sets}
     logits = np.concatenate([raw[v.name] for v in val_sets])
@@ -335,11 +404,26 @@ def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_sets: list,
         f"held-out half {ece['ece_uncalibrated']:.3f} → {ece['ece_held_out_half']:.3f}; "
         + ", ".join(f"{v.name} AUC {metrics[f'validation_frames_{v.name}']['auc']:.4f}"
                     for v in val_sets))
+    fold_shift(spatial.head, shift_spatial)
+    metrics["calibration"] = {"method": "Platt scaling (temperature + shift folded into the "
+                              "output bias), fitted on half of the held-out pairs, ECE "
+                              "measured on the other half",
+                              "shift_spatial": round(shift_spatial, 4)}
+    return t_spatial, shift_spatial, metrics
+
+
+def calibrate_temporal(temporal: TemporalModel, val_seqs: Sequences, t_spatial: float,
+                       shift_spatial: float, config: TrainConfig, log: RunLog) -> dict:
+    """Platt scaling of the clip score on the validation sequences, then the fusion and the
+    verdict threshold. The sequences' frame logits are turned into probabilities with the
+    spatial calibration (`shift_spatial`: 0 for logits of an already calibrated model).
+
+    Mutates the temporal head's bias; returns the card's calibration fields and metrics."""
+    device = torch.device(config.device)
     seq_labels = np.asarray(val_seqs.labels)
     clip_raw = predict_temporal(temporal, val_seqs, device)
     t_temporal, shift_temporal = fit_platt(clip_raw, seq_labels)
     clip_p = _sigmoid((clip_raw + shift_temporal) / t_temporal)
-    fold_shift(spatial.head, shift_spatial)
     fold_shift(temporal.head, shift_temporal)
     mean_frame_p = np.array([_sigmoid((x + shift_spatial) / t_spatial).mean()
                              for x in val_seqs.frame_logits])
@@ -365,12 +449,8 @@ def calibrate(spatial: SpatialModel, temporal: TemporalModel, val_sets: list,
     return {
         "temperature_spatial": round(t_spatial, 4), "temperature_temporal": round(t_temporal, 4),
         "fusion": fusion, "threshold": threshold,
-        "calibration": {"method": "Platt scaling (temperature + shift folded into the output "
-                        "bias), fitted on half of the held-out pairs, ECE measured on the "
-                        "other half", "shift_spatial": round(shift_spatial, 4),
-                        "shift_temporal": round(shift_temporal, 4)},
+        "calibration": {"shift_temporal": round(shift_temporal, 4)},
         "metrics": _rounded({
-            **metrics,
             "validation_sequences": {**video_metrics, "fusion_aucs": fusion_aucs,
                                      "by_kind": by_kind,
                                      "count_by_kind": {k: int((kinds == k).sum())
