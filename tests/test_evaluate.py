@@ -160,3 +160,25 @@ def test_evaluate_cli_on_images_with_a_tiny_model(tmp_path, tiny_model_dir):
     assert (out / "roc.png").exists() and (out / "confusion.png").exists()
     assert main(["evaluate", "--labels", str(tmp_path / "missing.csv"), "--out",
                  str(out)]) == 1
+
+
+def test_publish_turns_evaluations_into_the_cards_shared_figures(tmp_path):
+    from dataclasses import asdict
+
+    from forensics_app.core.train.publish import shared_faces_entry, shared_videos_entry
+
+    root = tmp_path / "data"
+    scored = [ItemScore(str(root / "videos/real/r.mp4"), 0, "video", 0.2, [0.1, 0.3], "real"),
+              ItemScore(str(root / "videos/fake/f.mp4"), 1, "video", 0.4, [0.6, 0.4], "real"),
+              ItemScore(str(root / "faces/x.png"), 1, "face", 0.9, [0.9], "fake"),
+              ItemScore(str(root / "images/y.jpg"), 0, "image", 0.2, [0.2], "real")]
+    metrics = summarise(scored, 0.5)
+    metrics["items"] = [asdict(s) for s in scored]
+    metrics["frames_per_video"] = 32
+    videos = shared_videos_entry({**metrics, "items": metrics["items"][:2]}, root)
+    assert videos["frames"] == 32 and videos["count"] == 2 and videos["correct"] == 1
+    assert videos["videos"]["f"] == {"path": "videos/fake/f.mp4", "truth": "fake",
+                                     "p_fake": 0.4, "label": "real"}
+    assert videos["video_auc"] == metrics["video"]["auc"]
+    faces = shared_faces_entry(metrics)
+    assert faces["faces_dfdc_22_crops"]["count"] == 1 and faces["images_real"]["count"] == 1

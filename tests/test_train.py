@@ -425,7 +425,8 @@ def test_temporal_training_moves_the_attention_toward_its_target(tmp_path):
     from forensics_app.core.train.temporal_stage import _targets, attention_loss, cut_mask
 
     torch.manual_seed(0)
-    config = tiny_config(tmp_path, temporal_epochs=40, temporal_batch=8, temporal_lr=3e-3)
+    config = tiny_config(tmp_path, temporal_epochs=40, temporal_batch=8, temporal_lr=3e-3,
+                         temporal_attention_weight=1.0)
     gen = torch.Generator().manual_seed(0)
     seqs = Sequences()
     for i in range(24):
@@ -473,7 +474,8 @@ def test_retraining_the_temporal_model_keeps_the_spatial_model_and_its_calibrati
     clips = [synthetic_clip("a", 40, 0), synthetic_clip("b", 40, 1), synthetic_clip("v", 40, 2)]
     monkeypatch.setattr(trainer, "load_clips", lambda config, log: clips)
     config = tiny_config(tmp_path / "run", temporal_epochs=2, temporal_sequences=1,
-                         version="0.0.2", command="forensics-app train --temporal-from base")
+                         version="0.0.2", command="forensics-app train --temporal-from base",
+                         temporal_attention_weight=0.5)
     out = trainer.retrain_temporal(config, base, printer=lambda _line: None)
     old, new = load_tiny(base), load_tiny(out)  # load_model checks the new card's SHA-256
     for key, value in old.spatial.state_dict().items():
@@ -485,5 +487,11 @@ def test_retraining_the_temporal_model_keeps_the_spatial_model_and_its_calibrati
     assert new.card.metrics["validation_sequences"]["count_by_kind"]["real"] > 0
     retrain = new.card.training["temporal_retrain"]
     assert retrain["base"] == {"name": "tiny-test", "version": "0.0.1", "sha256": old.card.sha256}
-    assert retrain["command"] == config.command and retrain["temporal_attention_weight"] == 1.0
+    assert retrain["command"] == config.command and retrain["temporal_attention_weight"] == 0.5
     assert new.card.training["command"] == "the spatial recipe"
+    assert "attention supervised" in new.card.description
+    # resumed: the sequences (most of the stage's time) are reused, not built again
+    lines: list[str] = []
+    trainer.retrain_temporal(config, base, resume=True, printer=lines.append)
+    assert any("temporal sequences reused" in line for line in lines)
+    assert not any("temporal sequences: " in line for line in lines)

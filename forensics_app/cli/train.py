@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-faces-per-source", type=int, default=None,
                    help="use at most this many people / source videos per face folder")
     p.add_argument("--temporal-epochs", type=int, default=d.temporal_epochs)
+    p.add_argument("--temporal-attention-weight", type=float,
+                   default=d.temporal_attention_weight,
+                   help="weight of the temporal attention loss beside the clip label "
+                   f"({d.temporal_attention_weight}; 0: the label alone)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--input-size", type=int, default=d.input_size,
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         sbi_share=args.sbi_share, max_faces_per_source=args.max_faces_per_source,
         loader_workers=args.loader_workers,
         temporal_epochs=args.temporal_epochs, device=device, seed=args.seed,
+        temporal_attention_weight=args.temporal_attention_weight,
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         val_clips=[v for v in args.val_clips.split(",") if v],

@@ -53,20 +53,60 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
     return dest
 
 
+def shared_videos_entry(metrics: dict, root: Path) -> dict:
+    """The card's `shared_videos` from `evaluate --labels … --kinds video` metrics.json (the
+    form test_default_model re-analyses: path under the data root, truth, p_fake, label)."""
+    videos = {}
+    for item in metrics["items"]:
+        path = Path(item["path"])
+        videos[path.stem] = {"path": str(path.resolve().relative_to(root.resolve())),
+                             "truth": "fake" if item["label"] else "real",
+                             "p_fake": item["p_fake"], "label": item["prediction"]}
+    return {"frames": metrics["frames_per_video"], "videos": videos,
+            "video_auc": metrics["video"]["auc"], "video_accuracy": metrics["video"]["accuracy"],
+            "frame_auc": metrics["frame"]["auc"],
+            "correct": sum(v["label"] == v["truth"] for v in videos.values()),
+            "count": len(videos)}
+
+
+def shared_faces_entry(metrics: dict) -> dict:
+    """The card's `shared_faces` from `evaluate --labels … --kinds face,image` metrics.json."""
+    by_kind = metrics["frame_by_kind"]
+    return {"faces_dfdc_22_crops": by_kind["face"], "images_real": by_kind["image"]}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """python -m forensics_app.core.train.publish RUN DEST [--metrics NAME=FILE.json ...]"""
+    """python -m forensics_app.core.train.publish RUN DEST [--heldout FILE] [--videos FILE]
+    [--faces FILE] [--metrics NAME=FILE.json ...]"""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("run", type=Path)
     parser.add_argument("dest", type=Path)
+    parser.add_argument("--heldout", type=Path, help="evaluate --heldout's heldout.json")
+    parser.add_argument("--videos", type=Path,
+                        help="metrics.json of evaluate --labels … --kinds video")
+    parser.add_argument("--faces", type=Path,
+                        help="metrics.json of evaluate --labels … --kinds face,image")
+    parser.add_argument("--root", type=Path, default=Path("../shared/data"),
+                        help="the folder the labels CSV's paths are relative to")
     parser.add_argument("--metrics", nargs="*", default=[],
                         help="NAME=FILE.json: add the file's content to the card's metrics")
     args = parser.parse_args(argv)
+
+    def read(path: Path) -> dict:
+        return json.loads(path.read_text(encoding="utf-8"))
+
     extra = {}
+    if args.heldout:
+        extra["heldout"] = read(args.heldout)
+    if args.videos:
+        extra["shared_videos"] = shared_videos_entry(read(args.videos), args.root)
+    if args.faces:
+        extra["shared_faces"] = shared_faces_entry(read(args.faces))
     for item in args.metrics:
         name, _, file = item.partition("=")
-        extra[name] = json.loads(Path(file).read_text(encoding="utf-8"))
+        extra[name] = read(Path(file))
     print(publish(args.run, args.dest, extra))
     return 0
 

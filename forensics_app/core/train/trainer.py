@@ -248,7 +248,7 @@ def run_training(config: TrainConfig, resume: bool = False,
         description=("Face-swap detector: EfficientNet-Lite0 (ImageNet init, fine-tuned "
                      f"from stage {config.freeze_blocks + 1}) → {spatial.grid}×{spatial.grid} "
                      "feature tokens → ViT head, trained on self-blended fakes of real faces "
-                     "and on DFDC real/fake crops; " + TEMPORAL_DESCRIPTION),
+                     "and on DFDC real/fake crops; " + temporal_description(config)),
         training={
             "data": _data_line(config, faces),
             "face_folders": faces.counts if faces else None,
@@ -283,9 +283,12 @@ def run_training(config: TrainConfig, resume: bool = False,
     return out
 
 
-TEMPORAL_DESCRIPTION = ("temporal transformer over its frozen per-frame embeddings, trained on "
-                        "synthetic temporal fakes, its attention supervised to spread at cuts "
-                        "in the footage and lean on altered frames.")
+def temporal_description(config: TrainConfig) -> str:
+    text = "temporal transformer over its frozen per-frame embeddings, trained on synthetic " \
+        "temporal fakes"
+    if config.temporal_attention_weight:
+        text += ", its attention supervised to spread at cuts and lean on altered frames"
+    return text + "."
 
 # Card metrics that describe the spatial model alone: a temporal retrain keeps them. Every
 # other figure (validation sequences, held-out splices, shared videos) is measured again.
@@ -315,7 +318,7 @@ def retrain_temporal(config: TrainConfig, base: str | Path, resume: bool = False
     minutes = (time.perf_counter() - t0) / 60
     new = replace(
         card, version=config.version, sha256="", temperature_temporal=cal["temperature_temporal"],
-        description=card.description.split("; temporal")[0] + "; " + TEMPORAL_DESCRIPTION,
+        description=card.description.split("; temporal")[0] + "; " + temporal_description(config),
         fusion=cal["fusion"], threshold=cal["threshold"],
         metrics={**{k: v for k, v in card.metrics.items() if k.startswith(_SPATIAL_METRICS)},
                  **cal["metrics"]},
@@ -363,10 +366,23 @@ def temporal_stage(spatial: SpatialModel, train_clips: Sequence[ClipFaces],
     returns it, its history and the validation sequences (for calibration)."""
     seed_everything(config.seed + 1)
     tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
-    train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
-    val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
+    fingerprint = spatial_fingerprint(spatial)
+    # Building the sequences (embedding every cached face, blending the fakes) is most of the
+    # stage's time; a resumed run reuses them when they were made from the same inputs.
+    key = {"fingerprint": fingerprint, "seed": config.seed, "size": config.input_size,
+           "per_identity": config.temporal_sequences, "max_frames": tcfg.max_frames,
+           "train": [c.clip for c in train_clips], "val": [c.clip for c in val_clips]}
+    saved = out / "temporal_sequences.pt"
+    stored = torch.load(saved, weights_only=False) if resume and saved.exists() else None
+    if stored is not None and stored["key"] == key:
+        train_seqs, val_seqs = stored["train"], stored["val"]
+        log(f"temporal sequences reused from {saved}")
+    else:
+        train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
+        val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
+        torch.save({"key": key, "train": train_seqs, "val": val_seqs}, saved)
     temporal, history = train_temporal(TemporalModel(tcfg), train_seqs, val_seqs, config, out,
-                                       log, resume, spatial_fingerprint(spatial))
+                                       log, resume, fingerprint)
     return temporal, history, val_seqs
 
 
