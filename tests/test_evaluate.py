@@ -182,3 +182,12 @@ def test_publish_turns_evaluations_into_the_cards_shared_figures(tmp_path):
     assert videos["video_auc"] == metrics["video"]["auc"]
     faces = shared_faces_entry(metrics)
     assert faces["faces_dfdc_22_crops"]["count"] == 1 and faces["images_real"]["count"] == 1
+
+
+def test_marker_limitation_quotes_the_cards_own_splice_figures():
+    from forensics_app.core.train.publish import measured_limitations
+
+    assert measured_limitations({}) == []
+    lines = measured_limitations({"heldout": {"splices": {
+        "marker_near_boundary_share": 0.0833, "real_windows_with_a_marker_share": 1 / 3}}})
+    assert len(lines) == 1 and "8%" in lines[0] and "33%" in lines[0]

@@ -35,6 +35,18 @@ LIMITATIONS = [
 ]
 
 
+def measured_limitations(metrics: dict) -> list[str]:
+    """Limitations whose figures come from the card's own held-out measurements."""
+    splices = (metrics.get("heldout") or {}).get("splices") or {}
+    near, real = (splices.get("marker_near_boundary_share"),
+                  splices.get("real_windows_with_a_marker_share"))
+    if near is None or real is None:
+        return []
+    return [f"Its red markers (unusual frames) are leads, not findings: on synthetic splices of "
+            f"held-out clips {near:.0%} of the windows got a marker within 2 frames of a splice "
+            f"boundary, and {real:.0%} of the same windows unspliced (real) got a marker too."]
+
+
 def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
             limitations: list[str] | None = None, extra_training: dict | None = None) -> Path:
     run, dest = Path(run), Path(dest)
@@ -44,8 +56,8 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
         raise ValueError(f"{weights} does not match its card's SHA-256")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, dest / WEIGHTS_FILE)
-    card.limitations = list(limitations or LIMITATIONS)
     card.metrics = {**card.metrics, **(extra_metrics or {})}
+    card.limitations = list(limitations or LIMITATIONS) + measured_limitations(card.metrics)
     card.training = {**card.training, **(extra_training or {})}
     (dest / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
     (dest / "MODEL_CARD.md").write_text(render_markdown(card), encoding="utf-8")
