@@ -328,7 +328,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
             losses.append(optimisation_step(model, optimizer, scheduler, out.logit,
                                             labels[idx].to(device), extra))
         val_attention: list[float] = []
-        val_logits = predict_temporal(model, val, device, val_attention)
+        val_logits = predict_temporal(model, val, device, val_attention
+                                      if config.temporal_attention_weight else None)
         val_loss = float(F.binary_cross_entropy_with_logits(
             torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
         # Selected on both terms: the label loss alone bottoms out before the attention has
@@ -339,7 +340,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
                         "train_attention_loss": float(np.mean(attention_losses))
                         if attention_losses else None,
-                        "val_loss": val_loss, "val_attention_loss": val_attention_mean,
+                        "val_loss": val_loss,
+                        "val_attention_loss": val_attention_mean if val_attention else None,
                         "val_auc": auc})
         if (epoch + 1) % 5 == 0 or epoch + 1 == config.temporal_epochs:
             train_attention = history[-1]["train_attention_loss"] or 0.0

@@ -366,6 +366,7 @@ def temporal_stage(spatial: SpatialModel, train_clips: Sequence[ClipFaces],
     returns it, its history and the validation sequences (for calibration)."""
     seed_everything(config.seed + 1)
     tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
+    temporal = TemporalModel(tcfg)  # initialised right after the seed, as runs always did
     fingerprint = spatial_fingerprint(spatial)
     # Building the sequences (embedding every cached face, blending the fakes) is most of the
     # stage's time; a resumed run reuses them when they were made from the same inputs.
@@ -381,8 +382,8 @@ def temporal_stage(spatial: SpatialModel, train_clips: Sequence[ClipFaces],
         train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
         val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
         torch.save({"key": key, "train": train_seqs, "val": val_seqs}, saved)
-    temporal, history = train_temporal(TemporalModel(tcfg), train_seqs, val_seqs, config, out,
-                                       log, resume, fingerprint)
+    temporal, history = train_temporal(temporal, train_seqs, val_seqs, config, out, log, resume,
+                                       fingerprint)
     return temporal, history, val_seqs
 
 
