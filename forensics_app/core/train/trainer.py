@@ -290,6 +290,7 @@ def temporal_description(config: TrainConfig) -> str:
         text += ", its attention supervised to spread at cuts and lean on altered frames"
     return text + "."
 
+
 # Card metrics that describe the spatial model alone: a temporal retrain keeps them. Every
 # other figure (validation sequences, held-out splices, shared videos) is measured again.
 _SPATIAL_METRICS = ("validation_frames_", "calibration_frames")
@@ -302,13 +303,19 @@ def retrain_temporal(config: TrainConfig, base: str | Path, resume: bool = False
     trains it; returns the run folder (a loadable model folder)."""
     from forensics_app.core.models.registry import load_model
 
+    t0 = time.perf_counter()
+    detector = load_model(base, config.device)  # before the run folder: a bad base leaves none
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out, printer)
-    write_json(out / "train_config.json", asdict(config))
-    t0 = time.perf_counter()
-    detector = load_model(base, config.device)
     spatial, card = detector.spatial.float().eval(), detector.card
+    # The faces are cut and sized as the base model was trained on them, whatever the flags say.
+    trained = card.training
+    config = replace(config, input_size=spatial.config.input_size,
+                     margin=trained.get("margin", config.margin),
+                     frames_per_clip=trained.get("frames_per_clip", config.frames_per_clip),
+                     cache_size=trained.get("cache_size", config.cache_size))
+    write_json(out / "train_config.json", asdict(config))
     log(f"spatial model of {card.name} {card.version} (SHA-256 {card.sha256[:12]}…) kept as is")
     train_clips, val_clips = split_clips(load_clips(config, log), card.training["val_clips"])
     temporal, history, val_seqs = temporal_stage(spatial, train_clips, val_clips, config, out,
