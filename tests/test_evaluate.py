@@ -191,3 +191,16 @@ def test_marker_limitation_quotes_the_cards_own_splice_figures():
     lines = measured_limitations({"heldout": {"splices": {
         "marker_near_boundary_share": 0.0833, "real_windows_with_a_marker_share": 1 / 3}}})
     assert len(lines) == 1 and "8%" in lines[0] and "33%" in lines[0]
+
+
+def test_publish_refuses_a_missing_run_or_figures_file_in_one_line(tmp_path, tiny_model_dir,
+                                                                   capsys):
+    from forensics_app.core.train.publish import main
+
+    dest = tmp_path / "models" / "x"
+    assert main([str(tmp_path / "no-run"), str(dest)]) == 1
+    assert main([str(tiny_model_dir), str(dest), "--heldout", str(tmp_path / "none.json")]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(line.startswith("publish: error: ") for line in errors)
+    assert "none.json" in errors[1]
+    assert not dest.exists(), "nothing published"

@@ -345,6 +345,8 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert main(["train", "--real", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--input-size", "100"]) == 64
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--temporal-attention-weight", "-1"]) == 64
     # a base model that is not there: an error naming it, and no run folder left behind
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "t"),
                  "--temporal-from", str(tmp_path / "no-model")]) != 0

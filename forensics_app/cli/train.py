@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--real {args.real}: not a folder")
     if args.faces is not None and not (args.faces / "faces").is_dir():
         raise UsageError(f"--faces {args.faces}: no faces/ folder in it")
+    if args.temporal_attention_weight < 0:
+        raise UsageError("--temporal-attention-weight must be ≥ 0, not "
+                         f"{args.temporal_attention_weight}")
     if not 0 <= args.sbi_share <= 1:
         raise UsageError(f"--sbi-share must lie in [0, 1], not {args.sbi_share}")
     if args.threads:

@@ -18,17 +18,23 @@ MIN_UNUSUAL_DEVIATION = 1.0  # sampled frames: a residual smaller than this is n
 NEAR_UNIFORM = 0.1
 
 
-def frame_attention(attentions: list[torch.Tensor] | np.ndarray) -> np.ndarray:
-    """Per-layer (H, 1+T, 1+T) attention with CLS → float32 L×H×T×T, rows renormalised to 1.
+def frame_rows(attention: torch.Tensor) -> torch.Tensor:
+    """(…, 1+T, 1+T) attention with CLS → (…, T, T) over the frame tokens, rows renormalised
+    to 1. Differentiable, so the temporal training's attention loss reads the same rows.
 
     Dropping the CLS column leaves rows summing to less than 1; renormalising keeps each row a
     distribution over frames, which the range and strength formulas assume.
     """
-    stacked = np.stack([np.asarray(a.detach().cpu() if torch.is_tensor(a) else a)
-                        for a in attentions]).astype(np.float64)
-    frames = stacked[..., 1:, 1:]
-    sums = frames.sum(axis=-1, keepdims=True)
-    return (frames / np.where(sums > 0, sums, 1.0)).astype(np.float32)
+    frames = attention[..., 1:, 1:]
+    sums = frames.sum(dim=-1, keepdim=True)
+    return frames / torch.where(sums > 0, sums, torch.ones_like(sums))
+
+
+def frame_attention(attentions: list[torch.Tensor] | np.ndarray) -> np.ndarray:
+    """Per-layer (H, 1+T, 1+T) attention with CLS → float32 L×H×T×T (`frame_rows`)."""
+    stacked = torch.stack([a.detach().cpu() if torch.is_tensor(a) else torch.as_tensor(a)
+                           for a in attentions]).to(torch.float64)
+    return frame_rows(stacked).numpy().astype(np.float32)
 
 
 def average_attention(attention: np.ndarray) -> np.ndarray:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from forensics_app.core.errors import ForensicsError
 from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE, read_card, sha256_file
 
 LIMITATIONS = [
@@ -109,17 +111,21 @@ def main(argv: list[str] | None = None) -> int:
     def read(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
 
-    extra = {}
-    if args.heldout:
-        extra["heldout"] = read(args.heldout)
-    if args.videos:
-        extra["shared_videos"] = shared_videos_entry(read(args.videos), args.root)
-    if args.faces:
-        extra["shared_faces"] = shared_faces_entry(read(args.faces))
-    for item in args.metrics:
-        name, _, file = item.partition("=")
-        extra[name] = read(Path(file))
-    print(publish(args.run, args.dest, extra))
+    try:
+        extra = {}
+        if args.heldout:
+            extra["heldout"] = read(args.heldout)
+        if args.videos:
+            extra["shared_videos"] = shared_videos_entry(read(args.videos), args.root)
+        if args.faces:
+            extra["shared_faces"] = shared_faces_entry(read(args.faces))
+        for item in args.metrics:
+            name, _, file = item.partition("=")
+            extra[name] = read(Path(file))
+        print(publish(args.run, args.dest, extra))
+    except (ForensicsError, OSError, ValueError, KeyError) as err:  # JSON errors: ValueError
+        print(f"publish: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

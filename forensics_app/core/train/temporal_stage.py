@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from forensics_app.core.explain.attention import frame_rows
 from forensics_app.core.models.spatial import SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.data import ClipFaces, augment, blend_sequence, item_rng, to_input
@@ -232,12 +233,9 @@ def attention_target(blended: np.ndarray, cuts: np.ndarray, tau: float = ATTENTI
 def attention_loss(attentions: Sequence[torch.Tensor], padding: torch.Tensor,
                    targets: torch.Tensor) -> torch.Tensor:
     """KL(target ‖ Ā) per real frame row, averaged: Ā is the views' mean attention (over
-    layers and heads, CLS dropped, rows renormalised as explain.attention.frame_attention
-    does). attentions: per layer (B, H, 1+T, 1+T); padding (B, T) True = padding;
-    targets (B, T, T), zero on padding."""
-    frames = torch.stack(list(attentions))[..., 1:, 1:]
-    frames = frames / frames.sum(-1, keepdim=True).clamp_min(1e-9)
-    mean = frames.mean(dim=(0, 2))
+    layers and heads of explain.attention.frame_rows). attentions: per layer (B, H, 1+T, 1+T);
+    padding (B, T) True = padding; targets (B, T, T), zero on padding."""
+    mean = frame_rows(torch.stack(list(attentions))).mean(dim=(0, 2))
     kl = (targets * (targets.clamp_min(1e-12).log() - mean.clamp_min(1e-9).log())).sum(-1)
     valid = (~padding).float()
     return (kl * valid).sum() / valid.sum()
@@ -322,9 +320,10 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
             out = model(x.to(device), mask.to(device))
             extra = None
             if config.temporal_attention_weight:
-                extra = config.temporal_attention_weight * attention_loss(
-                    out.attentions, mask.to(device), _targets(train, idx, x.shape[1]).to(device))
-                attention_losses.append(extra.item() / config.temporal_attention_weight)
+                attention = attention_loss(out.attentions, mask.to(device),
+                                           _targets(train, idx, x.shape[1]).to(device))
+                attention_losses.append(attention.item())
+                extra = config.temporal_attention_weight * attention
             losses.append(optimisation_step(model, optimizer, scheduler, out.logit,
                                             labels[idx].to(device), extra))
         val_attention: list[float] = []
