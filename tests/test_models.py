@@ -33,6 +33,16 @@ def test_default_architecture_shapes():
         temporal(torch.zeros(1, 101, 192))
 
 
+def test_the_channels_last_backbone_gives_the_default_layouts_features():
+    torch.manual_seed(0)
+    model = SpatialModel(SpatialConfig(input_size=64, dim=32, depth=1, heads=2)).eval()
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    with torch.inference_mode():
+        fast = model.forward_features(images)
+        plain = model.backbone.forward_features(model.normalize(images).contiguous())
+    assert torch.allclose(fast, plain, atol=1e-5)
+
+
 def test_padding_mask_keeps_scores_of_valid_frames():
     torch.manual_seed(0)
     temporal = TemporalModel(TemporalConfig(input_dim=8, dim=16)).eval()

@@ -351,6 +351,11 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "t"),
                  "--temporal-from", str(tmp_path / "no-model")]) != 0
     assert not (tmp_path / "t").exists()
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "s"),
+                 "--spatial-from", str(tmp_path / "no-model")]) != 0
+    assert not (tmp_path / "s").exists()
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "s"),
+                 "--spatial-from", "a", "--temporal-from", "b"]) == 64
 
 
 def test_fusion_keeps_both_scores_unless_one_alone_is_clearly_better():
@@ -501,3 +506,90 @@ def test_retraining_the_temporal_model_keeps_the_spatial_model_and_its_calibrati
     trainer.retrain_temporal(config, base, resume=True, printer=lines.append)
     assert any("temporal sequences reused" in line for line in lines)
     assert not any("temporal sequences: " in line for line in lines)
+
+
+def _base_with_recipe(folder: Path, **training) -> Path:
+    """A tiny saved model whose card carries the recipe fields a continuation reads."""
+    import json
+
+    from tiny_model import make_tiny_model
+
+    from forensics_app.core.models.registry import CARD_FILE
+
+    base = make_tiny_model(folder)
+    card = json.loads((base / CARD_FILE).read_text())
+    card["training"] = {"val_clips": ["v"], "command": "the base recipe", "margin": 0.25,
+                        "frames_per_clip": 40, "cache_size": 96, "seed": 5,
+                        "face_val_fraction": 0.2, "dfdc_val_fraction": 0.3, "epochs_run": 3,
+                        "total_minutes": 12.5, "calibration": {"shift_spatial": 0.4},
+                        **training}
+    (base / CARD_FILE).write_text(json.dumps(card))
+    return base
+
+
+def test_a_continued_spatial_model_starts_from_its_base_and_keeps_its_split(tmp_path):
+    from tiny_model import load_tiny
+
+    from forensics_app.core.train.trainer import build_spatial, continued_config, data_epochs_of
+
+    base = load_tiny(_base_with_recipe(tmp_path / "base"))
+    flags = tiny_config(tmp_path / "run", seed=0, margin=0.3, val_clips=["x", "y"],
+                        face_val_fraction=0.08, spatial_from=str(tmp_path / "base"))
+    config = continued_config(flags, base)
+    # the base trained on everyone outside its split: the continuation validates on the same
+    assert (config.val_clips, config.seed, config.face_val_fraction,
+            config.dfdc_val_fraction) == (["v"], 5, 0.2, 0.3)
+    assert (config.margin, config.frames_per_clip, config.cache_size) == (0.25, 40, 96)
+    assert data_epochs_of(base.card) == 3
+    model = build_spatial(config, base)
+    for key, value in base.spatial.state_dict().items():
+        expected = value - 0.4 if key == "head.bias" else value  # the calibration shift undone
+        assert torch.allclose(model.state_dict()[key], expected), key
+
+
+def test_continued_training_draws_new_images_and_leaves_plain_weights(tmp_path, monkeypatch):
+    from forensics_app.core.train.finetune import sbi_val_set
+
+    config = tiny_config(tmp_path, epochs=2, steps_per_epoch=2, loader_workers=0, bf16=True)
+    faces = clip_face_set([synthetic_clip("a", 4, 0)], config.input_size)
+    data = MixedPairs(faces, faces.select(np.zeros(0, np.int64)),
+                      config.steps_per_epoch * config.batch_pairs, seed=0, augment_data=False)
+    drawn: list[int] = []
+    monkeypatch.setattr(data, "set_epoch", drawn.append)
+    val = sbi_val_set(clip_face_set([synthetic_clip("v", 4, 9)], config.input_size), 4, 0)
+    model, history = train_on_images(tiny_spatial(config), data, [val], config, tmp_path,
+                                     RunLog(tmp_path, printer=lambda _line: None),
+                                     first_data_epoch=7)
+    assert drawn == [7, 8]  # the base saw data epochs 0-6
+    assert all(np.isfinite(h["train_loss"]) for h in history)  # bfloat16 autocast trains
+    # trained channels-last, handed back in the default layout (safetensors needs it)
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_run_training_from_a_base_model_records_the_chain(tmp_path, monkeypatch):
+    import json
+
+    from tiny_model import load_tiny
+
+    from forensics_app.core.train import trainer
+
+    base_dir = _base_with_recipe(tmp_path / "base", data_epochs=9)
+    clips = [synthetic_clip("a", 30, 0), synthetic_clip("b", 30, 1), synthetic_clip("v", 30, 2)]
+    monkeypatch.setattr(trainer, "load_clips", lambda config, log: clips)
+    config = tiny_config(tmp_path / "run", epochs=1, steps_per_epoch=2, loader_workers=0,
+                         temporal_epochs=1, temporal_sequences=1, spatial_from=str(base_dir),
+                         val_clips=["a"], version="0.0.2")
+    out = trainer.run_training(config, printer=lambda _line: None)
+    new, base = load_tiny(out), load_tiny(base_dir)
+    assert new.card.training["val_clips"] == ["v"]
+    assert new.card.training["data_epochs"] == 10
+    init = new.card.training["spatial_init"]
+    assert init["base"] == {"name": "tiny-test", "version": "0.0.1", "sha256": base.card.sha256}
+    assert init["base_command"] == "the base recipe" and init["base_data_epochs"] == 9
+    assert "continued from tiny-test 0.0.1" in new.card.description
+    assert json.loads((out / "train_config.json").read_text())["seed"] == 5
+    from forensics_app.core.train.publish import render_markdown
+
+    text = render_markdown(new.card)
+    assert "continues tiny-test 0.0.1" in text and "the base recipe" in text
+    assert f"trained in about 12.5 + {new.card.training['total_minutes']} minutes" in text

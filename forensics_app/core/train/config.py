@@ -38,6 +38,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     imagenet_init: bool = True
+    # continue training this model's spatial weights (folder or name) instead of ImageNet's;
+    # the crop and the split are then the base's (see trainer.continued_config)
+    spatial_from: str | None = None
+    # bfloat16 autocast for the spatial forward pass (the loss and the weights stay float32)
+    bf16: bool = False
     loader_workers: int = 1
     max_faces_per_source: int | None = None  # tests, quick runs
     val_frames_per_clip: int = 60

@@ -164,10 +164,31 @@ def _share(value) -> str:
 
 
 def _minutes(training: dict) -> str:
+    """The training time of the model and of every run it was built on."""
     retrain = training.get("temporal_retrain") or {}
-    total = training.get("total_minutes", "?")
-    return (f"{total} + {retrain['minutes']} (temporal retrain)" if retrain.get("minutes")
-            else str(total))
+    text = str(training.get("total_minutes", "?"))
+    init = training.get("spatial_init")
+    while init:  # a continued spatial model: its bases' time counts too
+        text = f"{init.get('base_total_minutes', '?')} + {text}"
+        init = init.get("base_spatial_init")
+    return text + (f" + {retrain['minutes']} (temporal retrain)" if retrain.get("minutes")
+                   else "")
+
+
+def _spatial_init_markdown(training: dict) -> list[str]:
+    """For a spatial model continued from an earlier one: the chain of runs, base first."""
+    init = training.get("spatial_init")
+    if not init:
+        return []
+    base = init["base"]
+    return [f"The spatial model was not started from ImageNet weights: it continues "
+            f"{base['name']} {base['version']}'s (SHA-256 `{base['sha256'][:16]}…`, "
+            f"{init.get('base_data_epochs')} epochs of images, "
+            f"{init.get('base_total_minutes')} min), made by", "", "```",
+            init.get("base_command") or "", "```", "",
+            f"with the same crop and the same held-out split; the run above drew its images "
+            f"from data epoch {init.get('base_data_epochs', 0) + 1} on (no blend drawn twice), "
+            f"{training.get('data_epochs')} epochs of images in all.", ""]
 
 
 def headline_markdown(card) -> str:
@@ -273,8 +294,9 @@ def render_markdown(card, figures_md: str = "") -> str:
               f"{t.get('batch_images')} images, self-blend share {t.get('sbi_share')}, input "
               f"{t.get('input_size')} px, stem + {t.get('freeze_blocks')} stages frozen, device "
               f"{t.get('device')} ({t.get('torch_threads')} threads), "
-              f"{t.get('train_img_per_s')} img/s, {t.get('total_minutes')} min in all.", "",
-              *_temporal_markdown(t),
+              f"{t.get('train_img_per_s')} img/s, {t.get('total_minutes')} min in all"
+              f" ({t.get('spatial_precision', 'float32')} spatial forward pass).", "",
+              *_spatial_init_markdown(t), *_temporal_markdown(t),
               "## Calibration and threshold", "",
               f"{(t.get('calibration') or {}).get('method', '')}. Temperatures: spatial "
               f"{card.temperature_spatial}, temporal {card.temperature_temporal}; fusion "

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from forensics_app.core.models.registry import ModelCard, save_model
+from forensics_app.core.models.registry import DetectorModel, ModelCard, load_model, save_model
 from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.calibration import expected_calibration_error, fit_platt
@@ -90,12 +90,38 @@ def load_imagenet_backbone(backbone: nn.Module, path: Path | None = None) -> int
 
 # --------------------------------------------------------------------------- spatial stage
 
-def build_spatial(config: TrainConfig) -> SpatialModel:
+def build_spatial(config: TrainConfig, base: DetectorModel | None = None) -> SpatialModel:
+    """A fresh spatial model (ImageNet backbone unless told otherwise) or, given `base`, a
+    copy of its spatial model as it was trained (the calibration shift taken out again)."""
+    if base is not None:
+        model = SpatialModel(base.spatial.config)
+        model.load_state_dict(base.spatial.float().state_dict())
+        fold_shift(model.head, -base.card.training.get("calibration", {}).get("shift_spatial", 0.0))
+        return model
     cfg = SpatialConfig(**{"input_size": config.input_size, **config.spatial})
     model = SpatialModel(cfg)
     if config.imagenet_init and cfg.backbone == "tf_efficientnet_lite0":
         load_imagenet_backbone(model.backbone)
     return model
+
+
+def continued_config(config: TrainConfig, base: DetectorModel) -> TrainConfig:
+    """The settings of a run that continues `card`'s spatial model, whatever the flags say:
+    the same crop, and the same held-out people, source videos and clips (the base has
+    trained on all the others, so any other split would validate on its training data)."""
+    t = base.card.training
+    return replace(config, input_size=base.spatial.config.input_size,
+                   margin=t["margin"], frames_per_clip=t["frames_per_clip"],
+                   cache_size=t["cache_size"], seed=t["seed"],
+                   face_val_fraction=t["face_val_fraction"],
+                   dfdc_val_fraction=t["dfdc_val_fraction"], val_clips=list(t["val_clips"]),
+                   max_faces_per_source=t.get("max_faces_per_source"))
+
+
+def data_epochs_of(card: ModelCard) -> int:
+    """How many epochs of training images a model has seen, through all its bases: a
+    continuation draws its images from the epochs after these (none drawn twice)."""
+    return int(card.training.get("data_epochs", card.training.get("epochs_run", 0)))
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -201,11 +227,20 @@ def run_training(config: TrainConfig, resume: bool = False,
                  printer: Callable[[str], None] = print) -> Path:
     """The whole pipeline; returns the run folder, which is a loadable model folder."""
     from forensics_app.core.train.faces import FaceSet
+    # before the run folder: a bad base leaves none
+    base = load_model(config.spatial_from, config.device) if config.spatial_from else None
+    if base is not None:
+        config = continued_config(config, base)
+    first_data_epoch = data_epochs_of(base.card) if base is not None else 0
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out, printer)
     seed_everything(config.seed)
     write_json(out / "train_config.json", asdict(config))
+    if base is not None:
+        log(f"spatial model continued from {base.card.name} {base.card.version} (SHA-256 "
+            f"{base.card.sha256[:12]}…, {first_data_epoch} epochs of images seen); its crop "
+            f"and its split kept: validation clips {config.val_clips}, seed {config.seed}")
     t0 = time.perf_counter()
     clips = load_clips(config, log)
     train_clips, val_clips = split_clips(clips, config.val_clips)
@@ -221,10 +256,10 @@ def run_training(config: TrainConfig, resume: bool = False,
     data = MixedPairs(real, dfdc, config.steps_per_epoch * config.batch_pairs, config.seed,
                       config.sbi_share)
     val_sets = spatial_val_sets(faces, val_clips, config)
-    spatial = build_spatial(config)
+    spatial = build_spatial(config, base)
     device = torch.device(config.device)
     spatial, spatial_history = train_on_images(spatial, data, val_sets, config, out, log,
-                                               resume)
+                                               resume, first_data_epoch)
     spatial_minutes = (time.perf_counter() - t0) / 60
 
     probe = val_sets[0].images[:32]
@@ -246,7 +281,9 @@ def run_training(config: TrainConfig, resume: bool = False,
         threshold=cal["threshold"], temperature_spatial=cal["temperature_spatial"],
         temperature_temporal=cal["temperature_temporal"], fusion=cal["fusion"],
         description=("Face-swap detector: EfficientNet-Lite0 (ImageNet init, fine-tuned "
-                     f"from stage {config.freeze_blocks + 1}) → {spatial.grid}×{spatial.grid} "
+                     f"from stage {config.freeze_blocks + 1}"
+                     + (f"; continued from {base.card.name} {base.card.version}" if base else "")
+                     + f") → {spatial.grid}×{spatial.grid} "
                      "feature tokens → ViT head, trained on self-blended fakes of real faces "
                      "and on DFDC real/fake crops; " + temporal_description(config)),
         training={
@@ -258,6 +295,10 @@ def run_training(config: TrainConfig, resume: bool = False,
             "val_clip_faces": int(sum(len(c) for c in val_clips)),
             "command": config.command, "seed": config.seed,
             "epochs_run": len(spatial_history), "epochs": config.epochs,
+            "data_epochs": first_data_epoch + len(spatial_history),
+            "max_faces_per_source": config.max_faces_per_source,
+            "spatial_precision": "bfloat16 autocast" if config.bf16 else "float32",
+            **({"spatial_init": spatial_init_record(base.card)} if base else {}),
             "steps_per_epoch": config.steps_per_epoch, "batch_images": 2 * config.batch_pairs,
             "sbi_share": config.sbi_share, **_temporal_recipe(config),
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
@@ -283,6 +324,15 @@ def run_training(config: TrainConfig, resume: bool = False,
     return out
 
 
+def spatial_init_record(card: ModelCard) -> dict:
+    """What a continued model's card says of its base: enough to rebuild the chain."""
+    t = card.training
+    return {"base": {"name": card.name, "version": card.version, "sha256": card.sha256},
+            "base_command": t.get("command"), "base_total_minutes": t.get("total_minutes"),
+            "base_data_epochs": data_epochs_of(card),
+            **({"base_spatial_init": t["spatial_init"]} if "spatial_init" in t else {})}
+
+
 def temporal_description(config: TrainConfig) -> str:
     text = "temporal transformer over its frozen per-frame embeddings, trained on synthetic " \
         "temporal fakes"
@@ -301,8 +351,6 @@ def retrain_temporal(config: TrainConfig, base: str | Path, resume: bool = False
     """A new model from `base`'s spatial model (weights and calibration unchanged) and a
     temporal model trained afresh on its embeddings, as `run_training`'s temporal stage
     trains it; returns the run folder (a loadable model folder)."""
-    from forensics_app.core.models.registry import load_model
-
     t0 = time.perf_counter()
     detector = load_model(base, config.device)  # before the run folder: a bad base leaves none
     out = Path(config.out)
