@@ -593,3 +593,18 @@ def test_run_training_from_a_base_model_records_the_chain(tmp_path, monkeypatch)
     text = render_markdown(new.card)
     assert "continues tiny-test 0.0.1" in text and "the base recipe" in text
     assert f"trained in about 12.5 + {new.card.training['total_minutes']} minutes" in text
+
+
+def test_the_cards_training_scale_counts_every_run_of_the_chain():
+    from forensics_app.core.train.publish import chain_minutes, scale_limitation
+
+    training = {"total_minutes": 60.0, "data_epochs": 17, "epochs_run": 10,
+                "steps_per_epoch": 250, "batch_images": 32,
+                "spatial_init": {"base_total_minutes": 162.0,
+                                 "base_spatial_init": {"base_total_minutes": 30.0}},
+                "temporal_retrain": {"minutes": 8.0}}
+    assert chain_minutes(training) == 260.0
+    line = scale_limitation(training)
+    assert "in about 4.3 hours" in line and "about 136,000 training images" in line
+    assert chain_minutes({"total_minutes": 5.0, "spatial_init": {}}) == 5.0
+    assert "in a few hours" in scale_limitation({"steps_per_epoch": 1})

@@ -16,11 +16,6 @@ from forensics_app.core.errors import ForensicsError
 from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE, read_card, sha256_file
 
 LIMITATIONS = [
-    "It was trained on a 2-core CPU in about two and a half hours: about 56,000 training "
-    "images (real "
-    "faces of about 11,000 people from LFW and UTKFace and 17 real clips, their self-blended "
-    "fakes, and DFDC real/fake crops). A GPU-trained model of the same design would be "
-    "stronger; the held-out figures in this card are what this one reaches.",
     "The only real deepfakes it learned from are DFDC face swaps (one crop per video); other "
     "manipulation methods (reenactment, neural textures, lip-sync, fully synthetic faces) are "
     "only represented by self-blended fakes and may go undetected.",
@@ -35,6 +30,32 @@ LIMITATIONS = [
     "A verdict from this model is a lead for a human examiner, not proof: attention and "
     "relevancy maps show where the model looked, not that a region was manipulated.",
 ]
+
+
+def chain_minutes(training: dict) -> float | None:
+    """Training minutes of the model and of every run its spatial model continues."""
+    total, init = training.get("total_minutes"), training.get("spatial_init")
+    while init and total is not None:
+        base = init.get("base_total_minutes")
+        total = None if base is None else total + base
+        init = init.get("base_spatial_init")
+    retrain = (training.get("temporal_retrain") or {}).get("minutes")
+    return None if total is None else total + (retrain or 0)
+
+
+def scale_limitation(training: dict) -> str:
+    """How much it was trained, from the card's own recipe figures."""
+    minutes = chain_minutes(training)
+    epochs = training.get("data_epochs", training.get("epochs_run"))
+    images = (epochs * training["steps_per_epoch"] * training["batch_images"]
+              if epochs and training.get("steps_per_epoch") and training.get("batch_images")
+              else None)
+    when = f"in about {minutes / 60:.1f} hours" if minutes else "in a few hours"
+    seen = f"about {images:,} training images" if images else "a modest number of images"
+    return (f"It was trained on a 2-core CPU {when}: {seen} (real faces of about 11,000 "
+            "people from LFW and UTKFace and 17 real clips, their self-blended fakes, and DFDC "
+            "real/fake crops). A GPU-trained model of the same design would be stronger; the "
+            "held-out figures in this card are what this one reaches.")
 
 
 def measured_limitations(metrics: dict) -> list[str]:
@@ -59,8 +80,10 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, dest / WEIGHTS_FILE)
     card.metrics = {**card.metrics, **(extra_metrics or {})}
-    card.limitations = list(limitations or LIMITATIONS) + measured_limitations(card.metrics)
     card.training = {**card.training, **(extra_training or {})}
+    card.limitations = (list(limitations) if limitations else
+                        [scale_limitation(card.training), *LIMITATIONS]) \
+        + measured_limitations(card.metrics)
     (dest / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
     (dest / "MODEL_CARD.md").write_text(render_markdown(card), encoding="utf-8")
     assert sha256_file(dest / WEIGHTS_FILE) == card.sha256
@@ -164,7 +187,7 @@ def _share(value) -> str:
 
 
 def _minutes(training: dict) -> str:
-    """The training time of the model and of every run it was built on."""
+    """The training time of the model and of every run it was built on, run by run."""
     retrain = training.get("temporal_retrain") or {}
     text = str(training.get("total_minutes", "?"))
     init = training.get("spatial_init")
