@@ -79,7 +79,7 @@ def run_gui(path: str | Path | None = None, smoke_test: bool = False,
 
     `smoke_test`: open the path, wait for its first frame to be painted, print one line and
     quit (the packaged build's self-check). `screenshot`: analyse the opened video, show an
-    interesting frame, save the window to that file and quit (how docs/screenshot.png is
+    interesting frame, save the window to that file and quit (how docs/screenshot_1366.png is
     made). `model`: a model folder or name instead of the default model.
     """
     app = make_app()
