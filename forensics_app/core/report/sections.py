@@ -187,8 +187,9 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
     findings = [i for i in r.indicators if not i.reference_only]
     text += (f"The temporal attention marks {_count(len(r.unusual_frames), 'frame')} as unusual"
              f"{' (' + frame_list(r.unusual_frames, 12) + ')' if r.unusual_frames else ''}; "
-             f"{len(triggered)} of the {len(findings)} indicators measured to separate real "
-             "from fake validation clips are triggered"
+             f"{len(triggered)} of the {_count(len(findings), 'indicator')} measured to "
+             "separate real from fake validation clips "
+             f"{'is' if len(triggered) == 1 else 'are'} triggered"
              f"{' (' + ', '.join(triggered) + ')' if triggered else ''}, "
              f"{len(r.indicators) - len(findings)} more are shown for reference only. "
              "These point an examiner at what to review; they do not prove manipulation.")
