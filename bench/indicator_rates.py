@@ -40,6 +40,7 @@ from forensics_app.core.analysis.results import Results, read_results  # noqa: E
 from forensics_app.core.faces.detector import FaceDetector  # noqa: E402
 from forensics_app.core.media import VideoSource, sample_indices  # noqa: E402
 from forensics_app.core.models.registry import CARD_FILE, load_model  # noqa: E402
+from forensics_app.core.train.publish import write_markdown  # noqa: E402
 from forensics_app.core.train.sbi import alter, sample_params  # noqa: E402
 
 REAL_DIR = ROOT.parent / "shared" / "data" / "videos" / "real"
@@ -189,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads(card_path.read_text(encoding="utf-8"))
         card["indicator_rates"] = measured
         card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        print(f"\nwritten to {card_path}", file=sys.stderr)
+        write_markdown(model.folder)
+        print(f"\nwritten to {card_path} and its MODEL_CARD.md", file=sys.stderr)
     return 0
 
 

@@ -184,6 +184,27 @@ def test_publish_turns_evaluations_into_the_cards_shared_figures(tmp_path):
     assert faces["faces_dfdc_22_crops"]["count"] == 1 and faces["images_real"]["count"] == 1
 
 
+def test_card_markdown_says_which_indicators_are_findings(tiny_model_dir, tmp_path):
+    import shutil
+
+    from forensics_app.core.train.publish import write_markdown
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model_dir, folder)
+    write_markdown(folder)
+    assert "Not measured for this model" in (folder / "MODEL_CARD.md").read_text()
+    card = json.loads((folder / "model_card.json").read_text())
+    common = {"n_real": 6, "n_fake": 12, "frames": 32, "fakes": ["blend", "freeze"]}
+    card["indicator_rates"] = {"score_spread": {"real": 0.33, "fake": 0.42, **common},
+                               "frames_above_threshold": {"real": 0.0, "fake": 0.34, **common}}
+    (folder / "model_card.json").write_text(json.dumps(card))
+    write_markdown(folder)
+    text = (folder / "MODEL_CARD.md").read_text()
+    assert "6 held-out real clips and 12 synthetic fakes" in text
+    assert "| `score_spread` | 33% | 42% | no: reference only |" in text
+    assert "| `frames_above_threshold` | 0% | 34% | yes |" in text
+
+
 def test_marker_limitation_quotes_the_cards_own_splice_figures():
     from forensics_app.core.train.publish import measured_limitations
 

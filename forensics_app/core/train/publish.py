@@ -12,6 +12,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from forensics_app.core.analysis.metrics import SEPARATION, separates
 from forensics_app.core.errors import ForensicsError
 from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE, read_card, sha256_file
 
@@ -85,9 +86,14 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
                         [scale_limitation(card.training), *LIMITATIONS]) \
         + measured_limitations(card.metrics)
     (dest / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
-    (dest / "MODEL_CARD.md").write_text(render_markdown(card), encoding="utf-8")
+    write_markdown(dest)
     assert sha256_file(dest / WEIGHTS_FILE) == card.sha256
     return dest
+
+
+def write_markdown(folder: Path) -> None:
+    """(Re)write the folder's MODEL_CARD.md from its model_card.json."""
+    (folder / "MODEL_CARD.md").write_text(render_markdown(read_card(folder)), encoding="utf-8")
 
 
 def shared_videos_entry(metrics: dict, root: Path) -> dict:
@@ -328,9 +334,31 @@ def render_markdown(card, figures_md: str = "") -> str:
               "## Figures (all on held-out data)", ""]
     for name, value in m.items():
         lines += [f"### {name}", "", *_metric_lines(value), ""]
+    lines += _indicator_markdown(card.indicator_rates)
     lines += ["## Limitations", ""] + [f"- {x}" for x in card.limitations]
     lines += ["", "## Weights", "", f"`model.safetensors`, SHA-256 `{card.sha256}`", ""]
     return "\n".join(lines)
+
+
+def _indicator_markdown(rates: dict) -> list[str]:
+    """The indicators' measured trigger rates and which of them count as findings."""
+    lines = ["## Indicators", ""]
+    if not rates:
+        return [*lines, "Not measured for this model (`bench/indicator_rates.py --write-card`): "
+                "every indicator is shown as reference only, never as a finding.", ""]
+    first = next(iter(rates.values()))
+    lines += [f"Trigger rates on {first.get('n_real')} held-out real clips and "
+              f"{first.get('n_fake')} synthetic fakes made from them "
+              f"({', '.join(first.get('fakes') or [])}; T = {first.get('frames')}), by "
+              "`bench/indicator_rates.py`. An indicator is a finding only where it triggers on "
+              f"at least {SEPARATION * 100:.0f} percentage points more of the fakes than of "
+              "the reals; the rest are reference only.", "",
+              "| indicator | reals triggered | fakes triggered | finding |", "|---|---|---|---|"]
+    for name, rate in rates.items():
+        real, fake = rate.get("real"), rate.get("fake")
+        lines.append(f"| `{name}` | {_share(real)} | {_share(fake)} | "
+                     f"{'yes' if separates(real, fake) else 'no: reference only'} |")
+    return [*lines, ""]
 
 
 def _temporal_markdown(training: dict) -> list[str]:
