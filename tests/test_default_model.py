@@ -56,12 +56,17 @@ def test_default_model_card_is_complete():
     assert card.metrics and len(card.limitations) >= 3
     # The readable card opens with the held-out figures built from model_card.json itself:
     # the two cannot disagree.
-    from forensics_app.core.train.publish import headline_markdown, render_markdown
+    from forensics_app.core.train.publish import (
+        RELIABILITY_FILE,
+        folder_markdown,
+        headline_markdown,
+    )
 
     text = (FOLDER / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert text.startswith(f"# {card.name} {card.version}\n")
     assert headline_markdown(card) in text and card.sha256 in text
-    assert text == render_markdown(card), "MODEL_CARD.md is stale: publish.write_markdown"
+    assert text == folder_markdown(FOLDER), "MODEL_CARD.md is stale: publish.write_markdown"
+    assert (FOLDER / RELIABILITY_FILE).exists() and f"]({RELIABILITY_FILE})" in text
     assert card.indicator_rates, "indicator rates not measured: bench/indicator_rates.py"
 
 

@@ -205,6 +205,19 @@ def test_card_markdown_says_which_indicators_are_findings(tiny_model_dir, tmp_pa
     assert "| `frames_above_threshold` | 0% | 34% | yes |" in text
 
 
+def test_publish_ships_the_reliability_diagram_and_never_a_stale_one(tiny_model_dir, tmp_path):
+    from forensics_app.core.train.publish import RELIABILITY_FILE, publish
+
+    diagram = tmp_path / "reliability.png"
+    cv2.imwrite(str(diagram), np.zeros((8, 8, 3), np.uint8))
+    dest = publish(tiny_model_dir, tmp_path / "models" / "m", reliability=diagram)
+    assert (dest / RELIABILITY_FILE).read_bytes() == diagram.read_bytes()
+    assert f"]({RELIABILITY_FILE})" in (dest / "MODEL_CARD.md").read_text()
+    publish(tiny_model_dir, dest)  # a new model without a diagram: the old one must go
+    assert not (dest / RELIABILITY_FILE).exists()
+    assert RELIABILITY_FILE not in (dest / "MODEL_CARD.md").read_text()
+
+
 def test_marker_limitation_quotes_the_cards_own_splice_figures():
     from forensics_app.core.train.publish import measured_limitations
 

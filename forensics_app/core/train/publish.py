@@ -71,8 +71,14 @@ def measured_limitations(metrics: dict) -> list[str]:
             f"boundary, and {real:.0%} of the same windows unspliced (real) got a marker too."]
 
 
+RELIABILITY_FILE = "reliability.png"
+
+
 def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
-            limitations: list[str] | None = None, extra_training: dict | None = None) -> Path:
+            limitations: list[str] | None = None, extra_training: dict | None = None,
+            reliability: Path | None = None) -> Path:
+    """`reliability`: the held-out reliability diagram (evaluate --heldout), shipped beside
+    the card; a diagram left from an earlier model in `dest` is removed either way."""
     run, dest = Path(run), Path(dest)
     card = read_card(run)
     weights = run / WEIGHTS_FILE
@@ -80,6 +86,9 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
         raise ValueError(f"{weights} does not match its card's SHA-256")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, dest / WEIGHTS_FILE)
+    (dest / RELIABILITY_FILE).unlink(missing_ok=True)
+    if reliability is not None:
+        shutil.copyfile(reliability, dest / RELIABILITY_FILE)
     card.metrics = {**card.metrics, **(extra_metrics or {})}
     card.training = {**card.training, **(extra_training or {})}
     card.limitations = (list(limitations) if limitations else
@@ -91,9 +100,15 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
     return dest
 
 
+def folder_markdown(folder: Path) -> str:
+    """The MODEL_CARD.md of a model folder: its card, and its reliability diagram if shipped."""
+    return render_markdown(read_card(folder),
+                           reliability=(Path(folder) / RELIABILITY_FILE).exists())
+
+
 def write_markdown(folder: Path) -> None:
     """(Re)write the folder's MODEL_CARD.md from its model_card.json."""
-    (folder / "MODEL_CARD.md").write_text(render_markdown(read_card(folder)), encoding="utf-8")
+    (Path(folder) / "MODEL_CARD.md").write_text(folder_markdown(folder), encoding="utf-8")
 
 
 def shared_videos_entry(metrics: dict, root: Path) -> dict:
@@ -141,9 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         return json.loads(path.read_text(encoding="utf-8"))
 
     try:
-        extra = {}
+        extra, reliability = {}, None
         if args.heldout:
             extra["heldout"] = read(args.heldout)
+            diagram = args.heldout.parent / RELIABILITY_FILE
+            reliability = diagram if diagram.exists() else None
         if args.videos:
             extra["shared_videos"] = shared_videos_entry(read(args.videos), args.root)
         if args.faces:
@@ -151,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.metrics:
             name, _, file = item.partition("=")
             extra[name] = read(Path(file))
-        print(publish(args.run, args.dest, extra))
+        print(publish(args.run, args.dest, extra, reliability=reliability))
     except (ForensicsError, OSError, ValueError, KeyError) as err:  # JSON errors: ValueError
         print(f"publish: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
@@ -290,7 +307,7 @@ def headline_markdown(card) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(card, figures_md: str = "") -> str:
+def render_markdown(card, figures_md: str = "", reliability: bool = False) -> str:
     """MODEL_CARD.md from the card itself, so the two can never disagree: the held-out
     figures against the targets first, then `figures_md` (a hand-written reading of them,
     if any), the data, splits, training, calibration, every figure, the limitations."""
@@ -330,8 +347,12 @@ def render_markdown(card, figures_md: str = "") -> str:
               f"{(t.get('calibration') or {}).get('method', '')}. Temperatures: spatial "
               f"{card.temperature_spatial}, temporal {card.temperature_temporal}; fusion "
               f"`{card.fusion}`; threshold {card.threshold} (the label is the side of 0.5 the "
-              "calibrated probability is on, so it never contradicts it).", "",
-              "## Figures (all on held-out data)", ""]
+              "calibrated probability is on, so it never contradicts it).", ""]
+    if reliability:
+        lines += [f"![Reliability diagram of the held-out faces]({RELIABILITY_FILE})", "",
+                  "(`evaluate --heldout`: observed fake rate against predicted p_fake in ten "
+                  "bins, with each bin's count.)", ""]
+    lines += ["## Figures (all on held-out data)", ""]
     for name, value in m.items():
         lines += [f"### {name}", "", *_metric_lines(value), ""]
     lines += _indicator_markdown(card.indicator_rates)
