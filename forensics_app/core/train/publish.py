@@ -33,15 +33,20 @@ LIMITATIONS = [
 ]
 
 
+def run_minutes(training: dict) -> list:
+    """Training minutes of every run the model was built on, base first (None: unknown)."""
+    runs, init = [training.get("total_minutes")], training.get("spatial_init")
+    while init:  # a continued spatial model: its bases' time counts too
+        runs.insert(0, init.get("base_total_minutes"))
+        init = init.get("base_spatial_init")
+    return runs
+
+
 def chain_minutes(training: dict) -> float | None:
     """Training minutes of the model and of every run its spatial model continues."""
-    total, init = training.get("total_minutes"), training.get("spatial_init")
-    while init and total is not None:
-        base = init.get("base_total_minutes")
-        total = None if base is None else total + base
-        init = init.get("base_spatial_init")
+    runs = run_minutes(training)
     retrain = (training.get("temporal_retrain") or {}).get("minutes")
-    return None if total is None else total + (retrain or 0)
+    return None if None in runs else sum(runs) + (retrain or 0)
 
 
 def scale_limitation(training: dict) -> str:
@@ -212,11 +217,7 @@ def _share(value) -> str:
 def _minutes(training: dict) -> str:
     """The training time of the model and of every run it was built on, run by run."""
     retrain = training.get("temporal_retrain") or {}
-    text = str(training.get("total_minutes", "?"))
-    init = training.get("spatial_init")
-    while init:  # a continued spatial model: its bases' time counts too
-        text = f"{init.get('base_total_minutes', '?')} + {text}"
-        init = init.get("base_spatial_init")
+    text = " + ".join("?" if m is None else str(m) for m in run_minutes(training))
     return text + (f" + {retrain['minutes']} (temporal retrain)" if retrain.get("minutes")
                    else "")
 
@@ -307,15 +308,14 @@ def headline_markdown(card) -> str:
     return "\n".join(lines)
 
 
-def render_markdown(card, figures_md: str = "", reliability: bool = False) -> str:
+def render_markdown(card, reliability: bool = False) -> str:
     """MODEL_CARD.md from the card itself, so the two can never disagree: the held-out
-    figures against the targets first, then `figures_md` (a hand-written reading of them,
-    if any), the data, splits, training, calibration, every figure, the limitations."""
+    figures against the targets first, then the data, splits, training, calibration (with the
+    reliability diagram shipped beside the card, if `reliability`), every figure, the
+    indicators, the limitations."""
     t, m = card.training, card.metrics
     lines = [f"# {card.name} {card.version}", "", card.description, "",
              headline_markdown(card), ""]
-    if figures_md:
-        lines += [figures_md.strip(), ""]
     lines += ["## Data and terms", "", "| source | folder under ../shared/data | terms |",
               "|---|---|---|"]
     lines += [f"| {a} | `{b}` | {c} |" for a, b, c in SOURCES]
