@@ -140,6 +140,57 @@ def test_quality_sampler_matches_its_documented_distribution():
     assert not any(d.h264_crf and d.jpeg_quality for d in draws), "one re-compression at most"
 
 
+def test_a_recipe_can_change_the_quality_steps_probabilities():
+    probs = sbi.quality_probs({"h264": 0.7, "jpeg": 0.3, "downscale": 0.0})
+    assert probs["h264"] == 0.7 and probs["color"] == sbi.QUALITY_PROBS["color"]
+    assert sbi.quality_probs() == sbi.QUALITY_PROBS and sbi.quality_probs() is not \
+        sbi.QUALITY_PROBS
+    rng = np.random.default_rng(1)
+    rates = _quality_rates([sbi.sample_quality(rng, probs) for _ in range(4000)])
+    for op, p in probs.items():
+        assert abs(rates[op] - p) < 0.03, (op, rates[op], p)
+    for bad in ({"sharpen": 0.5}, {"blur": 1.5}, {"noise": -0.1}, {"h264": 0.9}):
+        with pytest.raises(ValueError):
+            sbi.quality_probs(bad)
+    # the same probabilities reach every augmented image of the training pairs
+    from forensics_app.core.train.data import augment
+
+    image, _ = synthetic_face(3)
+    none = {k: 0.0 for k in sbi.QUALITY_PROBS}
+    record: list = []
+    for seed in range(20):
+        augment(image, np.random.default_rng(seed), record=record, probs=none)
+    assert all(params == sbi.QualityParams(noise_seed=params.noise_seed) for params in record)
+
+
+def test_train_cli_reads_quality_probabilities(tmp_path):
+    from forensics_app.cli.train import parse_quality_probs
+    from forensics_app.core.errors import UsageError
+
+    assert parse_quality_probs("") == {}
+    assert parse_quality_probs("h264=0.6, downscale=0.5") == {"h264": 0.6, "downscale": 0.5}
+    for bad in ("h264", "h264=lots", "sharpen=0.1", "h264=0.8,jpeg=0.3"):
+        with pytest.raises(UsageError):
+            parse_quality_probs(bad)
+
+
+def test_the_best_epoch_is_also_chosen_on_degraded_held_out_blends():
+    from forensics_app.core.train.finetune import ValSet
+    from forensics_app.core.train.trainer import epoch_selection, selection_sets
+
+    images = np.stack([synthetic_face(i, 64)[0] for i in range(4)])
+    labels = np.array([0, 1, 0, 1])
+    sets = [ValSet(images, labels, "faces_sbi"), ValSet(images, labels, "dfdc")]
+    chosen = selection_sets(sets)
+    assert [v.name for v in chosen] == ["faces_sbi", "dfdc", "faces_sbi_degraded"]
+    assert chosen[:2] == sets and np.array_equal(chosen[2].labels, labels)
+    assert not np.array_equal(chosen[2].images, images), "degraded as held-out's CRF 35 figure"
+    assert [v.name for v in selection_sets(sets[1:])] == ["dfdc"], "no blends: nothing to add"
+    text = epoch_selection([{"epoch": 1, "val_auc": 0.7}, {"epoch": 2, "val_auc": 0.9},
+                            {"epoch": 3, "val_auc": 0.8}], ["faces_sbi", "dfdc"])
+    assert text.startswith("epoch 2 of 3 kept") and "0.900" in text and "upward" in text
+
+
 def _quality_rates(draws) -> dict[str, float]:
     n = len(draws)
     return {"color": sum(d.contrast != 1.0 for d in draws) / n,
@@ -593,6 +644,9 @@ def test_run_training_from_a_base_model_records_the_chain(tmp_path, monkeypatch)
     text = render_markdown(new.card)
     assert "continues tiny-test 0.0.1" in text and "the base recipe" in text
     assert f"trained in about 12.5 + {new.card.training['total_minutes']} minutes" in text
+    assert new.card.training["quality_probs"] == sbi.QUALITY_PROBS
+    assert "Quality augmentation, drawn alike for reals and fakes" in text
+    assert "Epoch choice: epoch 1 of 1 kept" in text
 
 
 def test_the_cards_training_scale_counts_every_run_of_the_chain():

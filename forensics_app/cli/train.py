@@ -12,6 +12,7 @@ from forensics_app.core.errors import ForensicsError, UsageError
 
 def register(sub: argparse._SubParsersAction) -> None:
     from forensics_app.core.train.config import DEFAULT_VAL_CLIPS, TrainConfig
+    from forensics_app.core.train.sbi import QUALITY_PROBS
 
     d = TrainConfig(real="", out="")
     p = sub.add_parser(
@@ -66,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the spatial forward pass (1.3x faster on CPUs "
                    "with AVX-512 BF16; weights and loss stay float32)")
+    p.add_argument("--quality-probs", metavar="STEP=P,...", default="",
+                   help="replace the quality augmentation's probabilities (steps: color, "
+                   "downscale, blur, noise, jpeg, h264; defaults "
+                   + ", ".join(f"{k} {v}" for k, v in QUALITY_PROBS.items()) + ")")
     p.add_argument("--name", default=d.name)
     p.add_argument("--version", dest="model_version", default=d.version)
     p.set_defaults(run=run)
@@ -92,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.temporal_from and args.spatial_from:
         raise UsageError("--temporal-from keeps a spatial model, --spatial-from trains one: "
                          "give one of them")
+    probs = parse_quality_probs(args.quality_probs)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = str(resolve_device(args.device))
@@ -106,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         val_clips=[v for v in args.val_clips.split(",") if v],
         imagenet_init=not args.no_imagenet, spatial_from=args.spatial_from, bf16=args.bf16,
+        quality_probs=probs,
         cache_dir=str(args.cache) if args.cache else None, name=args.name,
         version=args.model_version,
         command="forensics-app " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
@@ -118,3 +125,24 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         raise ForensicsError(str(err)) from err
     return 0
+
+
+def parse_quality_probs(text: str) -> dict[str, float]:
+    """"h264=0.6,downscale=0.5" → {"h264": 0.6, "downscale": 0.5}, checked by
+    `sbi.quality_probs` (a bad name or value is a UsageError naming it)."""
+    from forensics_app.core.train.sbi import quality_probs
+
+    overrides: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        try:
+            overrides[key.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"--quality-probs {item!r}: expected STEP=PROBABILITY") from None
+        if not sep:
+            raise UsageError(f"--quality-probs {item!r}: expected STEP=PROBABILITY")
+    try:
+        quality_probs(overrides)
+    except ValueError as err:
+        raise UsageError(f"--quality-probs: {err}") from None
+    return overrides

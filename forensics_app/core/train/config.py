@@ -43,6 +43,9 @@ class TrainConfig:
     spatial_from: str | None = None
     # bfloat16 autocast for the spatial forward pass (the loss and the weights stay float32)
     bf16: bool = False
+    # probabilities of the quality augmentation's steps replaced (sbi.QUALITY_PROBS: color,
+    # downscale, blur, noise, jpeg, h264), alike for reals and fakes
+    quality_probs: dict = field(default_factory=dict)
     loader_workers: int = 1
     max_faces_per_source: int | None = None  # tests, quick runs
     val_frames_per_clip: int = 60

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -144,7 +144,8 @@ def to_input(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def augment(image: np.ndarray, rng: np.random.Generator, jpeg: bool = True,
-            quality: bool = True, record: list | None = None) -> np.ndarray:
+            quality: bool = True, record: list | None = None,
+            probs: Mapping[str, float] | None = None) -> np.ndarray:
     """Label-agnostic augmentation, applied after blending alike to reals and fakes: a
     horizontal flip (p 0.5), then the image-quality augmentation of `sbi.sample_quality` /
     `sbi.apply_quality` (exposure / gamma jitter, downscale-upscale 0.4-1.0, slight blur,
@@ -153,12 +154,13 @@ def augment(image: np.ndarray, rng: np.random.Generator, jpeg: bool = True,
     It never sees the label, so both classes get the same parameter distribution, and the
     quality of an image says nothing about whether it is blended. Deterministic given the
     generator's state. `quality=False` restores the old recipe (flip + JPEG q 60-95, p 0.5);
-    `jpeg=False` drops the JPEG step. `record`, if given, receives the QualityParams used.
+    `jpeg=False` drops the JPEG step. `record`, if given, receives the QualityParams used;
+    `probs` replaces the steps' probabilities (`sbi.quality_probs`).
     """
     if rng.random() < 0.5:
         image = image[:, ::-1]
     if quality:
-        params = sample_quality(rng)
+        params = sample_quality(rng, probs)
         if not jpeg:
             params = replace(params, jpeg_quality=0)
         if record is not None:

@@ -18,7 +18,7 @@ learnt by the later stages and the transformer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -78,7 +78,8 @@ class MixedPairs(Dataset):
     """
 
     def __init__(self, sbi: FaceSet, dfdc: FaceSet, length: int, seed: int = 0,
-                 sbi_share: float = 0.5, augment_data: bool = True) -> None:
+                 sbi_share: float = 0.5, augment_data: bool = True,
+                 quality_probs: Mapping[str, float] | None = None) -> None:
         usable = sbi.has_landmarks()
         self.sbi = sbi if usable.all() else sbi.select(np.flatnonzero(usable))  # no copy if all
         self.dfdc = dfdc
@@ -90,6 +91,7 @@ class MixedPairs(Dataset):
         self.seed = seed
         self.epoch = 0
         self.augment_data = augment_data
+        self.quality_probs = quality_probs
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -109,7 +111,8 @@ class MixedPairs(Dataset):
             r, f = self.pairs[int(rng.integers(len(self.pairs)))]
             real, fake, kind = self.dfdc.crops[r], self.dfdc.crops[f], "dfdc"
         if self.augment_data:
-            real, fake = augment(real, rng), augment(fake, rng)
+            probs = self.quality_probs
+            real, fake = augment(real, rng, probs=probs), augment(fake, rng, probs=probs)
         return real, fake, kind
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:

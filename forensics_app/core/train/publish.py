@@ -342,6 +342,7 @@ def render_markdown(card, reliability: bool = False) -> str:
               f"{t.get('device')} ({t.get('torch_threads')} threads), "
               f"{t.get('train_img_per_s')} img/s, {t.get('total_minutes')} min in all"
               f" ({t.get('spatial_precision', 'float32')} spatial forward pass).", "",
+              *_recipe_details_markdown(t),
               *_spatial_init_markdown(t), *_temporal_markdown(t),
               "## Calibration and threshold", "",
               f"{(t.get('calibration') or {}).get('method', '')}. Temperatures: spatial "
@@ -380,6 +381,18 @@ def _indicator_markdown(rates: dict) -> list[str]:
         lines.append(f"| `{name}` | {_share(real)} | {_share(fake)} | "
                      f"{'yes' if separates(real, fake) else 'no: reference only'} |")
     return [*lines, ""]
+
+
+def _recipe_details_markdown(training: dict) -> list[str]:
+    """The augmentation probabilities and the epoch choice, where the card records them."""
+    lines = []
+    if training.get("quality_probs"):
+        lines.append("Quality augmentation, drawn alike for reals and fakes (probability of "
+                     "each step): " + ", ".join(f"{k} {v:g}" for k, v in
+                                                training["quality_probs"].items()) + ".")
+    if training.get("epoch_selection"):
+        lines.append(f"Epoch choice: {training['epoch_selection']}.")
+    return [line for item in lines for line in (item, "")]
 
 
 def _temporal_markdown(training: dict) -> list[str]:

@@ -13,6 +13,7 @@ reproducible from its seed, and the temporal fakes can jitter the parameters fra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import cv2
@@ -246,11 +247,31 @@ QUALITY_RANGES = {"brightness": (-20.0, 20.0), "contrast": (0.8, 1.2), "gamma": 
                   "jpeg_quality": (30, 95), "h264_crf": (23, 40), "channel_gain": (0.92, 1.08)}
 
 
-def sample_quality(rng: np.random.Generator) -> QualityParams:
+def quality_probs(overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """QUALITY_PROBS with some probabilities replaced (a recipe's setting, e.g. more
+    re-encoding); an unknown name or a share outside [0, 1] is a ValueError."""
+    probs = dict(QUALITY_PROBS)
+    for key, value in (overrides or {}).items():
+        if key not in probs:
+            raise ValueError(f"unknown quality augmentation {key!r}: one of "
+                             + ", ".join(QUALITY_PROBS))
+        if not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"quality augmentation {key}: probability {value} not in [0, 1]")
+        probs[key] = float(value)
+    if probs["h264"] + probs["jpeg"] > 1.0:
+        raise ValueError(f"h264 ({probs['h264']}) + jpeg ({probs['jpeg']}) exceed 1: an image "
+                         "is re-compressed one way or the other, never both")
+    return probs
+
+
+def sample_quality(rng: np.random.Generator, probs: Mapping[str, float] | None = None
+                   ) -> QualityParams:
     """Random quality-augmentation parameters. Takes no label: reals and fakes draw from one
     and the same distribution. A fixed number of values is drawn whatever is applied, so the
-    generator's state afterwards does not depend on the outcome."""
+    generator's state afterwards does not depend on the outcome. `probs`: each step's
+    probability (default QUALITY_PROBS; see `quality_probs`)."""
     r = QUALITY_RANGES
+    p = QUALITY_PROBS if probs is None else probs
     coin = rng.random(5)
     u = rng.random(8)
     noise_seed = int(rng.integers(2**31))
@@ -259,16 +280,16 @@ def sample_quality(rng: np.random.Generator) -> QualityParams:
     def lerp(x: float, lo_hi: tuple) -> float:
         return float(lo_hi[0] + x * (lo_hi[1] - lo_hi[0]))
 
-    color = coin[0] < QUALITY_PROBS["color"]
-    h264 = coin[4] < QUALITY_PROBS["h264"]
-    jpeg = not h264 and coin[4] < QUALITY_PROBS["h264"] + QUALITY_PROBS["jpeg"]
+    color = coin[0] < p["color"]
+    h264 = coin[4] < p["h264"]
+    jpeg = not h264 and coin[4] < p["h264"] + p["jpeg"]
     return QualityParams(
         brightness=lerp(u[0], r["brightness"]) if color else 0.0,
         contrast=lerp(u[1], r["contrast"]) if color else 1.0,
         gamma=float(np.exp(lerp(u[2], tuple(np.log(r["gamma"]))))) if color else 1.0,
-        downscale=lerp(u[3], r["downscale"]) if coin[1] < QUALITY_PROBS["downscale"] else 1.0,
-        blur_sigma=lerp(u[4], r["blur_sigma"]) if coin[2] < QUALITY_PROBS["blur"] else 0.0,
-        noise_sigma=lerp(u[5], r["noise_sigma"]) if coin[3] < QUALITY_PROBS["noise"] else 0.0,
+        downscale=lerp(u[3], r["downscale"]) if coin[1] < p["downscale"] else 1.0,
+        blur_sigma=lerp(u[4], r["blur_sigma"]) if coin[2] < p["blur"] else 0.0,
+        noise_sigma=lerp(u[5], r["noise_sigma"]) if coin[3] < p["noise"] else 0.0,
         noise_seed=noise_seed,
         jpeg_quality=round(lerp(u[6], r["jpeg_quality"])) if jpeg else 0,
         h264_crf=round(lerp(u[7], r["h264_crf"])) if h264 else 0,

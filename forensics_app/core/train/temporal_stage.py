@@ -26,7 +26,7 @@ from forensics_app.core.train.loop import (
     restore_checkpoint,
 )
 from forensics_app.core.train.metrics import binary_metrics
-from forensics_app.core.train.sbi import sample_params
+from forensics_app.core.train.sbi import quality_probs, sample_params
 
 
 @dataclass
@@ -68,11 +68,12 @@ def clip_outputs(model: SpatialModel, clips: Sequence[ClipFaces], config: Any,
     """Per clip, the spatial logits and embeddings of its cached faces (clip row order), of the
     clean crops or of one label-agnostic augmentation of each."""
     device = torch.device(config.device)
+    probs = quality_probs(config.quality_probs)
     out = {}
     for c, clip in enumerate(clips):
         images = np.stack([to_input(x, config.input_size) for x in clip.crops])
         if augmented:
-            images = np.stack([augment(x, item_rng(config.seed + salt, c, i))
+            images = np.stack([augment(x, item_rng(config.seed + salt, c, i), probs=probs)
                                for i, x in enumerate(images)])
         out[clip.clip] = predict_spatial(model, torch.from_numpy(images).permute(0, 3, 1, 2)
                                          .contiguous(), device)
@@ -103,6 +104,7 @@ def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: Any
     """
     device = torch.device(config.device)
     max_frames = TemporalConfig(**config.temporal).max_frames
+    probs = quality_probs(config.quality_probs)
     clean = clip_outputs(model, clips, config, False, salt)
     noisy = clip_outputs(model, clips, config, True, salt) if augment_data else clean
     identities = [(clip, track) for clip in clips for track in sorted(set(clip.tracks.tolist()))
@@ -113,7 +115,7 @@ def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: Any
               ) -> tuple[np.ndarray, torch.Tensor]:
         images = np.stack([to_input(x, config.input_size) for x in images])
         if aug:
-            images = np.stack([augment(x, rng) for x in images])
+            images = np.stack([augment(x, rng, probs=probs) for x in images])
         return predict_spatial(model, torch.from_numpy(images).permute(0, 3, 1, 2)
                                .contiguous(), device)
 
