@@ -662,3 +662,20 @@ def test_the_cards_training_scale_counts_every_run_of_the_chain():
     assert "in about 4.3 hours" in line and "about 136,000 training images" in line
     assert chain_minutes({"total_minutes": 5.0, "spatial_init": {}}) == 5.0
     assert "in a few hours" in scale_limitation({"steps_per_epoch": 1})
+
+
+def test_train_uses_bfloat16_where_the_device_runs_it_natively(tmp_path, monkeypatch):
+    import torch as _torch
+
+    from forensics_app.cli import main
+    from forensics_app.core.devices import fast_bfloat16
+    from forensics_app.core.train import trainer
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(trainer, "run_training", lambda config, **_: seen.append(config))
+    base = ["train", "--real", str(tmp_path), "--out", str(tmp_path / "r")]
+    for flags in ([], ["--bf16"], ["--fp32"]):
+        assert main(base + flags) == 0
+    assert [c.bf16 for c in seen] == [fast_bfloat16(_torch.device("cpu")), True, False]
+    assert not fast_bfloat16(_torch.device("meta"))
+    assert main([*base, "--bf16", "--fp32"]) == 64  # one or the other

@@ -64,9 +64,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue training this model's spatial model (folder or name) instead "
                    "of starting from ImageNet weights; its crop and its held-out split are "
                    "kept, whatever the flags say")
-    p.add_argument("--bf16", action="store_true",
-                   help="bfloat16 autocast for the spatial forward pass (1.3x faster on CPUs "
-                   "with AVX-512 BF16; weights and loss stay float32)")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--bf16", action="store_true",
+                           help="bfloat16 autocast for the spatial forward pass (weights and "
+                           "loss stay float32); the default where the device runs bfloat16 "
+                           "natively (CPUs with AVX-512 BF16 or AMX: about 2x faster; CUDA "
+                           "GPUs with bf16)")
+    precision.add_argument("--fp32", action="store_true",
+                           help="float32 throughout, even where bfloat16 would be faster")
     p.add_argument("--quality-probs", metavar="STEP=P,...", default="",
                    help="replace the quality augmentation's probabilities (steps: color, "
                    "downscale, blur, noise, jpeg, h264; defaults "
@@ -79,7 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from forensics_app.core.devices import resolve_device
+    from forensics_app.core.devices import fast_bfloat16, resolve_device
     from forensics_app.core.train.config import TrainConfig
     from forensics_app.core.train.trainer import retrain_temporal, run_training
 
@@ -100,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     probs = parse_quality_probs(args.quality_probs)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = str(resolve_device(args.device))
+    resolved = resolve_device(args.device)
+    device = str(resolved)
+    bf16 = args.bf16 or (not args.fp32 and fast_bfloat16(resolved))
     config = TrainConfig(
         real=str(args.real), out=str(args.out), epochs=args.epochs,
         faces=str(args.faces) if args.faces else None, steps_per_epoch=args.steps_per_epoch,
@@ -111,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         val_clips=[v for v in args.val_clips.split(",") if v],
-        imagenet_init=not args.no_imagenet, spatial_from=args.spatial_from, bf16=args.bf16,
+        imagenet_init=not args.no_imagenet, spatial_from=args.spatial_from, bf16=bf16,
         quality_probs=probs,
         cache_dir=str(args.cache) if args.cache else None, name=args.name,
         version=args.model_version,

@@ -31,6 +31,19 @@ def resolve_device(requested: str = "auto") -> torch.device:
     return device
 
 
+def fast_bfloat16(device: torch.device) -> bool:
+    """Whether `device` runs bfloat16 matrix maths natively, so that autocast to it speeds
+    training up: a CUDA GPU with bf16 support, or a CPU with AVX-512 BF16 or AMX (measured on
+    this project's CPU: 16.6 against 8.6 img/s). Elsewhere bf16 is emulated, and slower."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported",
+                                                          "_is_amx_tile_supported")]
+    return any(bool(probe()) for probe in probes if probe is not None)
+
+
 def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"

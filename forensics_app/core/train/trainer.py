@@ -261,6 +261,8 @@ def run_training(config: TrainConfig, resume: bool = False,
     log = RunLog(out, printer)
     seed_everything(config.seed)
     write_json(out / "train_config.json", asdict(config))
+    log(f"spatial forward pass in {'bfloat16 autocast' if config.bf16 else 'float32'} on "
+        f"{config.device}")
     if base is not None:
         log(f"spatial model continued from {base.card.name} {base.card.version} (SHA-256 "
             f"{base.card.sha256[:12]}…, {first_data_epoch} epochs of images seen); its crop "
