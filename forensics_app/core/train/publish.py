@@ -263,8 +263,9 @@ def headline_markdown(card) -> str:
          f"drop ≤ {TARGETS['drop']}"),
         (f"DFDC crops of {dfdc.get('groups', '?')} held-out source videos, frame AUC",
          _num(dfdc.get("auc")), f"≥ {TARGETS['dfdc']}"),
-        (f"calibration on those faces ({calib.get('images', '?')} images), expected "
-         "calibration error", _num(calib.get("ece")), f"≤ {TARGETS['ece']}"),
+        (f"calibration on those faces ({calib.get('images', '?')} images, part of which the "
+         "temperature was fitted on), expected calibration error", _num(calib.get("ece")),
+         f"≤ {TARGETS['ece']}"),
         (f"shared videos not trained on ({len(reals)} real, {len(fakes)} DFDC fakes), engine "
          f"at {videos.get('frames', '?')} frames, video AUC",
          f"{_num(videos.get('video_auc'))}; {sum(v['label'] == 'real' for v in reals)}/"
