@@ -141,13 +141,11 @@ def parse_quality_probs(text: str) -> dict[str, float]:
 
     overrides: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
+        key, _, value = item.partition("=")  # no "=": value "" is not a number
         try:
             overrides[key.strip()] = float(value)
         except ValueError:
             raise UsageError(f"--quality-probs {item!r}: expected STEP=PROBABILITY") from None
-        if not sep:
-            raise UsageError(f"--quality-probs {item!r}: expected STEP=PROBABILITY")
     try:
         quality_probs(overrides)
     except ValueError as err:

@@ -64,11 +64,12 @@ def _window(rng: np.random.Generator, rows: np.ndarray, max_frames: int, min_len
 
 
 def clip_outputs(model: SpatialModel, clips: Sequence[ClipFaces], config: Any,
-                 augmented: bool, salt: int) -> dict[str, tuple[np.ndarray, torch.Tensor]]:
+                 augmented: bool, salt: int, probs: dict[str, float] | None = None
+                 ) -> dict[str, tuple[np.ndarray, torch.Tensor]]:
     """Per clip, the spatial logits and embeddings of its cached faces (clip row order), of the
-    clean crops or of one label-agnostic augmentation of each."""
+    clean crops or of one label-agnostic augmentation of each (`probs`: the recipe's quality
+    augmentation probabilities, `sbi.quality_probs`)."""
     device = torch.device(config.device)
-    probs = quality_probs(config.quality_probs)
     out = {}
     for c, clip in enumerate(clips):
         images = np.stack([to_input(x, config.input_size) for x in clip.crops])
@@ -106,7 +107,7 @@ def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: Any
     max_frames = TemporalConfig(**config.temporal).max_frames
     probs = quality_probs(config.quality_probs)
     clean = clip_outputs(model, clips, config, False, salt)
-    noisy = clip_outputs(model, clips, config, True, salt) if augment_data else clean
+    noisy = clip_outputs(model, clips, config, True, salt, probs) if augment_data else clean
     identities = [(clip, track) for clip in clips for track in sorted(set(clip.tracks.tolist()))
                   if len(clip.rows_of(track)) >= 8]
     seqs = Sequences()

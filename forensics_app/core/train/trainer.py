@@ -279,8 +279,9 @@ def run_training(config: TrainConfig, resume: bool = False,
     dfdc = faces.train_dfdc if faces else clip_faces.select(np.zeros(0, np.int64))
     if faces:
         faces.train_real = faces.train_real.select(np.zeros(0, np.int64))  # free the copy
+    probs = quality_probs(config.quality_probs)
     data = MixedPairs(real, dfdc, config.steps_per_epoch * config.batch_pairs, config.seed,
-                      config.sbi_share, quality_probs=quality_probs(config.quality_probs))
+                      config.sbi_share, quality_probs=probs)
     val_sets = spatial_val_sets(faces, val_clips, config)
     spatial = build_spatial(config, base)
     device = torch.device(config.device)
@@ -328,7 +329,7 @@ def run_training(config: TrainConfig, resume: bool = False,
             **({"spatial_init": spatial_init_record(base.card)} if base else {}),
             "steps_per_epoch": config.steps_per_epoch, "batch_images": 2 * config.batch_pairs,
             "sbi_share": config.sbi_share, **_temporal_recipe(config),
-            "quality_probs": quality_probs(config.quality_probs),
+            "quality_probs": probs,
             "epoch_selection": epoch_selection(spatial_history, [v.name for v in chooser]),
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
             # what evaluate --heldout needs to rebuild the same split
