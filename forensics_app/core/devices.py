@@ -36,7 +36,10 @@ def fast_bfloat16(device: torch.device) -> bool:
     training up: a CUDA GPU with bf16 support, or a CPU with AVX-512 BF16 or AMX (measured on
     this project's CPU: 16.6 against 8.6 img/s). Elsewhere bf16 is emulated, and slower."""
     if device.type == "cuda":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        if not torch.cuda.is_available():
+            return False
+        with torch.cuda.device(device):  # the probe asks the current device
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
     if device.type != "cpu":
         return False
     probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported",
