@@ -435,3 +435,19 @@ def test_analyze_into_a_case_folder_of_other_evidence_is_refused(capsys, tiny_mo
         assert not out.exists()
     code, _, err = run_cli(capsys, "analyze", other, "--case", tmp_path / "nocase")
     assert code != 0 and "not a case folder" in assert_one_line_error(err, "nocase")
+
+
+def test_the_verdict_counts_unusual_frames_so_frame_zero_does_not_read_as_none(
+        tmp_path, capsys) -> None:
+    """A marker on video frame 0 once printed as "unusual frames: 0", read as "no frame"."""
+    from dataclasses import replace
+
+    from test_results import make_bundle
+
+    from forensics_app.cli.analyze import print_verdict
+
+    results = make_bundle(tmp_path / "evidence")[0]
+    print_verdict(replace(results, unusual_frames=[0]), tmp_path / "out")
+    assert "unusual:    1 frame (video frame 0)" in capsys.readouterr().out
+    print_verdict(replace(results, unusual_frames=[]), tmp_path / "out")
+    assert "unusual" not in capsys.readouterr().out

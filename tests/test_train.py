@@ -642,7 +642,8 @@ def test_run_training_from_a_base_model_records_the_chain(tmp_path, monkeypatch)
     from forensics_app.core.train.publish import render_markdown
 
     text = render_markdown(new.card)
-    assert "continues tiny-test 0.0.1" in text and "the base recipe" in text
+    assert "continues a chain of earlier runs" in text and "the base recipe" in text
+    assert "tiny-test 0.0.1 (SHA-256" in text
     assert f"trained in about 12.5 + {new.card.training['total_minutes']} minutes" in text
     assert new.card.training["quality_probs"] == sbi.QUALITY_PROBS
     assert "Quality augmentation, drawn alike for reals and fakes" in text
@@ -679,3 +680,22 @@ def test_train_uses_bfloat16_where_the_device_runs_it_natively(tmp_path, monkeyp
     assert [c.bf16 for c in seen] == [fast_bfloat16(_torch.device("cpu")), True, False]
     assert not fast_bfloat16(_torch.device("meta"))
     assert main([*base, "--bf16", "--fp32"]) == 64  # one or the other
+
+
+def test_the_card_lists_every_run_of_a_chain_base_first() -> None:
+    """A model continued twice: both earlier commands, in the order they must be run."""
+    from forensics_app.core.train.publish import _spatial_init_markdown
+
+    def base(version: str) -> dict:
+        return {"name": "m", "version": version, "sha256": version * 32}
+    training = {"data_epochs": 24, "spatial_init": {
+        "base": base("05"), "base_command": "second command", "base_data_epochs": 16,
+        "base_total_minutes": 85.0, "base_spatial_init": {
+            "base": base("04"), "base_command": "first command", "base_data_epochs": 7,
+            "base_total_minutes": 162.0}}}
+    text = "\n".join(_spatial_init_markdown(training))
+    assert text.index("first command") < text.index("second command")
+    assert text.index("m 04 (") < text.index("m 05 (")
+    assert "7 epochs of images in all, this run 162.0 min" in text
+    assert "24 epochs of images in all" in text
+    assert _spatial_init_markdown({"data_epochs": 3}) == []

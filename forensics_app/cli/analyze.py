@@ -150,7 +150,10 @@ def print_verdict(results: Results, folder: Path) -> None:
         print(f"identity {ident.track_id}: {len(ident.frames)} frames, p_fake {ident.p_fake:.3f} "
               f"(frames {ident.p_fake_spatial:.3f}, clip {temporal})")
     if results.unusual_frames:
-        print(f"unusual frames: {', '.join(map(str, results.unusual_frames))}")
+        # "unusual frames: 0" would read as "none": say it is a count of video frame numbers.
+        frames = results.unusual_frames
+        print(f"unusual:    {len(frames)} frame{'s' if len(frames) != 1 else ''} "
+              f"(video frame {', '.join(map(str, frames))})")
     print(f"model:      {model.name} {model.version}{tag}")
     print(f"output:     {folder}")
     print("note:       attention maps show where the model looked, not proof of manipulation")

@@ -58,6 +58,6 @@ class TrainConfig:
     temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
     cache_dir: str | None = None  # default OUT/../cache
     name: str = "sbi-dfdc-effnetlite0-vit"
-    version: str = "0.5.0"
+    version: str = "0.6.0"
     command: str = ""
     log_every: int = 10

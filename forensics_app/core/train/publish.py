@@ -223,19 +223,27 @@ def _minutes(training: dict) -> str:
 
 
 def _spatial_init_markdown(training: dict) -> list[str]:
-    """For a spatial model continued from an earlier one: the chain of runs, base first."""
-    init = training.get("spatial_init")
-    if not init:
+    """For a spatial model continued from earlier ones: every run of the chain, base first, so
+    the whole model can be rebuilt from ImageNet weights by running the commands in order."""
+    chain, init = [], training.get("spatial_init")
+    while init:
+        chain.insert(0, init)
+        init = init.get("base_spatial_init")
+    if not chain:
         return []
-    base = init["base"]
-    return [f"The spatial model was not started from ImageNet weights: it continues "
-            f"{base['name']} {base['version']}'s (SHA-256 `{base['sha256'][:16]}…`, "
-            f"{init.get('base_data_epochs')} epochs of images, "
-            f"{init.get('base_total_minutes')} min), made by", "", "```",
-            init.get("base_command") or "", "```", "",
-            f"with the same crop and the same held-out split; the run above drew its images "
-            f"from data epoch {init.get('base_data_epochs', 0) + 1} on (no blend drawn twice), "
-            f"{training.get('data_epochs')} epochs of images in all.", ""]
+    lines = ["The spatial model was not started from ImageNet weights: it continues a chain of "
+             "earlier runs, each with the same crop and the same held-out split and each "
+             "drawing its images from the data epoch after its base's last (no blend drawn "
+             "twice). In order, from ImageNet weights:", ""]
+    for init in chain:
+        base = init["base"]
+        lines += [f"{base['name']} {base['version']} (SHA-256 `{base['sha256'][:16]}…`, "
+                  f"{init.get('base_data_epochs')} epochs of images in all, this run "
+                  f"{init.get('base_total_minutes')} min):", "", "```",
+                  init.get("base_command") or "", "```", ""]
+    lines += [f"then the command at the top of this section: {training.get('data_epochs')} "
+              "epochs of images in all.", ""]
+    return lines
 
 
 def headline_markdown(card) -> str:
