@@ -148,7 +148,7 @@ def test_temporal_fakes_alter_exactly_the_frames_they_mark(sequences):
     seqs, model, clips, config = sequences
     from forensics_app.core.train.temporal_stage import clip_outputs
 
-    clean = {name: emb for name, (_, emb) in clip_outputs(model, clips, config, False, 0).items()}
+    clean = {name: emb for name, (_, emb) in clip_outputs(model, clips, config, 0).items()}
     real_rows = torch.cat(list(clean.values()))
 
     def is_real_frame(vec: torch.Tensor) -> bool:

@@ -33,13 +33,20 @@ LIMITATIONS = [
 ]
 
 
+def spatial_chain(training: dict) -> list[dict]:
+    """The runs a continued spatial model was built on, base first: each one's record (base
+    name, version, SHA-256, command, minutes) as `trainer.spatial_init_record` nests them."""
+    chain, init = [], training.get("spatial_init")
+    while init:
+        chain.insert(0, init)
+        init = init.get("base_spatial_init")
+    return chain
+
+
 def run_minutes(training: dict) -> list:
     """Training minutes of every run the model was built on, base first (None: unknown)."""
-    runs, init = [training.get("total_minutes")], training.get("spatial_init")
-    while init:  # a continued spatial model: its bases' time counts too
-        runs.insert(0, init.get("base_total_minutes"))
-        init = init.get("base_spatial_init")
-    return runs
+    return ([init.get("base_total_minutes") for init in spatial_chain(training)]
+            + [training.get("total_minutes")])
 
 
 def chain_minutes(training: dict) -> float | None:
@@ -225,10 +232,7 @@ def _minutes(training: dict) -> str:
 def _spatial_init_markdown(training: dict) -> list[str]:
     """For a spatial model continued from earlier ones: every run of the chain, base first, so
     the whole model can be rebuilt from ImageNet weights by running the commands in order."""
-    chain, init = [], training.get("spatial_init")
-    while init:
-        chain.insert(0, init)
-        init = init.get("base_spatial_init")
+    chain = spatial_chain(training)
     if not chain:
         return []
     lines = ["The spatial model was not started from ImageNet weights: it continues a chain of "

@@ -63,17 +63,17 @@ def _window(rng: np.random.Generator, rows: np.ndarray, max_frames: int, min_len
     return strided[start:start + length]
 
 
-def clip_outputs(model: SpatialModel, clips: Sequence[ClipFaces], config: Any,
-                 augmented: bool, salt: int, probs: dict[str, float] | None = None
+def clip_outputs(model: SpatialModel, clips: Sequence[ClipFaces], config: Any, salt: int,
+                 probs: dict[str, float] | None = None
                  ) -> dict[str, tuple[np.ndarray, torch.Tensor]]:
-    """Per clip, the spatial logits and embeddings of its cached faces (clip row order), of the
-    clean crops or of one label-agnostic augmentation of each (`probs`: the recipe's quality
-    augmentation probabilities, `sbi.quality_probs`)."""
+    """Per clip, the spatial logits and embeddings of its cached faces (clip row order): of the
+    clean crops, or with `probs` (the recipe's quality augmentation probabilities,
+    `sbi.quality_probs`) of one label-agnostic augmentation of each."""
     device = torch.device(config.device)
     out = {}
     for c, clip in enumerate(clips):
         images = np.stack([to_input(x, config.input_size) for x in clip.crops])
-        if augmented:
+        if probs is not None:
             images = np.stack([augment(x, item_rng(config.seed + salt, c, i), probs=probs)
                                for i, x in enumerate(images)])
         out[clip.clip] = predict_spatial(model, torch.from_numpy(images).permute(0, 3, 1, 2)
@@ -106,8 +106,8 @@ def build_sequences(model: SpatialModel, clips: Sequence[ClipFaces], config: Any
     device = torch.device(config.device)
     max_frames = TemporalConfig(**config.temporal).max_frames
     probs = quality_probs(config.quality_probs)
-    clean = clip_outputs(model, clips, config, False, salt)
-    noisy = clip_outputs(model, clips, config, True, salt, probs) if augment_data else clean
+    clean = clip_outputs(model, clips, config, salt)
+    noisy = clip_outputs(model, clips, config, salt, probs) if augment_data else clean
     identities = [(clip, track) for clip in clips for track in sorted(set(clip.tracks.tolist()))
                   if len(clip.rows_of(track)) >= 8]
     seqs = Sequences()
