@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from forensics_app.core.models.spatial import SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
@@ -16,7 +17,7 @@ from forensics_app.core.train import sbi
 from forensics_app.core.train.data import ClipFaces, split_clips
 from forensics_app.core.train.finetune import MixedPairs, clip_face_set, train_on_images
 from forensics_app.core.train.loop import RunLog
-from forensics_app.core.train.temporal_stage import Sequences, train_temporal
+from forensics_app.core.train.temporal_stage import Sequences, predict_temporal, train_temporal
 from forensics_app.core.train.trainer import TrainConfig
 
 SIZE = 128
@@ -343,6 +344,36 @@ def test_tiny_temporal_training_lowers_the_loss(tmp_path):
     model, history = train_temporal(model, seqs, seqs, config, tmp_path, log)
     assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"], history
     assert history[-1]["val_auc"] > 0.8
+
+
+def test_the_temporal_stage_keeps_the_last_epoch_or_the_lowest_validation_loss(tmp_path):
+    gen = torch.Generator().manual_seed(0)
+    train, val = Sequences(), Sequences()
+    for i in range(16):  # validation labels unrelated to training: its loss moves at random
+        train.add(torch.randn(6, 32, generator=gen) + (i % 2), float(i % 2), np.zeros(6, bool),
+                  "real", np.zeros(6))
+        val.add(torch.randn(6, 32, generator=gen), float(i // 8), np.zeros(6, bool), "real",
+                np.zeros(6))
+
+    def run(keep: str) -> tuple[TemporalModel, list[dict]]:
+        torch.manual_seed(0)
+        config = tiny_config(tmp_path / keep, temporal_epochs=6, temporal_batch=8,
+                             temporal_lr=3e-3, temporal_keep=keep)
+        (tmp_path / keep).mkdir()
+        model = TemporalModel(TemporalConfig(**config.temporal))
+        return train_temporal(model, train, val, config, tmp_path / keep,
+                              RunLog(tmp_path / keep, printer=lambda _line: None))
+
+    _, last = run("last")
+    assert [h["kept"] for h in last] == [False] * 5 + [True]
+    best_model, best = run("best")
+    lowest = min(best, key=lambda h: h["val_loss"])["epoch"]
+    assert [h["epoch"] for h in best if h["kept"]] == [lowest]
+    # the kept weights are the ones reported: the validation loss of the returned model
+    val_logits = predict_temporal(best_model, val, torch.device("cpu"))
+    loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(val_logits),
+                                                    torch.tensor(val.labels, dtype=torch.float64)))
+    assert loss == pytest.approx(best[lowest - 1]["val_loss"], abs=1e-6)
 
 
 def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(tmp_path):

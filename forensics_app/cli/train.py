@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=d.temporal_attention_weight,
                    help="weight of the temporal attention loss beside the clip label "
                    f"({d.temporal_attention_weight}; 0: the label alone)")
+    p.add_argument("--temporal-keep", choices=("last", "best"), default=d.temporal_keep,
+                   help="temporal epoch kept: the last of the schedule or the one with the "
+                   f"lowest validation loss ({d.temporal_keep})")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--input-size", type=int, default=d.input_size,
@@ -115,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         loader_workers=args.loader_workers,
         temporal_epochs=args.temporal_epochs, device=device, seed=args.seed,
         temporal_attention_weight=args.temporal_attention_weight,
+        temporal_keep=args.temporal_keep,
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         val_clips=[v for v in args.val_clips.split(",") if v],

@@ -358,8 +358,14 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "history": history, "best_loss": best_loss, "best_state": best_state,
                     "fingerprint": fingerprint}, ckpt_path)
-    if best_state is not None:
+    kept = len(history)
+    if config.temporal_keep == "best" and best_state is not None:
         model.load_state_dict(best_state)
+        kept = min(history, key=lambda h: h["val_loss"] + config.temporal_attention_weight
+                   * (h["val_attention_loss"] or 0.0))["epoch"]
+    for entry in history:
+        entry["kept"] = entry["epoch"] == kept
+    log(f"temporal epoch kept: {kept} of {len(history)} ({config.temporal_keep})")
     return model.eval(), history
 
 
