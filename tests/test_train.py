@@ -429,6 +429,11 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
                  "--input-size", "100"]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--temporal-attention-weight", "-1"]) == 64
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--temporal-sequences", "0"]) == 64
+    parsed = build_parser().parse_args(["train", "--real", str(tmp_path), "--out", str(tmp_path),
+                                        "--temporal-sequences", "8", "--temporal-keep", "last"])
+    assert parsed.temporal_sequences == 8 and parsed.temporal_keep == "last"
     # a base model that is not there: an error naming it, and no run folder left behind
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "t"),
                  "--temporal-from", str(tmp_path / "no-model")]) != 0

@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=d.temporal_attention_weight,
                    help="weight of the temporal attention loss beside the clip label "
                    f"({d.temporal_attention_weight}; 0: the label alone)")
+    p.add_argument("--temporal-sequences", type=int, default=d.temporal_sequences,
+                   help="training windows per identity and temporal fake kind "
+                   f"({d.temporal_sequences})")
     p.add_argument("--temporal-keep", choices=("last", "best"), default=d.temporal_keep,
                    help="temporal epoch kept: the last of the schedule or the one with the "
                    f"lowest validation loss ({d.temporal_keep})")
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--real {args.real}: not a folder")
     if args.faces is not None and not (args.faces / "faces").is_dir():
         raise UsageError(f"--faces {args.faces}: no faces/ folder in it")
+    if args.temporal_sequences < 1:
+        raise UsageError(f"--temporal-sequences must be ≥ 1, not {args.temporal_sequences}")
     if args.temporal_attention_weight < 0:
         raise UsageError("--temporal-attention-weight must be ≥ 0, not "
                          f"{args.temporal_attention_weight}")
@@ -118,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         loader_workers=args.loader_workers,
         temporal_epochs=args.temporal_epochs, device=device, seed=args.seed,
         temporal_attention_weight=args.temporal_attention_weight,
-        temporal_keep=args.temporal_keep,
+        temporal_keep=args.temporal_keep, temporal_sequences=args.temporal_sequences,
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         val_clips=[v for v in args.val_clips.split(",") if v],
