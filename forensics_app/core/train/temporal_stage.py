@@ -301,7 +301,7 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     steps = math.ceil(len(train) / config.temporal_batch)
     scheduler = cosine_schedule(optimizer, min(20, steps), steps * config.temporal_epochs)
     history: list[dict] = []
-    start, best_loss, best_state = 0, float("inf"), None
+    start, best_loss, best_state, best_epoch = 0, float("inf"), None, 0
     ckpt_path = out / "temporal_checkpoint.pt"
     ckpt = (restore_checkpoint(ckpt_path, model, optimizer, scheduler, fingerprint)
             if resume else None)
@@ -310,6 +310,7 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     if ckpt is not None:
         history, start = ckpt["history"], ckpt["epoch"] + 1
         best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]
+        best_epoch = ckpt.get("best_epoch", 0)
     labels = torch.tensor(train.labels)
     val_labels = np.asarray(val.labels)
     for epoch in range(start, config.temporal_epochs):
@@ -354,15 +355,15 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
         if val_objective < best_loss:
             best_loss = val_objective
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_epoch = epoch + 1
         torch.save({"epoch": epoch, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "history": history, "best_loss": best_loss, "best_state": best_state,
-                    "fingerprint": fingerprint}, ckpt_path)
+                    "best_epoch": best_epoch, "fingerprint": fingerprint}, ckpt_path)
     kept = len(history)
     if config.temporal_keep == "best" and best_state is not None:
         model.load_state_dict(best_state)
-        kept = min(history, key=lambda h: h["val_loss"] + config.temporal_attention_weight
-                   * (h["val_attention_loss"] or 0.0))["epoch"]
+        kept = best_epoch
     for entry in history:
         entry["kept"] = entry["epoch"] == kept
     log(f"temporal epoch kept: {kept} of {len(history)} ({config.temporal_keep})")
