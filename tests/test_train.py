@@ -17,7 +17,12 @@ from forensics_app.core.train import sbi
 from forensics_app.core.train.data import ClipFaces, split_clips
 from forensics_app.core.train.finetune import MixedPairs, clip_face_set, train_on_images
 from forensics_app.core.train.loop import RunLog
-from forensics_app.core.train.temporal_stage import Sequences, predict_temporal, train_temporal
+from forensics_app.core.train.temporal_stage import (
+    Sequences,
+    predict_temporal,
+    train_temporal,
+    validation_localisation,
+)
 from forensics_app.core.train.trainer import TrainConfig
 
 SIZE = 128
@@ -374,6 +379,32 @@ def test_the_temporal_stage_keeps_the_last_epoch_or_the_lowest_validation_loss(t
     loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(val_logits),
                                                     torch.tensor(val.labels, dtype=torch.float64)))
     assert loss == pytest.approx(best[lowest - 1]["val_loss"], abs=1e-6)
+
+
+def test_the_localisation_rule_keeps_the_epoch_whose_relevancy_best_finds_the_splices(
+        tmp_path):
+    gen = torch.Generator().manual_seed(1)
+    seqs = Sequences()
+    for i in range(16):
+        emb, blended = torch.randn(8, 32, generator=gen), np.zeros(8, bool)
+        if i % 2:  # a shifted stretch: a splice
+            blended[4:] = True
+            emb[4:] += 1.0
+        seqs.add(emb, float(i % 2), blended, "splice" if i % 2 else "real", np.zeros(8))
+    torch.manual_seed(0)
+    config = tiny_config(tmp_path, temporal_epochs=4, temporal_batch=8, temporal_lr=3e-3,
+                         temporal_keep="localisation")
+    model, history = train_temporal(TemporalModel(TemporalConfig(**config.temporal)), seqs,
+                                    seqs, config, tmp_path, RunLog(tmp_path, lambda _l: None))
+    scores = [h["val_localisation_auc"] for h in history]
+    assert all(0.0 <= v <= 1.0 for v in scores)
+    assert [h["epoch"] for h in history if h["kept"]] == [int(np.argmax(scores)) + 1]
+    # the kept weights are the ones reported
+    assert validation_localisation(model, seqs) == pytest.approx(max(scores), abs=1e-6)
+    # no splice among the validation sequences: nothing to measure, said as NaN
+    reals = Sequences()
+    reals.add(torch.randn(8, 32), 0.0, np.zeros(8, bool), "real", np.zeros(8))
+    assert np.isnan(validation_localisation(model, reals))
 
 
 def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(tmp_path):

@@ -42,9 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temporal-sequences", type=int, default=d.temporal_sequences,
                    help="training windows per identity and temporal fake kind "
                    f"({d.temporal_sequences})")
-    p.add_argument("--temporal-keep", choices=("last", "best"), default=d.temporal_keep,
-                   help="temporal epoch kept: the last of the schedule or the one with the "
-                   f"lowest validation loss ({d.temporal_keep})")
+    p.add_argument("--temporal-keep", choices=("last", "best", "localisation"),
+                   default=d.temporal_keep,
+                   help="temporal epoch kept: the last of the schedule, the one with the "
+                   "lowest validation loss, or the one whose relevancy best localises the "
+                   f"validation splices ({d.temporal_keep})")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--input-size", type=int, default=d.input_size,

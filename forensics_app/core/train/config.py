@@ -58,6 +58,9 @@ class TrainConfig:
     # model's rule) or "last" (the end of the fixed schedule). On 240 validation sequences from
     # 6 clips that objective is noisy (the 0.7.0 run's lowest was epoch 2 of 40, its validation
     # AUC 0.69-0.71 throughout), but keeping the last epoch measured no better (README, Model).
+    # "localisation" keeps the epoch whose relevancy best localises the validation splices
+    # (bench/temporal_epochs.py: it tracks the held-out splices' at r = 0.91); not yet the
+    # rule of a shipped model.
     temporal_keep: str = "best"
     spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
     temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
