@@ -44,7 +44,11 @@ from forensics_app.core.train.loop import (  # noqa: E402
     seed_everything,
 )
 from forensics_app.core.train.metrics import binary_metrics  # noqa: E402
-from forensics_app.core.train.temporal_stage import _pad, predict_temporal  # noqa: E402
+from forensics_app.core.train.temporal_stage import (  # noqa: E402
+    _pad,
+    predict_temporal,
+    validation_localisation,
+)
 
 REAL = ROOT.parent / "shared" / "data" / "videos" / "real"
 
@@ -85,9 +89,7 @@ def explain(model: TemporalModel, emb: torch.Tensor) -> tuple[np.ndarray, np.nda
 
 def measure(model: TemporalModel, val, held: list[dict]) -> dict:
     model.eval()
-    val_loc = [binary_metrics(b.astype(int), explain(model, e)[0])["auc"]
-               for e, b, k in zip(val.embeddings, val.blended, val.kinds, strict=True)
-               if k == "splice" and b.any() and not b.all()]
+    val_loc = validation_localisation(model, val)
     loc, near, real_marked = [], [], []
     for w in held:
         real_marked.append(len(temporal_metrics(explain(model, w["real"])[1]).unusual) > 0)
@@ -97,7 +99,7 @@ def measure(model: TemporalModel, val, held: list[dict]) -> dict:
         marked = np.asarray(temporal_metrics(attention).unusual, float)
         near.append(bool(len(marked))
                     and bool((np.abs(marked[:, None] - edges[None]).min(1) <= 2.5).any()))
-    return {"val_loc": float(np.nanmean(val_loc)), "held_loc": float(np.nanmean(loc)),
+    return {"val_loc": val_loc, "held_loc": float(np.nanmean(loc)),
             "held_loc_median": float(np.nanmedian(loc)), "near": float(np.mean(near)),
             "real_marked": float(np.mean(real_marked))}
 
