@@ -19,6 +19,8 @@ from forensics_app.core.train.finetune import MixedPairs, clip_face_set, train_o
 from forensics_app.core.train.loop import RunLog
 from forensics_app.core.train.temporal_stage import (
     Sequences,
+    keep_score,
+    markers_near_cut,
     predict_temporal,
     train_temporal,
     validation_localisation,
@@ -405,6 +407,51 @@ def test_the_localisation_rule_keeps_the_epoch_whose_relevancy_best_finds_the_sp
     reals = Sequences()
     reals.add(torch.randn(8, 32), 0.0, np.zeros(8, bool), "real", np.zeros(8))
     assert np.isnan(validation_localisation(model, reals))
+
+
+def test_markers_near_a_cut_are_those_within_two_and_a_half_frames_of_a_boundary():
+    blended = np.zeros(20, bool)
+    blended[10:] = True  # boundary between frames 9 and 10, at 9.5
+    near = markers_near_cut(np.array([7, 8, 12, 13, 0]), blended)
+    assert near.tolist() == [True, True, True, False, False]
+    assert markers_near_cut(np.array([3]), np.zeros(20, bool)).tolist() == [False]
+    assert markers_near_cut(np.zeros(0), blended).shape == (0,)
+
+
+def test_validation_views_count_what_the_views_would_mark(tmp_path, monkeypatch):
+    import forensics_app.core.train.temporal_stage as stage
+
+    seqs = Sequences()
+    blended = np.zeros(12, bool)
+    blended[6:] = True
+    seqs.add(torch.randn(12, 32), 1.0, blended, "splice", np.zeros(12))
+    seqs.add(torch.randn(12, 32), 1.0, blended, "splice", np.zeros(12))
+    for _ in range(4):
+        seqs.add(torch.randn(12, 32), 0.0, np.zeros(12, bool), "real", np.zeros(12))
+    seqs.add(torch.randn(12, 32), 1.0, np.zeros(12, bool), "freeze", np.zeros(12))
+    # the marker rule's output, set per call in the order the sequences are read (freeze is
+    # not read): splice 1 marked at the cut, splice 2 far from it, one real window of four
+    marks = iter([[6], [0], [3], [], [], []])
+    real_metrics = stage.temporal_metrics
+
+    def fake_metrics(attention):
+        return replace(real_metrics(attention), unusual=np.array(next(marks), np.int64))
+    monkeypatch.setattr(stage, "temporal_metrics", fake_metrics)
+    model = TemporalModel(TemporalConfig(**tiny_config(tmp_path).temporal))
+    views = stage.validation_views(model, seqs)
+    assert views["marker_near_boundary"] == 0.5
+    assert views["real_marked"] == 0.25
+    assert 0.0 <= views["localisation"] <= 1.0
+
+
+def test_the_views_rule_weighs_found_splices_against_false_markers(tmp_path):
+    config = tiny_config(tmp_path, temporal_keep="views")
+    quiet = {"localisation": 0.8, "marker_near_boundary": 0.1, "real_marked": 0.05}
+    noisy = {"localisation": 0.9, "marker_near_boundary": 0.1, "real_marked": 0.5}
+    assert keep_score(config, 0.3, quiet) < keep_score(config, 0.3, noisy)
+    assert keep_score(tiny_config(tmp_path, temporal_keep="localisation"), 0.3, quiet) > \
+        keep_score(tiny_config(tmp_path, temporal_keep="localisation"), 0.3, noisy)
+    assert keep_score(tiny_config(tmp_path, temporal_keep="best"), 0.3, quiet) == 0.3
 
 
 def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(tmp_path):

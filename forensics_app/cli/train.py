@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temporal-sequences", type=int, default=d.temporal_sequences,
                    help="training windows per identity and temporal fake kind "
                    f"({d.temporal_sequences})")
-    p.add_argument("--temporal-keep", choices=("last", "best", "localisation"),
+    p.add_argument("--temporal-keep", choices=("last", "best", "localisation", "views"),
                    default=d.temporal_keep,
                    help="temporal epoch kept: the last of the schedule, the one with the "
                    "lowest validation loss, or the one whose relevancy best localises the "

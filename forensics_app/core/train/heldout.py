@@ -135,6 +135,7 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
     from forensics_app.core.analysis.metrics import temporal_metrics
     from forensics_app.core.explain.spatial import score_faces
     from forensics_app.core.explain.temporal import score_clip
+    from forensics_app.core.train.temporal_stage import markers_near_cut
 
     loc_aucs, near_marker, clip_p, frame_mean_p = [], [], [], []
     real_entropy, real_clip_p, real_frame_p, attention_on_fake = [], [], [], []
@@ -168,9 +169,8 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
                         continue
                     loc_aucs.append(binary_metrics(mask.astype(int),
                                                    clip_score.frame_relevancy)["auc"])
-                    edges = np.flatnonzero(np.diff(mask.astype(int))) + 0.5
                     marked = np.asarray(views.unusual, float)
-                    near = np.abs(marked[:, None] - edges[None]).min(axis=1) <= 2.5
+                    near = markers_near_cut(marked, mask)
                     near_marker.append(bool(near.any()))
                     markers_near += int(near.sum())
                     markers_total += len(marked)
