@@ -45,8 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temporal-keep", choices=("last", "best", "localisation", "views"),
                    default=d.temporal_keep,
                    help="temporal epoch kept: the last of the schedule, the one with the "
-                   "lowest validation loss, or the one whose relevancy best localises the "
-                   f"validation splices ({d.temporal_keep})")
+                   "lowest validation loss, the one whose relevancy best localises the "
+                   "validation splices, or the one best by localisation + splices marked "
+                   f"near a boundary - real windows marked ({d.temporal_keep})")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--input-size", type=int, default=d.input_size,

@@ -60,7 +60,8 @@ class TrainConfig:
     # AUC 0.69-0.71 throughout), but keeping the last epoch measured no better (README, Model).
     # "localisation" keeps the epoch whose relevancy best localises the validation splices
     # (bench/temporal_epochs.py: it tracks the held-out splices' at r = 0.91); not yet the
-    # rule of a shipped model.
+    # rule of a shipped model. "views" adds the validation splices with a marker near a
+    # boundary and subtracts the real windows with a marker: on seed 0 it kept the same epoch.
     temporal_keep: str = "best"
     spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
     temporal: dict = field(default_factory=dict)  # TemporalConfig overrides
