@@ -310,13 +310,18 @@ def validation_views(model: TemporalModel, seqs: Sequences) -> dict[str, float]:
         splice = kind == "splice" and blended.any() and not blended.all()
         if not splice and kind != "real":
             continue
-        _, attentions, relevancy = explain_clip(model, emb)
+        if splice:  # relevancy needs the gradients; a real window only its attention
+            _, attentions, relevancy = explain_clip(model, emb)
+            aucs.append(binary_metrics(blended.astype(int), relevancy)["auc"])
+        else:
+            with torch.inference_mode():
+                attentions = model(emb[None].to(next(model.parameters()).device).float()).attentions
         unusual = temporal_metrics(frame_attention([a[0] for a in attentions])).unusual
         if splice:
-            aucs.append(binary_metrics(blended.astype(int), relevancy)["auc"])
             near.append(bool(markers_near_cut(unusual, blended).any()))
         else:
             real_marked.append(bool(len(unusual)))
+
     def mean(values: list) -> float:
         return float(np.nanmean(values)) if values else float("nan")
     return {"localisation": mean(aucs), "marker_near_boundary": mean(near),
