@@ -12,6 +12,7 @@ own sequences reproduces its validation losses) and after each epoch measures:
 
     python bench/temporal_epochs.py MODEL RUN/temporal_sequences.pt --out curves.json
         [--seed 0] [--epochs 40] [--every 1] [--average-from 0] [--cache runs/cache]
+        [--distance-bias]
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from forensics_app.core.analysis.metrics import temporal_metrics  # noqa: E402
-from forensics_app.core.explain.attention import frame_attention  # noqa: E402
+from forensics_app.core.explain.attention import (  # noqa: E402
+    frame_attention,
+    normalised_entropy,
+)
 from forensics_app.core.explain.spatial import score_faces  # noqa: E402
 from forensics_app.core.explain.temporal import explain_clip  # noqa: E402
 from forensics_app.core.models.registry import load_model  # noqa: E402
@@ -90,18 +94,24 @@ def explain(model: TemporalModel, emb: torch.Tensor) -> tuple[np.ndarray, np.nda
 def measure(model: TemporalModel, val, held: list[dict]) -> dict:
     model.eval()
     val_loc = validation_localisation(model, val)
-    loc, near, real_marked = [], [], []
+    loc, near, real_marked, entropy, on_fake = [], [], [], [], []
     for w in held:
-        real_marked.append(len(temporal_metrics(explain(model, w["real"])[1]).unusual) > 0)
+        real_views = temporal_metrics(explain(model, w["real"])[1])
+        real_marked.append(len(real_views.unusual) > 0)
+        entropy.append(normalised_entropy(real_views.mean_attention))
         relevancy, attention = explain(model, w["spliced"])
+        views = temporal_metrics(attention)
+        received = views.mean_attention.mean(axis=0)  # as evaluate --heldout: what each gets
+        on_fake.append(float(received[w["mask"]].sum() / w["mask"].mean() / received.sum()))
         loc.append(binary_metrics(w["mask"].astype(int), relevancy)["auc"])
         edges = np.flatnonzero(np.diff(w["mask"].astype(int))) + 0.5
-        marked = np.asarray(temporal_metrics(attention).unusual, float)
+        marked = np.asarray(views.unusual, float)
         near.append(bool(len(marked))
                     and bool((np.abs(marked[:, None] - edges[None]).min(1) <= 2.5).any()))
     return {"val_loc": val_loc, "held_loc": float(np.nanmean(loc)),
             "held_loc_median": float(np.nanmedian(loc)), "near": float(np.mean(near)),
-            "real_marked": float(np.mean(real_marked))}
+            "real_marked": float(np.mean(real_marked)),
+            "real_entropy": float(np.mean(entropy)), "attention_on_fake": float(np.mean(on_fake))}
 
 
 def main() -> None:
@@ -116,12 +126,15 @@ def main() -> None:
     p.add_argument("--average-from", type=int, default=0)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--distance-bias", action="store_true",
+                   help="TemporalConfig.distance_bias (train --temporal-distance-bias)")
     a = p.parse_args()
     stored = torch.load(a.sequences, weights_only=False)
     train, val = stored["train"], stored["val"]
     held = heldout_windows(a.model, a.cache, a.out.with_suffix(".heldout.pt"))
     seed_everything(a.seed + 1)
-    model = TemporalModel(TemporalConfig(input_dim=train.embeddings[0].shape[1]))
+    model = TemporalModel(TemporalConfig(input_dim=train.embeddings[0].shape[1],
+                                          distance_bias=a.distance_bias))
     optimizer = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay)
     steps = math.ceil(len(train) / 16)
     scheduler = cosine_schedule(optimizer, min(20, steps), steps * a.epochs)

@@ -303,6 +303,7 @@ BAD_CARDS = {
     "name a number": ("name", 7),
     "depth zero": ("temporal", {"depth": 0}),
     "dropout 1": ("spatial", {"dropout": 1.0}),
+    "distance bias a number": ("temporal", {"distance_bias": 1}),
     "unknown field": ("colour", "blue"),
 }
 

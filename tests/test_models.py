@@ -6,15 +6,22 @@ import hashlib
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
+from forensics_app.core.analysis.metrics import temporal_metrics
 from forensics_app.core.errors import ModelError
+from forensics_app.core.explain.attention import frame_attention, normalised_entropy
 from forensics_app.core.explain.spatial import score_faces
 from forensics_app.core.explain.temporal import score_clip
 from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE, list_models, load_model
 from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
-from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
+from forensics_app.core.models.temporal import (
+    DISTANCE_SLOPE_BASE,
+    TemporalConfig,
+    TemporalModel,
+)
 
 
 def test_default_architecture_shapes():
@@ -54,6 +61,61 @@ def test_padding_mask_keeps_scores_of_valid_frames():
         masked = temporal(padded, mask)
     assert torch.allclose(plain, masked.logit, atol=1e-5)
     assert torch.all(masked.attentions[0][0, :, :, 6:] == 0)
+
+
+def _content_free(model: TemporalModel) -> TemporalModel:
+    """Zero query and key weights: every score is the distance bias alone."""
+    with torch.no_grad():
+        for block in model.encoder.blocks:
+            dim = block.attn.proj.in_features
+            block.attn.qkv.weight[:2 * dim] = 0
+            block.attn.qkv.bias[:2 * dim] = 0
+    return model.eval()
+
+
+def test_the_distance_bias_makes_each_frames_attention_a_local_kernel():
+    torch.manual_seed(0)
+    model = _content_free(TemporalModel(TemporalConfig(input_dim=8, dim=16, heads=4,
+                                                       distance_bias=True)))
+    with torch.inference_mode():
+        attn = model(torch.randn(1, 12, 8)).attentions[0][0]  # (heads, 13, 13)
+    slopes = DISTANCE_SLOPE_BASE ** torch.arange(4.0)
+    frames = torch.arange(12.0)
+    expected = torch.exp(-slopes[:, None, None] * (frames[:, None] - frames[None]).abs())
+    frame_to_frame = attn[:, 1:, 1:] / attn[:, 1:, 1:].diagonal(dim1=1, dim2=2)[..., None]
+    assert torch.allclose(frame_to_frame, expected, atol=1e-5)
+    assert torch.allclose(attn[:, 0], torch.full((4, 13), 1 / 13), atol=1e-6)  # CLS: no bias
+    assert torch.allclose(attn[:, 1:, 0] / attn[:, 1:, 1:].diagonal(dim1=1, dim2=2),
+                          torch.ones(4, 12), atol=1e-5)  # nor toward it
+
+
+def test_a_distance_biased_model_gives_stationary_unmarked_non_uniform_views():
+    torch.manual_seed(0)
+    model = _content_free(TemporalModel(TemporalConfig(input_dim=8, dim=16,
+                                                       distance_bias=True)))
+    plain = _content_free(TemporalModel(TemporalConfig(input_dim=8, dim=16)))
+    x = torch.randn(1, 60, 8)
+    with torch.inference_mode():
+        biased = frame_attention([a[0] for a in model(x).attentions])
+        uniform = frame_attention([a[0] for a in plain(x).attentions])
+    assert np.allclose(uniform, 1 / 60, atol=1e-6)  # without it, content-free = uniform
+    views = temporal_metrics(biased)
+    assert len(views.unusual) == 0  # stationary: the ends included, nothing marked
+    assert normalised_entropy(views.mean_attention) < 0.8
+    assert views.attention_range[30] < 8  # local: a few frames, not T/4 as uniform gives
+
+
+def test_the_distance_bias_keeps_padding_out_and_round_trips_in_the_config():
+    torch.manual_seed(0)
+    config = TemporalConfig(input_dim=8, dim=16, distance_bias=True)
+    assert TemporalConfig.from_dict(config.to_dict()) == config
+    assert not TemporalConfig.from_dict({"input_dim": 8}).distance_bias  # older cards
+    model = TemporalModel(config).eval()
+    x = torch.randn(1, 5, 8)
+    padded = torch.cat([x, torch.randn(1, 3, 8)], dim=1)
+    mask = torch.tensor([[False] * 5 + [True] * 3])
+    with torch.inference_mode():
+        assert torch.allclose(model(x).logit, model(padded, mask).logit, atol=1e-5)
 
 
 def test_registry_round_trip_and_hash(tiny_model_dir):

@@ -333,6 +333,14 @@ def test_tiny_spatial_training_lowers_the_loss_and_resumes(tmp_path):
     assert [h["epoch"] for h in resumed] == list(range(1, 6))
 
 
+def test_a_resumed_runs_minutes_count_the_epochs_of_earlier_sittings():
+    from forensics_app.core.train.trainer import spatial_stage_minutes
+
+    history = [{"epoch": 1, "seconds": 60.0}, {"epoch": 2, "seconds": 120.0}]
+    assert spatial_stage_minutes(30.0, history) == pytest.approx(3.5)
+    assert spatial_stage_minutes(30.0, []) == pytest.approx(0.5)
+
+
 def test_tiny_temporal_training_lowers_the_loss(tmp_path):
     torch.manual_seed(0)
     config = tiny_config(tmp_path, temporal_epochs=15, temporal_batch=8, temporal_lr=3e-3)
@@ -466,8 +474,8 @@ def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(
     lines: list[str] = []
     log = RunLog(tmp_path, printer=lines.append)
 
-    def run(fingerprint: str) -> list[dict]:
-        model = TemporalModel(TemporalConfig(**config.temporal))
+    def run(fingerprint: str, **temporal) -> list[dict]:
+        model = TemporalModel(TemporalConfig(**{**config.temporal, **temporal}))
         return train_temporal(model, seqs, seqs, config, tmp_path, log, resume=True,
                               fingerprint=fingerprint)[1]
 
@@ -479,6 +487,9 @@ def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(
     assert [h["epoch"] for h in run("spatial-B")] == [1, 2]  # other weights: trained again
     assert (tmp_path / "temporal_checkpoint.pt").stat().st_mtime_ns != trained
     assert any("other spatial weights" in line for line in lines)
+    trained = (tmp_path / "temporal_checkpoint.pt").stat().st_mtime_ns
+    assert [h["epoch"] for h in run("spatial-B", distance_bias=True)] == [1, 2]  # other model
+    assert (tmp_path / "temporal_checkpoint.pt").stat().st_mtime_ns != trained
 
 
 def test_imagenet_weights_map_onto_timm_lite0():
@@ -512,6 +523,10 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     parsed = build_parser().parse_args(["train", "--real", str(tmp_path), "--out", str(tmp_path),
                                         "--temporal-sequences", "8", "--temporal-keep", "last"])
     assert parsed.temporal_sequences == 8 and parsed.temporal_keep == "last"
+    assert parsed.temporal_distance_bias  # the recipe's default since 0.7.0
+    assert not build_parser().parse_args(["train", "--real", str(tmp_path), "--out",
+                                          str(tmp_path), "--no-temporal-distance-bias"]
+                                         ).temporal_distance_bias
     # a base model that is not there: an error naming it, and no run folder left behind
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "t"),
                  "--temporal-from", str(tmp_path / "no-model")]) != 0
@@ -602,7 +617,7 @@ def test_temporal_training_moves_the_attention_toward_its_target(tmp_path):
 
     torch.manual_seed(0)
     config = tiny_config(tmp_path, temporal_epochs=40, temporal_batch=8, temporal_lr=3e-3,
-                         temporal_attention_weight=1.0)
+                         temporal_attention_weight=1.0, temporal_keep="best")
     gen = torch.Generator().manual_seed(0)
     seqs = Sequences()
     for i in range(24):
@@ -652,6 +667,7 @@ def test_retraining_the_temporal_model_keeps_the_spatial_model_and_its_calibrati
     config = tiny_config(tmp_path / "run", temporal_epochs=2, temporal_sequences=1,
                          version="0.0.2", command="forensics-app train --temporal-from base",
                          temporal_attention_weight=0.5)
+    config.temporal["distance_bias"] = True
     out = trainer.retrain_temporal(config, base, printer=lambda _line: None)
     old, new = load_tiny(base), load_tiny(out)  # load_model checks the new card's SHA-256
     for key, value in old.spatial.state_dict().items():
@@ -666,6 +682,7 @@ def test_retraining_the_temporal_model_keeps_the_spatial_model_and_its_calibrati
     assert retrain["command"] == config.command and retrain["temporal_attention_weight"] == 0.5
     assert new.card.training["command"] == "the spatial recipe"
     assert "attention supervised" in new.card.description
+    assert new.card.temporal["distance_bias"] and "by their distance" in new.card.description
     # resumed: the sequences (most of the stage's time) are reused, not built again
     lines: list[str] = []
     trainer.retrain_temporal(config, base, resume=True, printer=lines.append)

@@ -48,6 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "lowest validation loss, the one whose relevancy best localises the "
                    "validation splices, or the one best by localisation + splices marked "
                    f"near a boundary - real windows marked ({d.temporal_keep})")
+    p.add_argument("--temporal-distance-bias", action=argparse.BooleanOptionalAction,
+                   default=d.temporal.get("distance_bias", False),
+                   help="a fixed per-head penalty on the distance between frames in the "
+                   "temporal attention (ALiBi): local, stationary attention on real footage "
+                   f"({'on' if d.temporal.get('distance_bias') else 'off'})")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--input-size", type=int, default=d.input_size,
@@ -132,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         val_clips=[v for v in args.val_clips.split(",") if v],
         imagenet_init=not args.no_imagenet, spatial_from=args.spatial_from, bf16=bf16,
         quality_probs=probs,
+        temporal={"distance_bias": args.temporal_distance_bias},
         cache_dir=str(args.cache) if args.cache else None, name=args.name,
         version=args.model_version,
         command="forensics-app " + " ".join(shlex.quote(a) for a in sys.argv[1:]))

@@ -197,14 +197,18 @@ def _value_problem(data: dict[str, Any]) -> str | None:
 
 
 def _config_problem(values: dict[str, Any], config: type) -> str | None:
-    """An architecture dict against its config dataclass: known keys, positive integers,
-    finite non-negative numbers (dropout below 1)."""
+    """An architecture dict against its config dataclass: known keys, booleans, positive
+    integers, finite non-negative numbers (dropout below 1)."""
     known = {f.name for f in fields(config)}
     for key, value in values.items():
         if key not in known:
             return f"{key}: unknown field"
         default = getattr(config(), key)
         numbers = value if isinstance(default, tuple) else [value]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                return f"{key}: expected true or false, got {value!r}"
+            continue
         if isinstance(default, str):
             if not isinstance(value, str):
                 return f"{key}: expected str"

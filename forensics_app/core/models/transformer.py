@@ -22,9 +22,11 @@ class Attention(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(
-        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, N, D); key_padding_mask: (B, N) True where a token is padding.
+        """x: (B, N, D); key_padding_mask: (B, N) True where a token is padding; bias: added
+        to the scores before the softmax, broadcastable to (B, heads, N, N).
 
         Returns the output and the attention probabilities (B, heads, N, N).
         """
@@ -32,6 +34,8 @@ class Attention(nn.Module):
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
         scores = (q @ k.transpose(-2, -1)) * self.scale
+        if bias is not None:
+            scores = scores + bias.to(scores.dtype)
         if key_padding_mask is not None:
             scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
         attn = scores.softmax(dim=-1)
@@ -51,9 +55,10 @@ class Block(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        attended, attn = self.attn(self.norm1(x), key_padding_mask)
+        attended, attn = self.attn(self.norm1(x), key_padding_mask, bias)
         x = x + attended
         x = x + self.mlp(self.norm2(x))
         return x, attn
@@ -70,10 +75,11 @@ class Encoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(
-        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+        self, x: torch.Tensor, key_padding_mask: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         attentions = []
         for block in self.blocks:
-            x, attn = block(x, key_padding_mask)
+            x, attn = block(x, key_padding_mask, bias)
             attentions.append(attn)
         return self.norm(x), attentions

@@ -133,6 +133,7 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
                    windows_per_identity: int = 6) -> dict:
     """Temporal localisation on synthetic splices of held-out real clips."""
     from forensics_app.core.analysis.metrics import temporal_metrics
+    from forensics_app.core.explain.attention import normalised_entropy
     from forensics_app.core.explain.spatial import score_faces
     from forensics_app.core.explain.temporal import score_clip
     from forensics_app.core.train.temporal_stage import markers_near_cut
@@ -163,7 +164,7 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
                     mean_p = float(np.mean(p_fake))
                     if not spliced:
                         real_marked.append(bool(len(views.unusual)))
-                        real_entropy.append(_row_entropy(views.mean_attention))
+                        real_entropy.append(normalised_entropy(views.mean_attention))
                         real_clip_p.append(clip_score.p_fake)
                         real_frame_p.append(mean_p)
                         continue
@@ -197,12 +198,6 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
         "clip_auc_mean_frame": binary_metrics(labels, np.r_[real_frame_p, frame_mean_p])["auc"],
     }
 
-
-def _row_entropy(mean_attention: np.ndarray) -> float:
-    """Mean row entropy of the averaged attention / log T (1.0: uniform)."""
-    a = np.clip(mean_attention, 1e-12, 1)
-    t = a.shape[-1]
-    return float((-(a * np.log(a)).sum(-1)).mean() / np.log(t)) if t > 1 else 1.0
 
 
 def evaluate_heldout(model: DetectorModel, data_root: Path, real_dir: Path, out: Path,

@@ -4,6 +4,7 @@ fakes, and the temporal transformer trained on them."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -354,7 +355,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
                    config: Any, out: Path, log: RunLog, resume: bool = False,
                    fingerprint: str = "") -> tuple[TemporalModel, list[dict]]:
     """Train on the sequences' embeddings; `fingerprint` (spatial_fingerprint of the model
-    that made them) ties a checkpoint to them: one made on other embeddings is not resumed."""
+    that made them) ties a checkpoint to them: one made on other embeddings, or with another
+    temporal architecture, keep rule or attention weight, is not resumed."""
     device = torch.device(config.device)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.temporal_lr,
@@ -364,10 +366,16 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     history: list[dict] = []
     start, best_loss, best_state, best_epoch = 0, float("inf"), None, 0
     ckpt_path = out / "temporal_checkpoint.pt"
+    # A checkpoint is resumed only with the embeddings and the recipe it was made with: a
+    # model with another architecture (e.g. the distance bias) would load the same weights.
+    fingerprint = fingerprint + ":" + json.dumps(
+        {"temporal": model.config.to_dict(), "keep": config.temporal_keep,
+         "attention_weight": config.temporal_attention_weight}, sort_keys=True)
     ckpt = (restore_checkpoint(ckpt_path, model, optimizer, scheduler, fingerprint)
             if resume else None)
-    if resume and ckpt is None and ckpt_path.exists():  # the spatial model trained on since
-        log("temporal checkpoint made on other spatial weights: temporal stage afresh")
+    if resume and ckpt is None and ckpt_path.exists():  # trained on since, or other flags
+        log("temporal checkpoint made on other spatial weights or with another temporal "
+            "recipe: temporal stage afresh")
     if ckpt is not None:
         history, start = ckpt["history"], ckpt["epoch"] + 1
         best_loss, best_state = ckpt["best_loss"], ckpt["best_state"]

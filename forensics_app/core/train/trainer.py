@@ -247,6 +247,13 @@ def epoch_selection(history: list[dict], names: list[str]) -> str:
             "biases the held-out figures slightly upward")
 
 
+def spatial_stage_minutes(prepared_s: float, history: list[dict]) -> float:
+    """The spatial stage's minutes: this sitting's preparation (face cache, data) and every
+    epoch's own time, those trained in earlier sittings before a --resume included (the wall
+    clock of a resumed sitting alone would count only the epochs it ran)."""
+    return (prepared_s + sum(entry["seconds"] for entry in history)) / 60
+
+
 def run_training(config: TrainConfig, resume: bool = False,
                  printer: Callable[[str], None] = print) -> Path:
     """The whole pipeline; returns the run folder, which is a loadable model folder."""
@@ -286,9 +293,11 @@ def run_training(config: TrainConfig, resume: bool = False,
     spatial = build_spatial(config, base)
     device = torch.device(config.device)
     chooser = selection_sets(val_sets)
+    prepared_s = time.perf_counter() - t0
     spatial, spatial_history = train_on_images(spatial, data, chooser, config, out, log,
                                                resume, first_data_epoch)
-    spatial_minutes = (time.perf_counter() - t0) / 60
+    spatial_minutes = spatial_stage_minutes(prepared_s, spatial_history)
+    after_spatial = time.perf_counter()
 
     probe = val_sets[0].images[:32]
     tick = time.perf_counter()
@@ -302,7 +311,7 @@ def run_training(config: TrainConfig, resume: bool = False,
     cal = calibrate_temporal(temporal, val_seqs, t_spatial, shift_spatial, config, log)
     cal["calibration"].update(spatial_cal.pop("calibration"))
     cal["metrics"] = {**_rounded(spatial_cal), **cal["metrics"]}
-    minutes = (time.perf_counter() - t0) / 60
+    minutes = spatial_minutes + (time.perf_counter() - after_spatial) / 60
     train_rates = [h["train_img_per_s"] for h in spatial_history]
     card = ModelCard(
         name=config.name, version=config.version, spatial={}, temporal={},
@@ -366,6 +375,8 @@ def spatial_init_record(card: ModelCard) -> dict:
 def temporal_description(config: TrainConfig) -> str:
     text = "temporal transformer over its frozen per-frame embeddings, trained on synthetic " \
         "temporal fakes"
+    if config.temporal.get("distance_bias"):
+        text += ", its attention between frames penalised by their distance (local kernels)"
     if config.temporal_attention_weight:
         text += ", its attention supervised to spread at cuts and lean on altered frames"
     return text + "."
