@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -225,6 +226,34 @@ def test_marker_limitation_quotes_the_cards_own_splice_figures():
     lines = measured_limitations({"heldout": {"splices": {
         "marker_near_boundary_share": 0.0833, "real_windows_with_a_marker_share": 1 / 3}}})
     assert len(lines) == 1 and "8%" in lines[0] and "33%" in lines[0]
+    lines = measured_limitations({
+        "heldout": {"splices": {"marker_near_boundary_share": 0.5,
+                                "real_windows_with_a_marker_share": 0.25,
+                                "relevancy_localisation_auc_mean": 0.9}},
+        "temporal_spread": {"trainings": 3, "epochs_measured": 24,
+                            "localisation": [0.58, 0.95], "marker_near_boundary": [0.22, 0.58],
+                            "real_windows_marked": [0.28, 0.67]}})
+    assert len(lines) == 2 and "0.90" in lines[1] and "0.58-0.95" in lines[1]
+    assert "22%-58%" in lines[1] and "28%-67%" in lines[1] and "3 trainings" in lines[1]
+
+
+def test_the_temporal_spread_is_the_range_over_every_measured_epoch(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "temporal_spread", Path(__file__).parents[1] / "bench" / "temporal_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    row = {"held_loc": 0.9, "near": 0.5, "real_marked": 0.3, "real_entropy": 0.65}
+    curves = [{"args": {"seed": "0"}, "rows": [row, {**row, "held_loc": 0.6}]},
+              {"args": {"seed": "1"}, "rows": [{**row, "near": 0.2, "real_marked": 0.7}]}]
+    result = module.spread(curves)
+    assert result["trainings"] == 2 and result["epochs_measured"] == 3
+    assert result["seeds"] == [0, 1] and result["localisation"] == [0.6, 0.9]
+    assert result["marker_near_boundary"] == [0.2, 0.5]
+    assert result["real_windows_marked"] == [0.3, 0.7]
+    with pytest.raises(ValueError):
+        module.spread([{"args": {"seed": "0"}, "rows": []}])
 
 
 def test_publish_refuses_a_missing_run_or_figures_file_in_one_line(tmp_path, tiny_model_dir,
@@ -238,3 +267,23 @@ def test_publish_refuses_a_missing_run_or_figures_file_in_one_line(tmp_path, tin
     assert len(errors) == 2 and all(line.startswith("publish: error: ") for line in errors)
     assert "none.json" in errors[1]
     assert not dest.exists(), "nothing published"
+
+
+def test_the_cards_headline_names_exactly_the_targets_not_reached(tiny_model_dir):
+    from dataclasses import replace
+
+    from forensics_app.core.models.registry import read_card
+    from forensics_app.core.train.publish import headline_markdown
+
+    card = read_card(tiny_model_dir)
+
+    def headline(sbi: float, dfdc: float, drop: float) -> str:
+        metrics = {"heldout": {"heldout_faces_sbi": {"auc": sbi, "auc_drop": drop},
+                               "heldout_dfdc": {"auc": dfdc}}}
+        return headline_markdown(replace(card, metrics=metrics))
+
+    text = headline(0.89, 0.921, 0.19)
+    assert "not reached: self-blend AUC ≥ 0.97, robust to H.264 CRF 35" in text
+    assert "DFDC AUC" not in text
+    assert "not reached: DFDC AUC ≥ 0.92" in headline(0.98, 0.90, 0.01)
+    assert "it meets the detection targets" in headline(0.98, 0.93, 0.04)

@@ -78,9 +78,25 @@ def measured_limitations(metrics: dict) -> list[str]:
                   splices.get("real_windows_with_a_marker_share"))
     if near is None or real is None:
         return []
-    return [f"Its red markers (unusual frames) are leads, not findings: on synthetic splices of "
-            f"held-out clips {near:.0%} of the windows got a marker within 2 frames of a splice "
-            f"boundary, and {real:.0%} of the same windows unspliced (real) got a marker too."]
+    lines = [f"Its red markers (unusual frames) are leads, not findings: on synthetic splices "
+             f"of held-out clips {near:.0%} of the windows got a marker within 2 frames of a "
+             f"splice boundary, and {real:.0%} of the same windows unspliced (real) got a "
+             "marker too."]
+    spread = metrics.get("temporal_spread")  # bench/temporal_spread.py
+    localisation = splices.get("relevancy_localisation_auc_mean")
+    if spread and localisation is not None and "localisation" in spread:
+        (loc_lo, loc_hi), (near_lo, near_hi), (real_lo, real_hi) = (
+            spread["localisation"], spread["marker_near_boundary"],
+            spread["real_windows_marked"])
+        lines.append(
+            f"Its temporal views are one draw of an unstable training stage: its relevancy "
+            f"localised the held-out splices at {localisation:.2f}, but {spread['trainings']} "
+            f"trainings of the same stage on the same embeddings gave {loc_lo:.2f}-{loc_hi:.2f} "
+            f"over {spread['epochs_measured']} measured epochs, a marker near a boundary in "
+            f"{near_lo:.0%}-{near_hi:.0%} of the windows and some marker on {real_lo:.0%}-"
+            f"{real_hi:.0%} of the real ones: a temporal view that points at a stretch is "
+            "weaker evidence than one figure suggests.")
+    return lines
 
 
 RELIABILITY_FILE = "reliability.png"
@@ -266,7 +282,12 @@ def headline_markdown(card) -> str:
               if v["label"] != "fake"]
     kinds = ", ".join(f"{k} {_num(v.get('auc_fused'), 2)}"
                       for k, v in (seq.get("by_kind") or {}).items())
-    met = (sbi.get("auc") or 0) >= TARGETS["sbi"] and (dfdc.get("auc") or 0) >= TARGETS["dfdc"]
+    drop = sbi.get("auc_drop")
+    unmet = [target for reached, target in (
+        ((sbi.get("auc") or 0) >= TARGETS["sbi"], f"self-blend AUC ≥ {TARGETS['sbi']}"),
+        ((dfdc.get("auc") or 0) >= TARGETS["dfdc"], f"DFDC AUC ≥ {TARGETS['dfdc']}"),
+        (drop is not None and drop <= TARGETS["drop"],
+         f"robust to H.264 CRF 35, drop ≤ {TARGETS['drop']}")) if not reached]
     rows = [
         ("self-blends of {} held-out people (LFW identities, UTKFace images), frame AUC".format(
             sbi.get("groups", "?")), _num(sbi.get("auc")), f"≥ {TARGETS['sbi']}"),
@@ -304,9 +325,9 @@ def headline_markdown(card) -> str:
         ("the 22 small DFDC crops of `faces/dfdc` (another crop pipeline), frame AUC",
          _num(crops.get("auc")), ""),
     ]
-    verdict = ("it meets the detection targets" if met else "it does **not** reach the "
-               "targets this project set (issue 8: self-blend AUC ≥ 0.97, DFDC ≥ 0.92, robust "
-               "to H.264 CRF 35): say so in any report")
+    verdict = ("it meets the detection targets" if not unmet else "it does **not** reach "
+               f"every target this project set (issue 8; not reached: {', '.join(unmet)}): say "
+               "so in any report")
     lines = [f"**Read this first.** A detector trained in about {_minutes(t)} "
              "minutes on a 2-core CPU. On held-out data it is a real but moderate detector, "
              f"and {verdict}.", "",
