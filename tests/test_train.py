@@ -341,6 +341,42 @@ def test_a_resumed_runs_minutes_count_the_epochs_of_earlier_sittings():
     assert spatial_stage_minutes(30.0, []) == pytest.approx(0.5)
 
 
+def test_range_residual_is_the_marker_rules_residual_in_torch():
+    from forensics_app.core.explain.attention import (
+        attention_range,
+        expected_range,
+        range_residual,
+    )
+
+    rng = np.random.default_rng(0)
+    attention = rng.random((17, 17))
+    attention /= attention.sum(axis=1, keepdims=True)
+    expected = attention_range(attention) - expected_range(attention)
+    assert np.allclose(range_residual(torch.from_numpy(attention)).numpy(), expected, atol=1e-12)
+
+
+def test_the_stationarity_loss_is_zero_on_stationary_attention_and_reads_real_windows_only():
+    from forensics_app.core.train.temporal_stage import stationarity_loss
+
+    t = 12
+    frames = torch.arange(t, dtype=torch.float64)
+    # a kernel of the distance: stationary but for each row's normalisation at the ends
+    kernel = torch.exp(-(frames[:, None] - frames[None]).abs() / 2)
+    bumped = kernel.clone()
+    bumped[5, :] = 1.0  # frame 5 looks at the whole window: its range stands out
+    attentions = []
+    for matrix in (kernel, bumped):
+        with_cls = torch.zeros(t + 1, t + 1, dtype=torch.float64)
+        with_cls[1:, 1:] = matrix / matrix.sum(dim=1, keepdim=True)
+        with_cls[0, 1:] = 1 / t
+        attentions.append(with_cls)
+    layer = torch.stack(attentions)[:, None]  # (B = 2, H = 1, 1 + T, 1 + T)
+    none = torch.zeros(2, t, dtype=torch.bool)
+    assert stationarity_loss([layer], none, torch.tensor([True, False])) < 1e-3
+    assert stationarity_loss([layer], none, torch.tensor([False, True])) > 0.1
+    assert stationarity_loss([layer], none, torch.tensor([False, False])) == 0
+
+
 def test_tiny_temporal_training_lowers_the_loss(tmp_path):
     torch.manual_seed(0)
     config = tiny_config(tmp_path, temporal_epochs=15, temporal_batch=8, temporal_lr=3e-3)
@@ -524,6 +560,8 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
                                         "--temporal-sequences", "8", "--temporal-keep", "last"])
     assert parsed.temporal_sequences == 8 and parsed.temporal_keep == "last"
     assert parsed.temporal_distance_bias  # the recipe's default since 0.7.0
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--temporal-stationarity-weight", "-1"]) == 64
     assert not build_parser().parse_args(["train", "--real", str(tmp_path), "--out",
                                           str(tmp_path), "--no-temporal-distance-bias"]
                                          ).temporal_distance_bias

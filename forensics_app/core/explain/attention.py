@@ -81,6 +81,25 @@ def expected_range(mean_attention: np.ndarray) -> np.ndarray:
     return (q * np.abs(offsets)).sum(axis=1)
 
 
+def range_residual(mean_attention: torch.Tensor) -> torch.Tensor:
+    """e = r − r̂ of one T×T mean attention (attention_range − expected_range), in torch and
+    differentiable: the quantity the marker rule reads, for a training loss that asks real
+    footage to keep it flat. Same maths as the numpy functions above (a test compares them)."""
+    t = mean_attention.shape[-1]
+    index = torch.arange(t, device=mean_attention.device)
+    offsets = index[None, :] - index[:, None]  # j − i
+    slot = (offsets + t - 1).reshape(-1)
+    dtype = mean_attention.dtype
+    sums = torch.zeros(2 * t - 1, dtype=dtype, device=mean_attention.device).index_add(
+        0, slot, mean_attention.reshape(-1))
+    counts = torch.zeros(2 * t - 1, dtype=dtype, device=mean_attention.device).index_add(
+        0, slot, torch.ones(t * t, dtype=dtype, device=mean_attention.device))
+    weights = (sums / counts)[offsets + t - 1]  # k(j − i)
+    q = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    distance = offsets.abs().to(dtype)
+    return (mean_attention * distance).sum(dim=1) - (q * distance).sum(dim=1)
+
+
 def unusual_positions(values: np.ndarray, sigma: float = UNUSUAL_SIGMA,
                       min_deviation: float = 0.0) -> np.ndarray:
     """Positions i with |v_i − mean(v)| > sigma·std(v) (population std) and

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from forensics_app.core.analysis.metrics import temporal_metrics
-from forensics_app.core.explain.attention import frame_attention, frame_rows
+from forensics_app.core.explain.attention import frame_attention, frame_rows, range_residual
 from forensics_app.core.explain.temporal import explain_clip
 from forensics_app.core.models.spatial import SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
@@ -247,6 +247,21 @@ def attention_loss(attentions: Sequence[torch.Tensor], padding: torch.Tensor,
     return (kl * valid).sum() / valid.sum()
 
 
+def stationarity_loss(attentions: Sequence[torch.Tensor], padding: torch.Tensor,
+                      real: torch.Tensor) -> torch.Tensor:
+    """Mean squared deviation of the range residual e = r − r̂ from its mean over each real
+    window of a batch: what the marker rule flags (|e − ē| beyond 2σ and ≥ 1 frame), asked to
+    stay flat on real footage (TrainConfig.temporal_stationarity_weight). attentions: per
+    layer (B, H, 1+T, 1+T); padding (B, T) True = padding; real (B,) bool."""
+    mean = frame_rows(torch.stack(list(attentions))).mean(dim=(0, 2))
+    losses = []
+    for row in torch.nonzero(real).flatten().tolist():
+        t = int((~padding[row]).sum())
+        residual = range_residual(mean[row, :t, :t])
+        losses.append(((residual - residual.mean()) ** 2).mean())
+    return torch.stack(losses).mean() if losses else mean.new_zeros(())
+
+
 def _targets(seqs: Sequences, idx: list[int], longest: int) -> torch.Tensor:
     out = torch.zeros(len(idx), longest, longest)
     for row, i in enumerate(idx):
@@ -370,7 +385,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     # model with another architecture (e.g. the distance bias) would load the same weights.
     fingerprint = fingerprint + ":" + json.dumps(
         {"temporal": model.config.to_dict(), "keep": config.temporal_keep,
-         "attention_weight": config.temporal_attention_weight}, sort_keys=True)
+         "attention_weight": config.temporal_attention_weight,
+         "stationarity_weight": config.temporal_stationarity_weight}, sort_keys=True)
     ckpt = (restore_checkpoint(ckpt_path, model, optimizer, scheduler, fingerprint)
             if resume else None)
     if resume and ckpt is None and ckpt_path.exists():  # trained on since, or other flags
@@ -397,6 +413,10 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
                                            _targets(train, idx, x.shape[1]).to(device))
                 attention_losses.append(attention.item())
                 extra = config.temporal_attention_weight * attention
+            if config.temporal_stationarity_weight:
+                flat = config.temporal_stationarity_weight * stationarity_loss(
+                    out.attentions, mask.to(device), labels[idx].to(device) == 0)
+                extra = flat if extra is None else extra + flat
             losses.append(optimisation_step(model, optimizer, scheduler, out.logit,
                                             labels[idx].to(device), extra))
         val_attention: list[float] = []
