@@ -49,9 +49,7 @@ def self_attention_strength(mean_attention: np.ndarray) -> np.ndarray:
 
 def attention_range(mean_attention: np.ndarray) -> np.ndarray:
     """r_i = Σ_j Ā[i, j]·|i − j|, in sampled-frame units."""
-    t = mean_attention.shape[0]
-    distance = np.abs(np.arange(t)[:, None] - np.arange(t)[None, :])
-    return (mean_attention * distance).sum(axis=1)
+    return _range(_as_tensor(mean_attention)).numpy()
 
 
 def offset_profile(mean_attention: np.ndarray) -> np.ndarray:
@@ -60,8 +58,7 @@ def offset_profile(mean_attention: np.ndarray) -> np.ndarray:
     Index d + T − 1 holds k(d): the clip's attention-by-offset profile, what a stationary
     attention (one that depends only on j − i) would give every frame.
     """
-    t = mean_attention.shape[0]
-    return np.array([np.diagonal(mean_attention, d).mean() for d in range(-(t - 1), t)])
+    return _offset_profile(_as_tensor(mean_attention)).numpy()
 
 
 def expected_range(mean_attention: np.ndarray) -> np.ndarray:
@@ -70,34 +67,47 @@ def expected_range(mean_attention: np.ndarray) -> np.ndarray:
     The range frame i would have if the clip's attention were stationary: near the clip's ends
     only one side exists, so r̂ carries the same edge effect as r, and r − r̂ does not.
     """
-    t = mean_attention.shape[0]
-    if t == 0:
-        return np.zeros(0)
-    offsets = np.arange(t)[None, :] - np.arange(t)[:, None]  # j − i
-    weights = offset_profile(mean_attention)[offsets + t - 1]
-    sums = weights.sum(axis=1, keepdims=True)
-    # Rows of a distribution always give a positive sum; guard a hand-made all-zero input.
-    q = weights / np.where(sums > 0, sums, 1.0)
-    return (q * np.abs(offsets)).sum(axis=1)
+    return _expected_range(_as_tensor(mean_attention)).numpy()
 
 
 def range_residual(mean_attention: torch.Tensor) -> torch.Tensor:
-    """e = r − r̂ of one T×T mean attention (attention_range − expected_range), in torch and
-    differentiable: the quantity the marker rule reads, for a training loss that asks real
-    footage to keep it flat. Same maths as the numpy functions above (a test compares them)."""
-    t = mean_attention.shape[-1]
-    index = torch.arange(t, device=mean_attention.device)
-    offsets = index[None, :] - index[:, None]  # j − i
-    slot = (offsets + t - 1).reshape(-1)
-    dtype = mean_attention.dtype
-    sums = torch.zeros(2 * t - 1, dtype=dtype, device=mean_attention.device).index_add(
-        0, slot, mean_attention.reshape(-1))
-    counts = torch.zeros(2 * t - 1, dtype=dtype, device=mean_attention.device).index_add(
-        0, slot, torch.ones(t * t, dtype=dtype, device=mean_attention.device))
-    weights = (sums / counts)[offsets + t - 1]  # k(j − i)
-    q = weights / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
-    distance = offsets.abs().to(dtype)
-    return (mean_attention * distance).sum(dim=1) - (q * distance).sum(dim=1)
+    """e = r − r̂ of one T×T mean attention, differentiable: the quantity the marker rule
+    reads, for a training loss that asks real footage to keep it flat."""
+    return _range(mean_attention) - _expected_range(mean_attention)
+
+
+# The range maths once, in torch: the numpy views above and the training loss share it.
+def _as_tensor(matrix: np.ndarray) -> torch.Tensor:
+    array = np.ascontiguousarray(matrix)
+    return torch.from_numpy(array if array.dtype.kind == "f" else array.astype(np.float64))
+
+
+def _offsets(t: int, device: torch.device) -> torch.Tensor:
+    index = torch.arange(t, device=device)
+    return index[None, :] - index[:, None]  # j − i
+
+
+def _range(mean: torch.Tensor) -> torch.Tensor:
+    return (mean * _offsets(mean.shape[-1], mean.device).abs().to(mean.dtype)).sum(dim=-1)
+
+
+def _offset_profile(mean: torch.Tensor) -> torch.Tensor:
+    t = mean.shape[-1]
+    slot = (_offsets(t, mean.device) + t - 1).reshape(-1)
+    sums = mean.new_zeros(2 * t - 1).index_add(0, slot, mean.reshape(-1))
+    return sums / mean.new_zeros(2 * t - 1).index_add(0, slot, mean.new_ones(t * t))
+
+
+def _expected_range(mean: torch.Tensor) -> torch.Tensor:
+    t = mean.shape[-1]
+    if t == 0:
+        return mean.new_zeros(0)
+    offsets = _offsets(t, mean.device)
+    weights = _offset_profile(mean)[offsets + t - 1]
+    sums = weights.sum(dim=1, keepdim=True)
+    # Rows of a distribution always give a positive sum; guard a hand-made all-zero input.
+    q = weights / torch.where(sums > 0, sums, torch.ones_like(sums))
+    return (q * offsets.abs().to(mean.dtype)).sum(dim=1)
 
 
 def unusual_positions(values: np.ndarray, sigma: float = UNUSUAL_SIGMA,
