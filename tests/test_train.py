@@ -562,6 +562,13 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert parsed.temporal_distance_bias  # the recipe's default since 0.7.0
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--temporal-stationarity-weight", "-1"]) == 64
+    for flag in ("--lr", "--backbone-lr"):
+        for rate in ("0", "-1e-4", "nan"):
+            assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                         flag, rate]) == 64
+    rates = build_parser().parse_args(["train", "--real", str(tmp_path), "--out", str(tmp_path),
+                                       "--lr", "2.5e-4", "--backbone-lr", "1e-4"])
+    assert (rates.lr, rates.backbone_lr) == (2.5e-4, 1e-4)
     assert not build_parser().parse_args(["train", "--real", str(tmp_path), "--out",
                                           str(tmp_path), "--no-temporal-distance-bias"]
                                          ).temporal_distance_bias

@@ -66,6 +66,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frames sampled per clip for the face cache")
     p.add_argument("--batch-pairs", type=int, default=d.batch_pairs,
                    help="real/fake pairs per batch")
+    p.add_argument("--lr", type=float, default=d.lr,
+                   help=f"peak learning rate of the spatial transformer head ({d.lr:g})")
+    p.add_argument("--backbone-lr", type=float, default=d.backbone_lr,
+                   help=f"peak learning rate of the backbone's trained stages "
+                   f"({d.backbone_lr:g}); a continuation (--spatial-from) may take less")
     p.add_argument("--freeze-blocks", type=int, default=d.freeze_blocks,
                    help="backbone stages kept at ImageNet weights")
     p.add_argument("--val-clips", default=",".join(DEFAULT_VAL_CLIPS),
@@ -121,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if args.temporal_stationarity_weight < 0:
         raise UsageError("--temporal-stationarity-weight must be ≥ 0, not "
                          f"{args.temporal_stationarity_weight}")
+    for flag, rate in (("--lr", args.lr), ("--backbone-lr", args.backbone_lr)):
+        if not rate > 0:  # also rejects nan
+            raise UsageError(f"{flag} must be > 0, not {rate}")
     if not 0 <= args.sbi_share <= 1:
         raise UsageError(f"--sbi-share must lie in [0, 1], not {args.sbi_share}")
     if args.temporal_from and args.spatial_from:
@@ -143,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         temporal_keep=args.temporal_keep, temporal_sequences=args.temporal_sequences,
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
+        lr=args.lr, backbone_lr=args.backbone_lr,
         val_clips=[v for v in args.val_clips.split(",") if v],
         imagenet_init=not args.no_imagenet, spatial_from=args.spatial_from, bf16=bf16,
         quality_probs=probs,
