@@ -12,7 +12,7 @@ own sequences reproduces its validation losses) and after each epoch measures:
 
     python bench/temporal_epochs.py MODEL RUN/temporal_sequences.pt --out curves.json
         [--seed 0] [--epochs 40] [--every 1] [--average-from 0] [--cache runs/cache]
-        [--distance-bias] [--stationarity W]
+        [--distance-bias] [--marker W]
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from forensics_app.core.train.loop import (  # noqa: E402
 from forensics_app.core.train.metrics import binary_metrics  # noqa: E402
 from forensics_app.core.train.temporal_stage import (  # noqa: E402
     _pad,
+    marker_loss,
     predict_temporal,
-    stationarity_loss,
     validation_localisation,
 )
 
@@ -127,8 +127,8 @@ def main() -> None:
     p.add_argument("--average-from", type=int, default=0)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--weight-decay", type=float, default=0.01)
-    p.add_argument("--stationarity", type=float, default=0.0,
-                   help="train --temporal-stationarity-weight")
+    p.add_argument("--marker", type=float, default=0.0,
+                   help="train --temporal-marker-weight")
     p.add_argument("--distance-bias", action="store_true",
                    help="TemporalConfig.distance_bias (train --temporal-distance-bias)")
     a = p.parse_args()
@@ -151,8 +151,9 @@ def main() -> None:
             idx = order[begin:begin + 16]
             x, mask = _pad([train.embeddings[i] for i in idx])
             out = model(x, mask)
-            extra = (a.stationarity * stationarity_loss(out.attentions, mask, labels[idx] == 0)
-                     if a.stationarity else None)
+            extra = (a.marker * marker_loss(out.attentions, mask, [train.cuts[i] for i in idx],
+                                            [train.kinds[i] for i in idx])
+                     if a.marker else None)
             optimisation_step(model, optimizer, scheduler, out.logit, labels[idx], extra)
         if a.average_from and epoch + 1 > a.average_from:
             state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}

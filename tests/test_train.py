@@ -355,26 +355,68 @@ def test_range_residual_is_the_marker_rules_residual_in_torch():
     assert np.allclose(range_residual(torch.from_numpy(attention)).numpy(), expected, atol=1e-12)
 
 
-def test_the_stationarity_loss_is_zero_on_stationary_attention_and_reads_real_windows_only():
-    from forensics_app.core.train.temporal_stage import stationarity_loss
-
-    t = 12
+def _kernel_and_bumped_layer(t: int = 12) -> torch.Tensor:
+    """(B = 2, H = 1, 1 + T, 1 + T): a stationary distance kernel, and the same with frame 5
+    looking at the whole window (its range stands out: the marker rule flags it)."""
     frames = torch.arange(t, dtype=torch.float64)
-    # a kernel of the distance: stationary but for each row's normalisation at the ends
     kernel = torch.exp(-(frames[:, None] - frames[None]).abs() / 2)
     bumped = kernel.clone()
-    bumped[5, :] = 1.0  # frame 5 looks at the whole window: its range stands out
+    bumped[5, :] = 1.0
     attentions = []
     for matrix in (kernel, bumped):
         with_cls = torch.zeros(t + 1, t + 1, dtype=torch.float64)
         with_cls[1:, 1:] = matrix / matrix.sum(dim=1, keepdim=True)
         with_cls[0, 1:] = 1 / t
         attentions.append(with_cls)
-    layer = torch.stack(attentions)[:, None]  # (B = 2, H = 1, 1 + T, 1 + T)
-    none = torch.zeros(2, t, dtype=torch.bool)
-    assert stationarity_loss([layer], none, torch.tensor([True, False])) < 1e-3
-    assert stationarity_loss([layer], none, torch.tensor([False, True])) > 0.1
-    assert stationarity_loss([layer], none, torch.tensor([False, False])) == 0
+    return torch.stack(attentions)[:, None]
+
+
+def test_marker_zones_follow_the_heldout_near_boundary_rule():
+    from forensics_app.core.train.temporal_stage import marker_zones
+
+    cuts = np.zeros(20, bool)
+    cuts[10] = True  # the edge lies between frames 9 and 10
+    quiet, loud = marker_zones(cuts, "splice")
+    assert [list(frames) for frames in loud] == [[8, 9, 10, 11]]
+    assert np.flatnonzero(~quiet).tolist() == [7, 8, 9, 10, 11, 12]  # within 2.5 of 9.5
+    quiet, loud = marker_zones(np.zeros(20, bool), "real")
+    assert quiet.all() and loud == []
+    quiet, loud = marker_zones(cuts, "flicker")
+    assert not quiet.any() and loud == []
+
+
+def test_the_marker_loss_asks_for_quiet_real_windows_and_a_marker_at_each_cut():
+    from forensics_app.core.analysis.metrics import temporal_metrics
+    from forensics_app.core.explain.attention import frame_attention
+    from forensics_app.core.train.temporal_stage import marker_loss
+
+    layer = _kernel_and_bumped_layer()
+    kernel, bumped = layer[:1], layer[1:]
+    none = torch.zeros(1, 12, dtype=torch.bool)
+    assert 5 in temporal_metrics(frame_attention([bumped[0]])).unusual
+    no_cut, cut = np.zeros(12, bool), np.zeros(12, bool)
+    cut[5] = True
+    # a real window: the stationary kernel costs nothing, a marked frame does
+    assert marker_loss([kernel], none, [no_cut], ["real"]) < 1e-6
+    assert marker_loss([bumped], none, [no_cut], ["real"]) > 0.1
+    # a cut at frame 5: without a marker it costs the whole margin, with one much less
+    assert marker_loss([kernel], none, [cut], ["splice"]) > 2.0
+    assert marker_loss([bumped], none, [cut], ["splice"]) < 1.0
+    # flicker windows ask for nothing; a batch of only those gives 0
+    assert marker_loss([bumped], none, [no_cut], ["flicker"]) == 0
+
+
+def test_the_marker_loss_stays_finite_when_frame_rows_look_only_at_cls():
+    from forensics_app.core.train.temporal_stage import marker_loss
+
+    t = 10
+    scores = torch.zeros(1, 1, t + 1, t + 1, dtype=torch.float64)
+    scores[..., 1:, 0] = 60.0  # every frame row: all but e^-60 of its attention on CLS
+    scores.requires_grad_(True)
+    loss = marker_loss([scores.softmax(dim=-1)], torch.zeros(1, t, dtype=torch.bool),
+                       [np.eye(t, dtype=bool)[4]], ["splice"])
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(scores.grad).all()
 
 
 def test_tiny_temporal_training_lowers_the_loss(tmp_path):
@@ -395,6 +437,35 @@ def test_tiny_temporal_training_lowers_the_loss(tmp_path):
     model, history = train_temporal(model, seqs, seqs, config, tmp_path, log)
     assert history[-1]["train_loss"] < 0.7 * history[0]["train_loss"], history
     assert history[-1]["val_auc"] > 0.8
+
+
+def test_the_marker_weight_trains_the_marker_loss_down(tmp_path):
+    from forensics_app.core.train.temporal_stage import _pad, cut_mask, marker_loss
+
+    gen = torch.Generator().manual_seed(0)
+    seqs = Sequences()
+    for i in range(24):
+        emb = torch.randn(16, 32, generator=gen)
+        if i % 2:  # other footage from frame 8: shifted, so the cut can be seen
+            emb[8:] += 2.0
+        seqs.add(emb, float(i % 2), np.arange(16) >= 8 if i % 2 else np.zeros(16, bool),
+                 "identity" if i % 2 else "real", np.zeros(16), cut_mask(16, [8] * (i % 2)))
+
+    def measured(model: TemporalModel) -> float:
+        x, mask = _pad(seqs.embeddings)
+        with torch.no_grad():
+            out = model.eval()(x, mask)
+        return float(marker_loss(out.attentions, mask, seqs.cuts, seqs.kinds))
+
+    torch.manual_seed(0)
+    config = tiny_config(tmp_path, temporal_epochs=20, temporal_batch=8, temporal_lr=3e-3,
+                         temporal_marker_weight=1.0, temporal_keep="last")
+    model = TemporalModel(TemporalConfig(**config.temporal))
+    before = measured(model)
+    model, history = train_temporal(model, seqs, seqs, config, tmp_path,
+                                    RunLog(tmp_path, printer=lambda _line: None))
+    assert before > 1.0  # a content-free start marks no cut: the whole 1.5-frame margin
+    assert measured(model) < 0.5 * before, history
 
 
 def test_the_temporal_stage_keeps_the_last_epoch_or_the_lowest_validation_loss(tmp_path):
@@ -561,7 +632,7 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert parsed.temporal_sequences == 8 and parsed.temporal_keep == "last"
     assert parsed.temporal_distance_bias  # the recipe's default since 0.7.0
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
-                 "--temporal-stationarity-weight", "-1"]) == 64
+                 "--temporal-marker-weight", "-1"]) == 64
     for flag in ("--lr", "--backbone-lr"):
         for rate in ("0", "-1e-4", "nan"):
             assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),

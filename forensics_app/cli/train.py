@@ -39,11 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default=d.temporal_attention_weight,
                    help="weight of the temporal attention loss beside the clip label "
                    f"({d.temporal_attention_weight}; 0: the label alone)")
-    p.add_argument("--temporal-stationarity-weight", type=float,
-                   default=d.temporal_stationarity_weight,
-                   help="weight of a loss keeping the attention range's residual flat on real "
-                   f"training windows, against false markers ({d.temporal_stationarity_weight}: "
-                   "off)")
+    p.add_argument("--temporal-marker-weight", type=float, default=d.temporal_marker_weight,
+                   help="weight of a loss asking the attention range's residual (what the red "
+                   "markers read) to stay flat on real training windows and to stand out where "
+                   f"other footage starts ({d.temporal_marker_weight}: off)")
     p.add_argument("--temporal-sequences", type=int, default=d.temporal_sequences,
                    help="training windows per identity and temporal fake kind "
                    f"({d.temporal_sequences})")
@@ -123,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     if args.temporal_attention_weight < 0:
         raise UsageError("--temporal-attention-weight must be ≥ 0, not "
                          f"{args.temporal_attention_weight}")
-    if args.temporal_stationarity_weight < 0:
-        raise UsageError("--temporal-stationarity-weight must be ≥ 0, not "
-                         f"{args.temporal_stationarity_weight}")
+    if not args.temporal_marker_weight >= 0:
+        raise UsageError("--temporal-marker-weight must be ≥ 0, not "
+                         f"{args.temporal_marker_weight}")
     for flag, rate in (("--lr", args.lr), ("--backbone-lr", args.backbone_lr)):
         if not rate > 0:  # also rejects nan
             raise UsageError(f"{flag} must be > 0, not {rate}")
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         loader_workers=args.loader_workers,
         temporal_epochs=args.temporal_epochs, device=device, seed=args.seed,
         temporal_attention_weight=args.temporal_attention_weight,
-        temporal_stationarity_weight=args.temporal_stationarity_weight,
+        temporal_marker_weight=args.temporal_marker_weight,
         temporal_keep=args.temporal_keep, temporal_sequences=args.temporal_sequences,
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,

@@ -18,15 +18,19 @@ MIN_UNUSUAL_DEVIATION = 1.0  # sampled frames: a residual smaller than this is n
 NEAR_UNIFORM = 0.1
 
 
-def frame_rows(attention: torch.Tensor) -> torch.Tensor:
+def frame_rows(attention: torch.Tensor, min_sum: float = 0.0) -> torch.Tensor:
     """(…, 1+T, 1+T) attention with CLS → (…, T, T) over the frame tokens, rows renormalised
-    to 1. Differentiable, so the temporal training's attention loss reads the same rows.
+    to 1. Differentiable, so the temporal training's attention losses read the same rows.
 
     Dropping the CLS column leaves rows summing to less than 1; renormalising keeps each row a
-    distribution over frames, which the range and strength formulas assume.
+    distribution over frames, which the range and strength formulas assume. A training loss
+    passes `min_sum`: a row that puts nearly all its attention on CLS is then divided by at
+    most 1/min_sum, whose gradient stays finite (dividing by ~0 turned a run NaN).
     """
     frames = attention[..., 1:, 1:]
     sums = frames.sum(dim=-1, keepdim=True)
+    if min_sum > 0:
+        return frames / sums.clamp_min(min_sum)
     return frames / torch.where(sums > 0, sums, torch.ones_like(sums))
 
 

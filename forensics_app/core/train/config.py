@@ -54,9 +54,9 @@ class TrainConfig:
     temporal_lr: float = 5e-4
     # auxiliary attention loss (temporal_stage); off: measured worse on held-out clips
     temporal_attention_weight: float = 0.0
-    # weight of temporal_stage.stationarity_loss on the real training windows (0: off, every
-    # shipped model): asks the range residual the marker rule reads to stay flat on real footage
-    temporal_stationarity_weight: float = 0.0
+    # weight of temporal_stage.marker_loss (0: off, every shipped model): asks the range
+    # residual the marker rule reads to stay flat on real footage and to stand out at cuts
+    temporal_marker_weight: float = 0.0
     # which temporal epoch is kept: "best" (the lowest validation objective, the rule of
     # every model up to 0.6.0) or "last" (the end of the fixed schedule). On 240 validation
     # sequences from 6 clips that objective is noise (validation AUC 0.69-0.71 in every epoch

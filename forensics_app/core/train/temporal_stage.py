@@ -247,19 +247,61 @@ def attention_loss(attentions: Sequence[torch.Tensor], padding: torch.Tensor,
     return (kl * valid).sum() / valid.sum()
 
 
-def stationarity_loss(attentions: Sequence[torch.Tensor], padding: torch.Tensor,
-                      real: torch.Tensor) -> torch.Tensor:
-    """Mean squared deviation of the range residual e = r − r̂ from its mean over each real
-    window of a batch: what the marker rule flags (|e − ē| beyond 2σ and ≥ 1 frame), asked to
-    stay flat on real footage (TrainConfig.temporal_stationarity_weight). attentions: per
-    layer (B, H, 1+T, 1+T); padding (B, T) True = padding; real (B,) bool."""
-    mean = frame_rows(torch.stack(list(attentions))).mean(dim=(0, 2))
+# The marker rule (explain.attention.unusual_frames) flags a frame whose range residual
+# e = r − r̂ departs from its mean by > 2σ and ≥ 1 sampled frame. marker_loss asks for that
+# directly, with margins either side of the 1-frame floor: every frame of a real window, and
+# every frame of a temporal fake farther than NEAR_CUT from where other footage starts, stays
+# within MARKER_QUIET of the mean; at each cut, one of the frames within 1.5 of it departs by
+# MARKER_LOUD or more. With the rest quiet, one loud frame also clears 2σ for T ≥ 8.
+# "flicker" windows (blended frames scattered through the window) ask for neither.
+MARKER_QUIET = 0.5  # sampled frames
+MARKER_LOUD = 1.5
+NEAR_CUT = 2.5  # as evaluate --heldout's "near a splice boundary"
+_MIN_FRAME_SHARE = 1e-3  # frame_rows(min_sum): finite gradients when a row looks at CLS
+
+
+def marker_zones(cuts: np.ndarray, kind: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(quiet, loud) of one window for marker_loss: a (T,) bool of the frames that should get
+    no marker, and per cut the positions one of which should."""
+    length = len(cuts)
+    if kind == "flicker":
+        return np.zeros(length, bool), []
+    edges = np.flatnonzero(cuts) - 0.5  # between frame c − 1 and the cut's first frame c
+    frames = np.arange(length)
+    if not len(edges):
+        return np.ones(length, bool), []
+    distance = np.abs(frames[:, None] - edges[None]).min(axis=1)
+    loud = [frames[np.abs(frames - edge) <= 1.5] for edge in edges]
+    return distance > NEAR_CUT, loud
+
+
+def _largest(values: torch.Tensor, where: np.ndarray) -> torch.Tensor:
+    return values[torch.as_tensor(where, device=values.device)].max()
+
+
+def marker_loss(attentions: Sequence[torch.Tensor], padding: torch.Tensor,
+                cuts: Sequence[np.ndarray], kinds: Sequence[str]) -> torch.Tensor:
+    """Squared hinges on the range residual's deviation d = |e − ē| (the marker rule's input),
+    on the largest d where it matters (one marker is a lead): (max d over a window's quiet
+    frames − MARKER_QUIET)⁺² and, per cut, (MARKER_LOUD − max d over its frames)⁺²
+    (marker_zones), averaged over the batch's windows that have either. attentions: per
+    layer (B, H, 1+T, 1+T); padding (B, T) True = padding; cuts (T,) bool and kinds per
+    window (Sequences.cuts, .kinds)."""
+    rows = frame_rows(torch.stack(list(attentions)), _MIN_FRAME_SHARE).mean(dim=(0, 2))
     losses = []
-    for row in torch.nonzero(real).flatten().tolist():
+    for row, (cut, kind) in enumerate(zip(cuts, kinds, strict=True)):
+        quiet, loud = marker_zones(cut, kind)
+        if not quiet.any() and not loud:
+            continue
         t = int((~padding[row]).sum())
-        residual = range_residual(mean[row, :t, :t])
-        losses.append(((residual - residual.mean()) ** 2).mean())
-    return torch.stack(losses).mean() if losses else mean.new_zeros(())
+        residual = range_residual(rows[row, :t, :t].float())
+        deviation = (residual - residual.mean()).abs()
+        loss = (F.relu(_largest(deviation, quiet) - MARKER_QUIET).pow(2) if quiet.any()
+                else 0.0)
+        for frames in loud:
+            loss = loss + F.relu(MARKER_LOUD - _largest(deviation, frames)).pow(2)
+        losses.append(loss)
+    return torch.stack(losses).mean() if losses else rows.new_zeros(())
 
 
 def _targets(seqs: Sequences, idx: list[int], longest: int) -> torch.Tensor:
@@ -371,7 +413,7 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
                    fingerprint: str = "") -> tuple[TemporalModel, list[dict]]:
     """Train on the sequences' embeddings; `fingerprint` (spatial_fingerprint of the model
     that made them) ties a checkpoint to them: one made on other embeddings, or with another
-    temporal architecture, keep rule or attention weight, is not resumed."""
+    temporal architecture, keep rule or loss weight, is not resumed."""
     device = torch.device(config.device)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.temporal_lr,
@@ -386,7 +428,7 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     fingerprint = fingerprint + ":" + json.dumps(
         {"temporal": model.config.to_dict(), "keep": config.temporal_keep,
          "attention_weight": config.temporal_attention_weight,
-         "stationarity_weight": config.temporal_stationarity_weight}, sort_keys=True)
+         "marker_weight": config.temporal_marker_weight}, sort_keys=True)
     ckpt = (restore_checkpoint(ckpt_path, model, optimizer, scheduler, fingerprint)
             if resume else None)
     if resume and ckpt is None and ckpt_path.exists():  # trained on since, or other flags
@@ -413,10 +455,11 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
                                            _targets(train, idx, x.shape[1]).to(device))
                 attention_losses.append(attention.item())
                 extra = config.temporal_attention_weight * attention
-            if config.temporal_stationarity_weight:
-                flat = config.temporal_stationarity_weight * stationarity_loss(
-                    out.attentions, mask.to(device), labels[idx].to(device) == 0)
-                extra = flat if extra is None else extra + flat
+            if config.temporal_marker_weight:
+                marked = config.temporal_marker_weight * marker_loss(
+                    out.attentions, mask.to(device), [train.cuts[i] for i in idx],
+                    [train.kinds[i] for i in idx])
+                extra = marked if extra is None else extra + marked
             losses.append(optimisation_step(model, optimizer, scheduler, out.logit,
                                             labels[idx].to(device), extra))
         val_attention: list[float] = []

@@ -486,7 +486,7 @@ def temporal_stage(spatial: SpatialModel, train_clips: Sequence[ClipFaces],
 def _temporal_recipe(config: TrainConfig) -> dict:
     return {"temporal_epochs": config.temporal_epochs,
             "temporal_attention_weight": config.temporal_attention_weight,
-            "temporal_stationarity_weight": config.temporal_stationarity_weight,
+            "temporal_marker_weight": config.temporal_marker_weight,
             "temporal_keep": config.temporal_keep,
             "temporal_attention_target": {"tau_frames": ATTENTION_TAU,
                                           "fake_share": ATTENTION_FAKE_SHARE}}
