@@ -415,3 +415,14 @@ def test_verdict_sentence_names_the_band_once(tmp_path: Path) -> None:
     out = export_report(synthetic(tmp_path / "band", frames=12, unusual=0), tmp_path / "b.pdf")
     text = " ".join(pdf_text(out.pdf)).replace("\n", " ")
     assert "confidence band confident" in text and "confident confidence" not in text
+
+
+def test_the_summary_weighs_red_markers_by_the_cards_held_out_rates(tmp_path: Path) -> None:
+    splices = {"real_windows_with_a_marker_share": 0.388889, "marker_near_boundary_share": 0.583}
+    folder = synthetic(tmp_path / "rates", frames=12, unusual=2,
+                       metrics={"heldout": {"splices": splices}})
+    text = " ".join(" ".join(pdf_text(export_report(folder, tmp_path / "r.pdf").pdf)).split())
+    assert "put a red marker on 39% of real windows" in text
+    assert "boundary on 58% of spliced ones" in text
+    bare = synthetic(tmp_path / "bare", frames=12, unusual=2)  # a card without the figures
+    assert "red marker on" not in " ".join(pdf_text(export_report(bare, tmp_path / "b.pdf").pdf))

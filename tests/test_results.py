@@ -405,3 +405,21 @@ def test_report_prints_the_warnings_first(tmp_path: Path) -> None:
     out = export_report(folder, tmp_path / "out" / "report.pdf")
     first = PdfReader(out.pdf).pages[0].extract_text()
     assert "WARNING:" in first and "216" in first
+
+
+@pytest.mark.parametrize("metrics, expected", [
+    ({"heldout": {"splices": {"real_windows_with_a_marker_share": 0.389,
+                              "marker_near_boundary_share": 0.583}}}, ("39%", "58%")),
+    ({}, None),
+    ({"heldout": "not a table"}, None),
+    ({"heldout": {"splices": {"marker_near_boundary_share": 0.5}}}, None),  # half the figures
+    ({"heldout": {"splices": {"real_windows_with_a_marker_share": "n/a",
+                              "marker_near_boundary_share": 0.5}}}, None),
+])
+def test_the_marker_record_reads_the_cards_held_out_splice_rates(metrics, expected):
+    record = ModelInfo("m", "1", "ab" * 32, metrics=metrics).marker_record()
+    if expected is None:
+        assert record == ""
+    else:
+        assert f"red marker on {expected[0]} of real windows" in record
+        assert f"on {expected[1]} of spliced ones" in record

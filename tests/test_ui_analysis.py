@@ -649,3 +649,17 @@ def test_analyse_folder_runs_the_batch_beside_the_player(qtbot, window, tmp_path
     assert sum("failed" in r for r in rows[1:]) == 1 and sum(",done," in r for r in rows) == 2
     assert "2 analysed" in window.statusBar().currentMessage()
     assert not errors  # a file that fails is a row, not a dialog
+
+
+def test_the_curves_note_weighs_markers_by_the_cards_held_out_rates(qtbot, window, analysed,
+                                                                    tmp_path):
+    window.load_results(analysed)
+    assert "red marker on" not in window.curves_view.note.text()  # the tiny card has none
+    bundle = read_results(analysed)
+    splices = {"real_windows_with_a_marker_share": 0.39, "marker_near_boundary_share": 0.58}
+    model = replace(bundle.results.model, metrics={"heldout": {"splices": splices}})
+    rated = write_results(tmp_path / "rated", replace(bundle.results, model=model),
+                          bundle.attention, bundle.face_maps)
+    window.load_results(rated)
+    note = window.curves_view.note.text()
+    assert "red marker on 39% of real windows" in note and "on 58% of spliced ones" in note

@@ -74,8 +74,8 @@ class CurvesView(QWidget):
         self.relevancy_plot.setYRange(0, 1.05, padding=0)
         self.readout = QLabel()
         self.readout.setObjectName("curvesReadout")
-        note = QLabel(f"Dashed: expected range r̂. Red: r − r̂ beyond 2σ. Click a marker or a "
-                      f"relevancy point to jump there. {NOT_PROOF}")
+        note = QLabel(self._note(None))
+        self.note = note
         note.setToolTip("r̂ is the range a frame would have if the attention were the same "
                         "everywhere: the clip's ends can only look one way, so both rise there. "
                         "Unusual: r − r̂ more than 2σ and one sampled frame from its mean. "
@@ -92,8 +92,15 @@ class CurvesView(QWidget):
         state.videoChanged.connect(lambda _i: self._on_results(state.bundle))
         self._on_results(state.bundle)
 
+    @staticmethod
+    def _note(results) -> str:
+        record = results.model.marker_record() if results is not None else ""
+        return ("Dashed: expected range r̂. Red: r − r̂ beyond 2σ. Click a marker or a "
+                f"relevancy point to jump there. {NOT_PROOF}" + (f" {record}" if record else ""))
+
     def _on_results(self, bundle) -> None:
         r = None if bundle is None else bundle.results
+        self.note.setText(self._note(r))
         if r is None or not r.attention_frames:
             for item in (self.strength, self.range_curve, self.expected_curve,
                          self.relevancy_curve):

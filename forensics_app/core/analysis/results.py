@@ -129,6 +129,24 @@ class ModelInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     limitations: list[str] = field(default_factory=list)
 
+    def marker_record(self) -> str:
+        """How far this model's red markers can be trusted, from its card's held-out splice
+        figures (evaluate --heldout): a sentence for the views and the report, or "" when
+        the card has none. A marker on real footage is a false lead; an examiner weighs a
+        marker by how often that happens."""
+        heldout = self.metrics.get("heldout")
+        splices = heldout.get("splices") if isinstance(heldout, dict) else None
+        if not isinstance(splices, dict):
+            return ""
+        real = splices.get("real_windows_with_a_marker_share")
+        near = splices.get("marker_near_boundary_share")
+        if not isinstance(real, (int, float)) or not isinstance(near, (int, float)):
+            return ""
+        return (f"On held-out clips (model card) this model put a red marker on {real:.0%} of "
+                f"real windows, and one within 2.5 sampled frames of a faked stretch's "
+                f"boundary on {near:.0%} of spliced ones: a marker is a place to look, not a "
+                f"finding.")
+
 
 @dataclass
 class FaceDetectorInfo:
