@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,3 +224,31 @@ def test_prefetch_keeps_order_raises_errors_and_stops_early():
             break  # the producer thread must wind down, not hang
     assert taken == [0, 1, 2, 3]
     assert not [t for t in threading.enumerate() if t.name == "frame-prefetch"]
+
+
+def test_repeated_frames_reads_a_frozen_stretch_from_the_pixels(analysed, tiny_model_dir,
+                                                                 tmp_path):
+    """The indicator_rates bench's frozen fake (its middle third frozen on one frame,
+    re-encoded) triggers `repeated_frames` on exactly the frozen frames; the real clip not."""
+    import importlib.util
+
+    from forensics_app.core.media.video import VideoSource, sample_indices
+
+    spec = importlib.util.spec_from_file_location(
+        "indicator_rates", Path(__file__).resolve().parents[1] / "bench" / "indicator_rates.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    clip, _, _, bundle, _ = analysed
+    real = {i.name: i for i in bundle.results.indicators}["repeated_frames"]
+    assert real.value == 0 and not real.triggered
+    with VideoSource(clip) as source:
+        frames = [f for _, f in source.iter_frames(sample_indices(source.info.frame_count, 24))]
+    (tmp_path / "evidence").mkdir()
+    frozen = bench.write_clip(tmp_path / "evidence" / "frozen.mp4", bench.freeze_fake(frames),
+                              25.0)
+    results = run_to_end(run_analysis(frozen, tmp_path / "out", AnalysisSettings(frames=24),
+                                      load_model(tiny_model_dir))).results
+    row = {i.name: i for i in results.indicators}["repeated_frames"]
+    stretch = bench.middle_third(24)
+    assert row.triggered and row.frames == list(stretch)[1:]
+    assert row.value == pytest.approx((len(stretch) - 1) / 23)

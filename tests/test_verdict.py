@@ -138,3 +138,32 @@ def test_stated_label_never_contradicts_the_calibrated_probability():
                 assert 1 - pred.p_fake >= 0.5
             else:
                 assert pred.band == "low" and min(threshold, 0.5) <= p < max(threshold, 0.5)
+
+
+def test_repeated_frames_counts_pairs_of_one_picture_at_different_frames():
+    from forensics_app.core.analysis.metrics import REPEAT_DIFFERENCE
+    from forensics_app.core.faces.shots import picture_difference
+
+    rng = np.random.default_rng(0)
+    still = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    rippled = still.copy()
+    rippled[::16, ::16] ^= 1  # an encoder's ripple over a repeated frame
+    assert picture_difference(still, still) == 0
+    assert 0 < picture_difference(still, rippled) < REPEAT_DIFFERENCE
+    assert picture_difference(still, rng.integers(0, 256, still.shape, dtype=np.uint8)) > 50
+    # frames 40 and 50 repeat the one before; 70 twice is one video frame, not a repeat
+    frames = [0, 10, 20, 30, 40, 50, 60, 70, 70, 80]
+    changes = [(f, float("nan") if i == 0 else 0.0 if i in (4, 5, 8) else 3.0)
+               for i, f in enumerate(frames)]
+    t = len(frames)
+    uniform = temporal_metrics(np.full((4, 8, t, t), 1.0 / t, np.float32))
+    rows = {i.name: i for i in indicators(uniform, frames, np.full(t, 0.1), frames, 0.5,
+                                          picture_changes=changes)}
+    repeated = rows["repeated_frames"]
+    assert repeated.frames == [40, 50] and repeated.value == pytest.approx(2 / 8)
+    assert repeated.triggered and repeated.reference_only  # no measured rates: not a finding
+    # without the pictures' changes, or with one frame, there is nothing to compare
+    assert "repeated_frames" not in {i.name for i in indicators(uniform, frames, np.full(t, 0.1),
+                                                                frames, 0.5)}
+    assert "repeated_frames" not in {i.name for i in indicators(
+        uniform, frames, np.full(t, 0.1), frames, 0.5, picture_changes=[(5, float("nan"))])}

@@ -17,6 +17,7 @@ from forensics_app.core.faces import FaceDetector, IoUTracker, ShotCutDetector
 from forensics_app.core.faces.crop import find_and_crop
 from forensics_app.core.faces.detector import Detection
 from forensics_app.core.faces.reid import appearance, fragments_from_rows, link_fragments
+from forensics_app.core.faces.shots import picture_difference
 from forensics_app.core.media import VideoSource, sample_indices
 
 
@@ -34,6 +35,9 @@ class TrackedFaces:
     tracklets: list[int] = field(default_factory=list)  # the tracker's fragment id per row
     descriptors: list[np.ndarray] = field(default_factory=list)  # appearance per row
     shot_cuts: list[int] = field(default_factory=list)  # frames where a new shot starts
+    # (frame, faces.shots.picture_difference from the frame decoded before it; NaN first), per
+    # sampled frame that decoded
+    picture_changes: list[tuple[int, float]] = field(default_factory=list)
     detector_settings: dict = field(default_factory=dict)
 
     def add(self, frame: int, track: int, detection: Detection, crop: np.ndarray,
@@ -85,11 +89,15 @@ def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, de
         tracked.detector_settings = detector.settings()
         hints: list[np.ndarray] = []
         cuts = ShotCutDetector()
+        previous: np.ndarray | None = None
         # closing(): the decoding thread must have stopped before the caller closes `source`
         # (a cancel or an error unwinds through here); left to the garbage collector, the
         # traceback keeps this generator alive and PyAV is closed under a running decode.
         with closing(prefetch(source.iter_frames(sampled))) as frames:
             for done, (frame_index, rgb) in enumerate(frames, start=1):
+                tracked.picture_changes.append((frame_index, float("nan") if previous is None
+                                                else picture_difference(previous, rgb)))
+                previous = rgb
                 if cuts.is_cut(rgb):  # a new shot: its faces are new identities
                     tracker.reset()
                     hints = []

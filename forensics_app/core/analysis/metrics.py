@@ -10,6 +10,7 @@ validation clips; otherwise it is "reference only".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -34,11 +35,18 @@ DIAGONAL_DOMINANCE = 0.5  # mean self-attention: frames that ignore their neighb
 CONCENTRATION = 0.3  # share of all attention received by the top 5 % of frames
 ABOVE_THRESHOLD = 0.5  # share of frames whose face alone scores p_fake ≥ the threshold
 SCORE_SPREAD = 0.2  # std of per-frame p_fake: flicker between real- and fake-looking frames
+# Two sampled frames whose pictures differ by less than this (faces.shots.picture_difference,
+# of 255) are one picture repeated: consecutive distinct frames of the held-out real clips
+# (T = 32, re-encoded) differ by 0.67-4.4 at the least, the frozen copies of
+# bench/indicator_rates.py by 0.05-0.08 at the most.
+REPEAT_DIFFERENCE = 0.25
+REPEATED_SHARE = 0.05  # share of consecutive sampled pairs showing one picture
 # An indicator counts as a finding only when it triggers on at least this much larger a share
 # of the fake validation clips than of the real ones (bench/indicator_rates.py measures it).
 SEPARATION = 0.2
 INDICATOR_NAMES = ("unusual_frame_share", "attention_entropy", "diagonal_dominance",
-                   "attention_concentration", "frames_above_threshold", "score_spread")
+                   "attention_concentration", "frames_above_threshold", "score_spread",
+                   "repeated_frames")
 
 
 @dataclass
@@ -79,15 +87,19 @@ def rates_text(indicator: Indicator) -> str:
 
 def indicators(metrics: TemporalMetrics, token_frames: list[int], frame_scores: np.ndarray,
                score_frames: list[int], threshold: float,
-               rates: dict[str, Any] | None = None) -> list[Indicator]:
+               rates: dict[str, Any] | None = None,
+               picture_changes: list[tuple[int, float]] | None = None) -> list[Indicator]:
     """The indicator table. token_frames: video frame of each attention token; frame_scores:
     per-frame p_fake of the deciding identity at video frames `score_frames`; rates: the model
     card's `indicator_rates` ({name: {"real": share, "fake": share, ...}}), which decide what
-    is only for reference."""
+    is only for reference; picture_changes: (video frame, faces.shots.picture_difference
+    from the frame sampled before it) in frame order (TrackedFaces.picture_changes)."""
     rows = []
     if metrics.self_attention.size:
         rows += _attention_indicators(metrics, token_frames)
     rows += _score_indicators(frame_scores, score_frames, threshold)
+    if picture_changes is not None:
+        rows += _repeat_indicators(picture_changes)
     for row in rows:
         measured = (rates or {}).get(row.name) or {}
         row.rate_real, row.rate_fake = measured.get("real"), measured.get("fake")
@@ -139,3 +151,20 @@ def _score_indicators(scores: np.ndarray, frames: list[int], threshold: float
                   "standard deviation of the per-frame p_fake: flicker between real- and "
                   "fake-looking frames"),
     ]
+
+
+def _repeat_indicators(changes: list[tuple[int, float]]) -> list[Indicator]:
+    """Frozen or duplicated frames, read from the pixels (the temporal model does not see
+    them: validation AUC 0.50): consecutive sampled frames, at different video frames, that
+    show one picture."""
+    pairs = [(frame, change) for (before, _), (frame, change) in pairwise(changes)
+             if frame != before]
+    if not pairs:
+        return []
+    repeated = [frame for frame, change in pairs if change < REPEAT_DIFFERENCE]
+    share = len(repeated) / len(pairs)
+    return [Indicator("repeated_frames", share, REPEATED_SHARE, share > REPEATED_SHARE,
+                      repeated, "share of consecutive sampled frames whose picture repeats the "
+                      f"one before (pixels differ by < {REPEAT_DIFFERENCE:g} of 255 on "
+                      "average): frozen or duplicated frames, or a still picture; frame-rate "
+                      "conversion repeats frames too")]
