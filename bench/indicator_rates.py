@@ -6,7 +6,8 @@
 
 By default the held-out real clips (liveportrait_d3, d9, d12, d13, grid_bbaf2n, grid_sbwe5n
 from ../shared/data/videos/real) are analysed, each as a T-frame clip of its sampled frames
-(re-encoded, so real and fake share the codec round trip), together with synthetic splice
+(re-encoded, so real and fake share the codec round trip, at the rate that keeps the
+clip's duration), together with synthetic splice
 fakes made from the same frames: `blend`, the face of the middle third of the frames altered
 in colour, contrast and sharpness (a self-blend without landmarks: an elliptical soft mask
 over the detected box), and `freeze`, the middle third frozen on its first frame. Existing
@@ -50,11 +51,13 @@ KINDS = ("blend", "freeze")
 
 
 def sampled_frames(clip: Path, count: int) -> tuple[list[np.ndarray], float]:
-    """The `count` frames the analysis would sample, RGB, and the clip's frame rate."""
+    """The `count` frames the analysis would sample, RGB, and the frame rate that gives them
+    the clip's own duration (so a frozen third lasts a third of the clip, as it would)."""
     with VideoSource(clip) as source:
-        indices = sample_indices(source.info.frame_count, count)
+        info = source.info
+        indices = sample_indices(info.frame_count, count)
         frames = [frame for _, frame in source.iter_frames(indices)]
-        return frames, source.info.fps
+        return frames, len(frames) * info.fps / info.frame_count
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:

@@ -226,29 +226,31 @@ def test_prefetch_keeps_order_raises_errors_and_stops_early():
     assert not [t for t in threading.enumerate() if t.name == "frame-prefetch"]
 
 
-def test_repeated_frames_reads_a_frozen_stretch_from_the_pixels(analysed, tiny_model_dir,
-                                                                 tmp_path):
-    """The indicator_rates bench's frozen fake (its middle third frozen on one frame,
-    re-encoded) triggers `repeated_frames` on exactly the frozen frames; the real clip not."""
+def test_frozen_stretch_reads_a_frozen_third_from_the_pixels(analysed, tiny_model_dir,
+                                                             tmp_path):
+    """The indicator_rates bench's frozen fake (the middle third of the sampled frames frozen
+    on one, re-encoded at the rate that keeps the clip's duration) triggers `frozen_stretch`
+    on exactly the frozen frames; the real clip not."""
     import importlib.util
 
-    from forensics_app.core.media.video import VideoSource, sample_indices
+    from forensics_app.core.media.video import VideoSource
 
     spec = importlib.util.spec_from_file_location(
         "indicator_rates", Path(__file__).resolve().parents[1] / "bench" / "indicator_rates.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     clip, _, _, bundle, _ = analysed
-    real = {i.name: i for i in bundle.results.indicators}["repeated_frames"]
-    assert real.value == 0 and not real.triggered
+    real = {i.name: i for i in bundle.results.indicators}["frozen_stretch"]
+    assert real.value < 0.5 and not real.triggered
+    frames, fps = bench.sampled_frames(clip, 24)
     with VideoSource(clip) as source:
-        frames = [f for _, f in source.iter_frames(sample_indices(source.info.frame_count, 24))]
+        assert fps == pytest.approx(24 * source.info.fps / source.info.frame_count)
     (tmp_path / "evidence").mkdir()
     frozen = bench.write_clip(tmp_path / "evidence" / "frozen.mp4", bench.freeze_fake(frames),
-                              25.0)
+                              fps)
     results = run_to_end(run_analysis(frozen, tmp_path / "out", AnalysisSettings(frames=24),
                                       load_model(tiny_model_dir))).results
-    row = {i.name: i for i in results.indicators}["repeated_frames"]
+    row = {i.name: i for i in results.indicators}["frozen_stretch"]
     stretch = bench.middle_third(24)
     assert row.triggered and row.frames == list(stretch)[1:]
-    assert row.value == pytest.approx((len(stretch) - 1) / 23)
+    assert row.value == pytest.approx((len(stretch) - 1) / fps, abs=0.01)

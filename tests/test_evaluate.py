@@ -219,6 +219,19 @@ def test_publish_ships_the_reliability_diagram_and_never_a_stale_one(tiny_model_
     assert RELIABILITY_FILE not in (dest / "MODEL_CARD.md").read_text()
 
 
+def test_publish_adds_a_stated_limitation_after_the_standard_ones(tiny_model_dir, tmp_path):
+    from forensics_app.core.train.publish import main
+
+    dest = tmp_path / "models" / "m"
+    assert main([str(tiny_model_dir), str(dest)]) == 0
+    standard = json.loads((dest / "model_card.json").read_text())["limitations"]
+    assert main([str(tiny_model_dir), str(dest), "--limitation", "Fusion rule prompted by X."]
+                ) == 0
+    stated = json.loads((dest / "model_card.json").read_text())["limitations"]
+    assert stated == [*standard, "Fusion rule prompted by X."]
+    assert "- Fusion rule prompted by X." in (dest / "MODEL_CARD.md").read_text()
+
+
 def test_marker_limitation_quotes_the_cards_own_splice_figures():
     from forensics_app.core.train.publish import measured_limitations
 

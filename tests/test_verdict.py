@@ -140,8 +140,8 @@ def test_stated_label_never_contradicts_the_calibrated_probability():
                 assert pred.band == "low" and min(threshold, 0.5) <= p < max(threshold, 0.5)
 
 
-def test_repeated_frames_counts_pairs_of_one_picture_at_different_frames():
-    from forensics_app.core.analysis.metrics import REPEAT_DIFFERENCE
+def test_frozen_stretch_is_the_longest_time_one_picture_is_held():
+    from forensics_app.core.analysis.metrics import FROZEN_SECONDS, REPEAT_DIFFERENCE
     from forensics_app.core.faces.shots import picture_difference
 
     rng = np.random.default_rng(0)
@@ -151,19 +151,30 @@ def test_repeated_frames_counts_pairs_of_one_picture_at_different_frames():
     assert picture_difference(still, still) == 0
     assert 0 < picture_difference(still, rippled) < REPEAT_DIFFERENCE
     assert picture_difference(still, rng.integers(0, 256, still.shape, dtype=np.uint8)) > 50
-    # frames 40 and 50 repeat the one before; 70 twice is one video frame, not a repeat
-    frames = [0, 10, 20, 30, 40, 50, 60, 70, 70, 80]
-    changes = [(f, float("nan") if i == 0 else 0.0 if i in (4, 5, 8) else 3.0)
+    # sampled every 10 frames at 25 fps (0.4 s): frames 30-60 show one picture (1.2 s), 80
+    # repeats 70 once (0.4 s: a frame-rate conversion's duplicate), 90 twice is one frame
+    frames = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 90]
+    held = {40, 50, 60, 80}
+    changes = [(f, f / 25, float("nan") if i == 0 else 0.0 if f in held else 3.0)
                for i, f in enumerate(frames)]
+    changes[-1] = (90, 90 / 25, 0.0)
     t = len(frames)
     uniform = temporal_metrics(np.full((4, 8, t, t), 1.0 / t, np.float32))
-    rows = {i.name: i for i in indicators(uniform, frames, np.full(t, 0.1), frames, 0.5,
-                                          picture_changes=changes)}
-    repeated = rows["repeated_frames"]
-    assert repeated.frames == [40, 50] and repeated.value == pytest.approx(2 / 8)
-    assert repeated.triggered and repeated.reference_only  # no measured rates: not a finding
+
+    def row(picture_changes):
+        rows = {i.name: i for i in indicators(uniform, frames, np.full(t, 0.1), frames, 0.5,
+                                              picture_changes=picture_changes)}
+        return rows.get("frozen_stretch")
+
+    frozen = row(changes)
+    assert frozen.value == pytest.approx(1.2) and frozen.frames == [40, 50, 60]
+    assert frozen.triggered and frozen.reference_only  # no measured rates: not a finding
+    # the same repeats sampled twice as densely: each hold lasts half as long
+    assert row([(f, time / 2, c) for f, time, c in changes]).value == pytest.approx(0.6)
+    assert not row([(f, time / 2, c) for f, time, c in changes]).triggered
+    assert FROZEN_SECONDS == 1.0
+    # only isolated repeats: the longest hold is one interval
+    isolated = [(f, time, 3.0 if f in (40, 50, 60) else c) for f, time, c in changes]
+    assert row(isolated).value == pytest.approx(0.4) and row(isolated).frames == [80]
     # without the pictures' changes, or with one frame, there is nothing to compare
-    assert "repeated_frames" not in {i.name for i in indicators(uniform, frames, np.full(t, 0.1),
-                                                                frames, 0.5)}
-    assert "repeated_frames" not in {i.name for i in indicators(
-        uniform, frames, np.full(t, 0.1), frames, 0.5, picture_changes=[(5, float("nan"))])}
+    assert row(None) is None and row([(5, 0.2, float("nan"))]) is None

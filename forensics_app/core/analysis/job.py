@@ -288,13 +288,21 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
         unusual_frames=[token_frames[i] for i in metrics.unusual],
         indicators=indicators(metrics, token_frames, views.scores, views.score_frames,
                               model.card.threshold, model.card.indicator_rates,
-                              tracked.picture_changes),
+                              _timed(tracked.picture_changes, sampled, times)),
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         timings_s=clock.laps,
         shot_cuts=tracked.shot_cuts,
     )
     face_maps = _face_maps(tracked, scores)
     return ResultsBundle(results, views.attention, face_maps, out_dir)
+
+
+def _timed(changes: list[tuple[int, float]], sampled: list[int], times: list[float]
+           ) -> list[tuple[int, float, float]]:
+    """TrackedFaces.picture_changes with each frame's time (its timestamp, so variable frame
+    rates count right)."""
+    time_of = dict(zip(sampled, times, strict=True))
+    return [(frame, time_of[frame], change) for frame, change in changes]
 
 
 def _faces_per_frame(sampled: list[int], tracked: TrackedFaces, p_fake: np.ndarray

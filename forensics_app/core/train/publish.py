@@ -104,9 +104,11 @@ RELIABILITY_FILE = "reliability.png"
 
 def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
             limitations: list[str] | None = None, extra_training: dict | None = None,
-            reliability: Path | None = None) -> Path:
+            reliability: Path | None = None, more_limitations: list[str] | None = None
+            ) -> Path:
     """`reliability`: the held-out reliability diagram (evaluate --heldout), shipped beside
-    the card; a diagram left from an earlier model in `dest` is removed either way."""
+    the card; a diagram left from an earlier model in `dest` is removed either way.
+    `limitations` replace the standard ones, `more_limitations` follow them."""
     run, dest = Path(run), Path(dest)
     card = read_card(run)
     weights = run / WEIGHTS_FILE
@@ -121,7 +123,7 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
     card.training = {**card.training, **(extra_training or {})}
     card.limitations = (list(limitations) if limitations else
                         [scale_limitation(card.training), *LIMITATIONS]) \
-        + measured_limitations(card.metrics)
+        + list(more_limitations or []) + measured_limitations(card.metrics)
     (dest / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
     write_markdown(dest)
     assert sha256_file(dest / WEIGHTS_FILE) == card.sha256
@@ -163,7 +165,7 @@ def shared_faces_entry(metrics: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m forensics_app.core.train.publish RUN DEST [--heldout FILE] [--videos FILE]
-    [--faces FILE] [--metrics NAME=FILE.json ...]"""
+    [--faces FILE] [--metrics NAME=FILE.json ...] [--limitation TEXT ...]"""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the folder the labels CSV's paths are relative to")
     parser.add_argument("--metrics", nargs="*", default=[],
                         help="NAME=FILE.json: add the file's content to the card's metrics")
+    parser.add_argument("--limitation", action="append", default=[],
+                        help="one more limitation, in words, after the standard ones")
     args = parser.parse_args(argv)
 
     def read(path: Path) -> dict:
@@ -196,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.metrics:
             name, _, file = item.partition("=")
             extra[name] = read(Path(file))
-        print(publish(args.run, args.dest, extra, reliability=reliability))
+        print(publish(args.run, args.dest, extra, reliability=reliability,
+                      more_limitations=args.limitation))
     except (ForensicsError, OSError, ValueError, KeyError) as err:  # JSON errors: ValueError
         print(f"publish: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
@@ -337,8 +342,8 @@ def headline_markdown(card) -> str:
               f"models/{card.name} --out EVAL` (faces, DFDC, calibration, splices) and "
               "`forensics-app evaluate --labels ../shared/data/labels.csv --kinds video "
               f"--exclude-training --frames 32 --model models/{card.name} --out EVAL2` "
-              "(shared videos). The two shared DFDC fakes are a test only: nothing was tuned "
-              "on them."]
+              "(shared videos). The two shared DFDC fakes are a test only: no weight, "
+              "temperature or threshold was fitted on them."]
     return "\n".join(lines)
 
 
