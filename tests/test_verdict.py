@@ -151,6 +151,7 @@ def test_frozen_stretch_is_the_longest_time_one_picture_is_held():
     assert picture_difference(still, still) == 0
     assert 0 < picture_difference(still, rippled) < REPEAT_DIFFERENCE
     assert picture_difference(still, rng.integers(0, 256, still.shape, dtype=np.uint8)) > 50
+    assert picture_difference(still, still[:32]) == np.inf  # a resolution change mid-stream
     # sampled every 10 frames at 25 fps (0.4 s): frames 30-60 show one picture (1.2 s), 80
     # repeats 70 once (0.4 s: a frame-rate conversion's duplicate), 90 twice is one frame
     frames = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 90]

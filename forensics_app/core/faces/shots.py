@@ -48,6 +48,8 @@ def picture_difference(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference (of 255) between two frames of one video, on a pixel grid.
     Two distinct frames of real footage differ by ≥ 0.67 (the held-out clips, sampled at T =
     32 and re-encoded); a frame repeated and re-encoded by < 0.1."""
+    if a.shape != b.shape:  # the stream changed resolution: not one picture
+        return float("inf")
     step = _PICTURE_STRIDE
     return float(np.abs(a[::step, ::step].astype(np.int16)
                         - b[::step, ::step].astype(np.int16)).mean())
