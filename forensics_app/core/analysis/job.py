@@ -302,7 +302,7 @@ def _timed(changes: list[tuple[int, float]], sampled: list[int], times: list[flo
     """TrackedFaces.picture_changes with each frame's time (its timestamp, so variable frame
     rates count right)."""
     time_of = dict(zip(sampled, times, strict=True))
-    return [(frame, time_of[frame], change) for frame, change in changes]
+    return [(frame, time_of[frame], change) for frame, change in changes if frame in time_of]
 
 
 def _faces_per_frame(sampled: list[int], tracked: TrackedFaces, p_fake: np.ndarray
