@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from forensics_app.core.analysis.faces_stage import TrackedFaces, track_clip  # noqa: E402
 from forensics_app.core.analysis.metrics import (  # noqa: E402
     REPEAT_DIFFERENCE,
-    _repeat_indicators,
+    frozen_stretch_rows,
 )
 from forensics_app.core.faces.shots import picture_difference  # noqa: E402
 from forensics_app.core.media import VideoSource, sample_indices  # noqa: E402
@@ -81,7 +81,7 @@ def picture_row(clip: Path, count: int) -> list[str]:
                                 else picture_difference(previous, rgb)))
                 previous = rgb
             repeated = np.array([c < REPEAT_DIFFERENCE for _, _, c in changes[1:]])
-            held = _repeat_indicators(changes)
+            held = frozen_stretch_rows(changes)
             row += [str(len(repeated)), str(int(repeated.sum())), str(longest_run(repeated)),
                     f"{held[0].value:.2f}" if held else "-"]
     return row

@@ -74,8 +74,7 @@ class CurvesView(QWidget):
         self.relevancy_plot.setYRange(0, 1.05, padding=0)
         self.readout = QLabel()
         self.readout.setObjectName("curvesReadout")
-        note = QLabel(self._note(None))
-        self.note = note
+        self.note = note = QLabel(self._note(None))
         note.setToolTip("r̂ is the range a frame would have if the attention were the same "
                         "everywhere: the clip's ends can only look one way, so both rise there. "
                         "Unusual: r − r̂ more than 2σ and one sampled frame from its mean. "

@@ -42,7 +42,8 @@ SCORE_SPREAD = 0.2  # std of per-frame p_fake: flicker between real- and fake-lo
 REPEAT_DIFFERENCE = 0.25
 # Real footage repeats pictures too (frame-rate conversion, a still moment coded with skipped
 # blocks): over every frame of the 25 shared clips the longest run of repeats is 10 frames
-# (`liveportrait_d19`, about 0.4 s), at T = 100 two sampled pairs. A picture held this long
+# (`liveportrait_d19`, 0.33 s; bench/repeated_faces.py --pictures), at T = 100 two sampled
+# pairs. A picture held this long
 # (seconds, from the sampled frames' timestamps) is a frozen stretch, not a coding accident.
 FROZEN_SECONDS = 1.0
 # An indicator counts as a finding only when it triggers on at least this much larger a share
@@ -104,7 +105,7 @@ def indicators(metrics: TemporalMetrics, token_frames: list[int], frame_scores: 
         rows += _attention_indicators(metrics, token_frames)
     rows += _score_indicators(frame_scores, score_frames, threshold)
     if picture_changes is not None:
-        rows += _repeat_indicators(picture_changes)
+        rows += frozen_stretch_rows(picture_changes)
     for row in rows:
         measured = (rates or {}).get(row.name) or {}
         row.rate_real, row.rate_fake = measured.get("real"), measured.get("fake")
@@ -158,26 +159,27 @@ def _score_indicators(scores: np.ndarray, frames: list[int], threshold: float
     ]
 
 
-def _repeat_indicators(changes: list[tuple[int, float, float]]) -> list[Indicator]:
+def frozen_stretch_rows(changes: list[tuple[int, float, float]]) -> list[Indicator]:
     """Frozen frames, read from the pixels (the temporal model does not see them: validation
     AUC about 0.5): the longest stretch over which consecutive sampled frames, at different
     video frames, show one picture."""
     if len({frame for frame, _, _ in changes}) < 2:
         return []
-    longest: list[tuple[int, float]] = []  # (frame, time) of the longest held stretch
-    run: list[tuple[int, float]] = []
+    held, held_frames = 0.0, []  # the longest hold: seconds, and its repeating frames
+    start, repeating = 0.0, []  # the current run: its first picture's time, its repeats
     for (before, before_time, _), (frame, time, change) in pairwise(changes):
         if frame == before:
             continue
-        if change < REPEAT_DIFFERENCE:
-            run = (run or [(before, before_time)]) + [(frame, time)]
-            if run[-1][1] - run[0][1] > (longest[-1][1] - longest[0][1] if longest else -1):
-                longest = run
-        else:
-            run = []
-    held = longest[-1][1] - longest[0][1] if longest else 0.0
+        if not change < REPEAT_DIFFERENCE:  # NaN (nothing before) is no repeat either
+            repeating = []
+            continue
+        if not repeating:
+            start = before_time
+        repeating.append(frame)
+        if not held_frames or time - start > held:
+            held, held_frames = time - start, list(repeating)
     return [Indicator("frozen_stretch", held, FROZEN_SECONDS, held >= FROZEN_SECONDS,
-                      [frame for frame, _ in longest[1:]],
+                      held_frames,
                       "the longest time (s) over which consecutive sampled frames show one "
                       f"picture (pixels differ by < {REPEAT_DIFFERENCE:g} of 255 on average): "
                       "frozen frames or a still image; real footage repeats a frame now and "

@@ -134,18 +134,29 @@ class ModelInfo:
         figures (evaluate --heldout): a sentence for the views and the report, or "" when
         the card has none. A marker on real footage is a false lead; an examiner weighs a
         marker by how often that happens."""
-        heldout = self.metrics.get("heldout")
-        splices = heldout.get("splices") if isinstance(heldout, dict) else None
-        if not isinstance(splices, dict):
+        rates = marker_rates(self.metrics)
+        if rates is None:
             return ""
-        real = splices.get("real_windows_with_a_marker_share")
-        near = splices.get("marker_near_boundary_share")
-        if not isinstance(real, (int, float)) or not isinstance(near, (int, float)):
-            return ""
+        near, real = rates
         return (f"On held-out clips (model card) this model put a red marker on {real:.0%} of "
                 f"real windows, and one within 2.5 sampled frames of a faked stretch's "
                 f"boundary on {near:.0%} of spliced ones: a marker is a place to look, not a "
                 f"finding.")
+
+
+def marker_rates(metrics: dict[str, Any]) -> tuple[float, float] | None:
+    """(share of held-out splices with a marker near a boundary, share of the same windows
+    unspliced with any marker) from a model card's metrics (evaluate --heldout's "splices"),
+    or None when the card does not hold both."""
+    heldout = metrics.get("heldout")
+    splices = heldout.get("splices") if isinstance(heldout, dict) else None
+    if not isinstance(splices, dict):
+        return None
+    near = splices.get("marker_near_boundary_share")
+    real = splices.get("real_windows_with_a_marker_share")
+    if not isinstance(near, (int, float)) or not isinstance(real, (int, float)):
+        return None
+    return float(near), float(real)
 
 
 @dataclass

@@ -193,8 +193,9 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
              f"{' (' + ', '.join(triggered) + ')' if triggered else ''}, "
              f"{len(r.indicators) - len(findings)} more are shown for reference only. "
              "These point an examiner at what to review; they do not prove manipulation.")
-    if r.model.marker_record():
-        text += " " + r.model.marker_record()
+    record = r.model.marker_record()
+    if record:
+        text += " " + record
     if not ctx.evidence.ok:
         text += f" <b>{evidence_warning(ctx.evidence)}</b>"
     return text

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from forensics_app.core.analysis.metrics import SEPARATION, separates
+from forensics_app.core.analysis.results import marker_rates
 from forensics_app.core.errors import ForensicsError
 from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE, read_card, sha256_file
 
@@ -73,11 +74,11 @@ def scale_limitation(training: dict) -> str:
 
 def measured_limitations(metrics: dict) -> list[str]:
     """Limitations whose figures come from the card's own held-out measurements."""
-    splices = (metrics.get("heldout") or {}).get("splices") or {}
-    near, real = (splices.get("marker_near_boundary_share"),
-                  splices.get("real_windows_with_a_marker_share"))
-    if near is None or real is None:
+    rates = marker_rates(metrics)
+    if rates is None:
         return []
+    near, real = rates
+    splices = metrics["heldout"]["splices"]
     lines = [f"Its red markers (unusual frames) are leads, not findings: on synthetic splices "
              f"of held-out clips {near:.0%} of the windows got a marker within 2 frames of a "
              f"splice boundary, and {real:.0%} of the same windows unspliced (real) got a "
