@@ -5,9 +5,12 @@ Measures, at the model card's input size and freeze depth (default 224 px, 2 fro
   augment        label-agnostic augmentations per second (one core; H.264 round trips included)
   train_frozen   training images/s with the stem + N stages frozen (the default recipe)
   train_full     training images/s end to end through the whole backbone (for comparison)
+                 (both as the trainer steps: channels-last weights, and with --bf16 its
+                 bfloat16 autocast forward pass)
   infer          inference images/s, full model, no explanation
   infer_explain  images/s with the three explanations (what the analysis engine does)
-Run: `python bench/bench_training.py [--device cuda] [--out bench.json]`.
+Run: `python bench/bench_training.py [--device cuda] [--bf16] [--freeze-blocks N]
+[--out bench.json]`.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def main() -> int:
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--freeze-blocks", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast forward passes, as `train --bf16`")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.threads:
@@ -82,6 +87,7 @@ def main() -> int:
     size, batch = spatial_cfg.input_size, args.batch
     results: dict = {"device": describe_device(device), "input_size": size,
                      "freeze_blocks": freeze_blocks, "batch": batch,
+                     "training_precision": "bfloat16 autocast" if args.bf16 else "float32",
                      "torch": torch.__version__, "python": platform.python_version(),
                      "threads": torch.get_num_threads()}
 
@@ -102,23 +108,29 @@ def main() -> int:
 
     images = torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8, device=device)
     labels = torch.randint(0, 2, (batch,), device=device).float()
-    model = SpatialModel(spatial_cfg).to(device)
+    model = SpatialModel(spatial_cfg).to(device, memory_format=torch.channels_last)
     frozen = freeze(model, freeze_blocks)
+
+    def step_loss(net: SpatialModel) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16):
+            logits = net(images).logit
+        return F.binary_cross_entropy_with_logits(logits.float(), labels)
+
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-4)
 
     def frozen_step() -> None:
         set_train_mode(model, frozen)
-        loss = F.binary_cross_entropy_with_logits(model(images).logit, labels)
+        loss = step_loss(model)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
     results["train_frozen_img_per_s"] = round(_rate(frozen_step, batch, args.repeats, device), 1)
-    full = SpatialModel(spatial_cfg).to(device).train()
+    full = SpatialModel(spatial_cfg).to(device, memory_format=torch.channels_last).train()
     opt_full = torch.optim.AdamW(full.parameters(), 1e-4)
 
     def full_step() -> None:
-        loss = F.binary_cross_entropy_with_logits(full(images).logit, labels)
+        loss = step_loss(full)
         opt_full.zero_grad()
         loss.backward()
         opt_full.step()

@@ -269,6 +269,40 @@ def test_the_temporal_spread_is_the_range_over_every_measured_epoch(tmp_path):
         module.spread([{"args": {"seed": "0"}, "rows": []}])
 
 
+def test_paired_spatial_arms_differ_by_epoch_from_the_first_and_name_the_setting(tmp_path):
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location(
+        "spatial_arms", Path(__file__).parents[1] / "bench" / "spatial_arms.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def run(name: str, freeze: int, sbi: list[float]) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        epochs = [{"epoch": i + 1, "seconds": 400, "train_img_per_s": 20.0,
+                   "val": {"faces_sbi": {"auc": a}, "dfdc": {"auc": 0.9}}}
+                  for i, a in enumerate(sbi)]
+        (folder / "history.json").write_text(json.dumps({"spatial": epochs}))
+        (folder / "train_config.json").write_text(json.dumps(
+            {"freeze_blocks": freeze, "lr": 2.5e-4, "epochs": 5}))
+        return folder
+
+    result = module.compare([run("frozen", 2, [0.88, 0.89, 0.90]), run("full", 0, [0.86, 0.87])])
+    assert result["settings_that_differ"] == ["freeze_blocks"]
+    assert result["epochs_compared"] == 2, "only the epochs both arms reached"
+    difference = result["arms"][1]["difference_from_first"]
+    assert [d["faces_sbi"] for d in difference] == [-0.02, -0.02]
+    assert [d["dfdc"] for d in difference] == [0.0, 0.0]
+    assert difference[0]["mean_auc"] == -0.01
+    assert "| full | 0 | 2 | 0.870 | 0.900 |" in module.table(result)
+    card = module.summary(result)
+    assert card["baseline"] == {"run": "frozen", "freeze_blocks": 2}
+    assert card["full"]["auc_minus_baseline"] == {"faces_sbi": -0.02, "dfdc": 0.0,
+                                                  "mean_auc": -0.01}
+
+
 def test_publish_refuses_a_missing_run_or_figures_file_in_one_line(tmp_path, tiny_model_dir,
                                                                    capsys):
     from forensics_app.core.train.publish import main
