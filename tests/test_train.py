@@ -569,6 +569,44 @@ def test_the_views_rule_weighs_found_splices_against_false_markers(tmp_path):
     assert keep_score(tiny_config(tmp_path, temporal_keep="best"), 0.3, quiet) == 0.3
 
 
+def test_restarts_keep_the_training_whose_kept_epoch_scores_best_on_validation(tmp_path):
+    from forensics_app.core.train.temporal_stage import entry_score, pick_restart
+
+    gen = torch.Generator().manual_seed(1)
+    seqs = Sequences()
+    for i in range(16):
+        emb, blended = torch.randn(8, 32, generator=gen), np.zeros(8, bool)
+        if i % 2:
+            blended[4:] = True
+            emb[4:] += 1.0
+        seqs.add(emb, float(i % 2), blended, "splice" if i % 2 else "real", np.zeros(8))
+    config = tiny_config(tmp_path, temporal_epochs=3, temporal_batch=8, temporal_lr=3e-3,
+                         temporal_keep="views")
+    log = RunLog(tmp_path, lambda _l: None)
+    trainings = []
+    for restart in range(3):
+        torch.manual_seed(1 + 1000 * restart)
+        model = TemporalModel(TemporalConfig(**config.temporal))
+        trainings.append(train_temporal(model, seqs, seqs, config, tmp_path, log,
+                                        restart=restart))
+    # each restart has its own checkpoint, and its own batch order: other weights
+    assert sorted(p.name for p in tmp_path.glob("temporal_checkpoint*.pt")) == [
+        "temporal_checkpoint.pt", "temporal_checkpoint_r1.pt", "temporal_checkpoint_r2.pt"]
+    weights = [next(iter(m.state_dict().values())) for m, _ in trainings]
+    assert not torch.equal(weights[0], weights[1])
+    scores = [entry_score(config, next(e for e in h if e["kept"])) for _, h in trainings]
+    model, history = pick_restart(trainings, config, log)
+    best = int(np.argmin(scores))
+    assert model is trainings[best][0]
+    assert len(history) == 9 and {e["restart"] for e in history} == {0, 1, 2}
+    kept = [e for e in history if e["kept"]]
+    assert len(kept) == 1 and kept[0]["restart"] == best
+    assert entry_score(config, kept[0]) == min(scores)
+    # one training: the history is the training's own, as before restarts existed
+    single_model, single = pick_restart(trainings[:1], config, log)
+    assert single_model is trainings[0][0] and [e["restart"] for e in single] == [0] * 3
+
+
 def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(tmp_path):
     # Resuming a run after more spatial epochs used to restore the old temporal model (made
     # on the old backbone's embeddings) and skip its training: the fingerprint stops that.
@@ -633,6 +671,8 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert parsed.temporal_distance_bias  # the recipe's default since 0.7.0
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--temporal-marker-weight", "-1"]) == 64
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--temporal-restarts", "0"]) == 64
     for flag in ("--lr", "--backbone-lr"):
         for rate in ("0", "-1e-4", "nan"):
             assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),

@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "lowest validation loss, the one whose relevancy best localises the "
                    "validation splices, or the one best by localisation + splices marked "
                    f"near a boundary - real windows marked ({d.temporal_keep})")
+    p.add_argument("--temporal-restarts", type=int, default=d.temporal_restarts,
+                   help="independent trainings of the temporal stage; the one best on the "
+                   f"validation windows by --temporal-keep is kept ({d.temporal_restarts})")
     p.add_argument("--temporal-distance-bias", action=argparse.BooleanOptionalAction,
                    default=d.temporal.get("distance_bias", False),
                    help="a fixed per-head penalty on the distance between frames in the "
@@ -119,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--faces {args.faces}: no faces/ folder in it")
     if args.temporal_sequences < 1:
         raise UsageError(f"--temporal-sequences must be ≥ 1, not {args.temporal_sequences}")
+    if args.temporal_restarts < 1:
+        raise UsageError(f"--temporal-restarts must be ≥ 1, not {args.temporal_restarts}")
     if args.temporal_attention_weight < 0:
         raise UsageError("--temporal-attention-weight must be ≥ 0, not "
                          f"{args.temporal_attention_weight}")
@@ -148,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
         temporal_attention_weight=args.temporal_attention_weight,
         temporal_marker_weight=args.temporal_marker_weight,
         temporal_keep=args.temporal_keep, temporal_sequences=args.temporal_sequences,
+        temporal_restarts=args.temporal_restarts,
         input_size=args.input_size, frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         lr=args.lr, backbone_lr=args.backbone_lr,

@@ -7,7 +7,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -408,12 +408,44 @@ def spatial_fingerprint(spatial: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def entry_score(config: Any, entry: dict) -> float:
+    """`keep_score` of one recorded temporal epoch (a history entry); lower is better."""
+    objective = entry["val_loss"] + config.temporal_attention_weight * (
+        entry.get("val_attention_loss") or 0.0)
+    views = {"localisation": entry["val_localisation_auc"],
+             "marker_near_boundary": entry["val_marker_near_boundary"],
+             "real_marked": entry["val_real_windows_marked"]}
+    return keep_score(config, objective, views)
+
+
+def pick_restart(trainings: list[tuple[TemporalModel, list[dict]]], config: Any,
+                 log: RunLog) -> tuple[TemporalModel, list[dict]]:
+    """The training whose kept epoch scores best on the validation windows by the keep rule
+    ("last" and "best" compare the validation objective); its history carries every
+    training's epochs, each marked with its restart, the kept one flagged."""
+    rule = config.temporal_keep if config.temporal_keep in ("localisation", "views") else "best"
+    by_rule = replace(config, temporal_keep=rule)
+    scores = [entry_score(by_rule, next(e for e in history if e["kept"]))
+              for _, history in trainings]
+    chosen = int(np.argmin(scores))
+    history = []
+    for restart, (_, entries) in enumerate(trainings):
+        for entry in entries:
+            history.append({**entry, "restart": restart,
+                            "kept": entry["kept"] and restart == chosen})
+    if len(trainings) > 1:
+        log(f"temporal trainings: kept {chosen + 1} of {len(trainings)} (validation "
+            f"{rule} scores, lower is better: {', '.join(f'{x:.3f}' for x in scores)})")
+    return trainings[chosen][0], history
+
+
 def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
                    config: Any, out: Path, log: RunLog, resume: bool = False,
-                   fingerprint: str = "") -> tuple[TemporalModel, list[dict]]:
+                   fingerprint: str = "", restart: int = 0) -> tuple[TemporalModel, list[dict]]:
     """Train on the sequences' embeddings; `fingerprint` (spatial_fingerprint of the model
     that made them) ties a checkpoint to them: one made on other embeddings, or with another
-    temporal architecture, keep rule or loss weight, is not resumed."""
+    temporal architecture, keep rule or loss weight, is not resumed. `restart` > 0 is another
+    independent training (its own batch order and checkpoint file)."""
     device = torch.device(config.device)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.temporal_lr,
@@ -422,7 +454,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     scheduler = cosine_schedule(optimizer, min(20, steps), steps * config.temporal_epochs)
     history: list[dict] = []
     start, best_loss, best_state, best_epoch = 0, float("inf"), None, 0
-    ckpt_path = out / "temporal_checkpoint.pt"
+    ckpt_path = out / ("temporal_checkpoint.pt" if restart == 0
+                       else f"temporal_checkpoint_r{restart}.pt")
     # A checkpoint is resumed only with the embeddings and the recipe it was made with: a
     # model with another architecture (e.g. the distance bias) would load the same weights.
     fingerprint = fingerprint + ":" + json.dumps(
@@ -443,7 +476,7 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     for epoch in range(start, config.temporal_epochs):
         model.train()
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(
-            config.seed * 1000 + 500 + epoch)).tolist()
+            config.seed * 1000 + 500 + epoch + 100_000 * restart)).tolist()
         losses, attention_losses = [], []
         for begin in range(0, len(order), config.temporal_batch):
             idx = order[begin:begin + config.temporal_batch]
@@ -504,7 +537,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
         kept = best_epoch
     for entry in history:
         entry["kept"] = entry["epoch"] == kept
-    log(f"temporal epoch kept: {kept} of {len(history)} ({config.temporal_keep})")
+    log(f"temporal epoch kept: {kept} of {len(history)} ({config.temporal_keep})"
+        + (f", training {restart + 1}" if restart else ""))
     return model.eval(), history
 
 

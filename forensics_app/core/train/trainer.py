@@ -51,6 +51,7 @@ from forensics_app.core.train.temporal_stage import (
     ATTENTION_TAU,
     Sequences,
     build_sequences,
+    pick_restart,
     predict_temporal,
     spatial_fingerprint,
     train_temporal,
@@ -463,9 +464,7 @@ def temporal_stage(spatial: SpatialModel, train_clips: Sequence[ClipFaces],
                    resume: bool = False) -> tuple[TemporalModel, list[dict], Sequences]:
     """The temporal model trained on `spatial`'s frozen per-frame embeddings of the clips;
     returns it, its history and the validation sequences (for calibration)."""
-    seed_everything(config.seed + 1)
     tcfg = TemporalConfig(**{"input_dim": spatial.config.dim, **config.temporal})
-    temporal = TemporalModel(tcfg)  # initialised right after the seed, as runs always did
     fingerprint = spatial_fingerprint(spatial)
     # Building the sequences (embedding every cached face, blending the fakes) is most of the
     # stage's time; a resumed run reuses them when they were made from the same inputs.
@@ -481,9 +480,14 @@ def temporal_stage(spatial: SpatialModel, train_clips: Sequence[ClipFaces],
         train_seqs = build_sequences(spatial, train_clips, config, 11, True, log)
         val_seqs = build_sequences(spatial, val_clips, config, 12, False, log)
         torch.save({"key": key, "train": train_seqs, "val": val_seqs}, saved)
-    temporal, history = train_temporal(temporal, train_seqs, val_seqs, config, out, log, resume,
-                                       fingerprint)
-    return temporal, history, val_seqs
+    trainings = []
+    for restart in range(config.temporal_restarts):
+        # restart 0 is seeded as runs always were, so one restart reproduces earlier runs
+        seed_everything(config.seed + 1 + 1000 * restart)
+        temporal = TemporalModel(tcfg)  # initialised right after the seed
+        trainings.append(train_temporal(temporal, train_seqs, val_seqs, config, out, log,
+                                        resume, fingerprint, restart))
+    return (*pick_restart(trainings, config, log), val_seqs)
 
 
 def _temporal_recipe(config: TrainConfig) -> dict:
@@ -491,6 +495,7 @@ def _temporal_recipe(config: TrainConfig) -> dict:
             "temporal_attention_weight": config.temporal_attention_weight,
             "temporal_marker_weight": config.temporal_marker_weight,
             "temporal_keep": config.temporal_keep,
+            "temporal_restarts": config.temporal_restarts,
             "temporal_attention_target": {"tau_frames": ATTENTION_TAU,
                                           "fake_share": ATTENTION_FAKE_SHARE}}
 
