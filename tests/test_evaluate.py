@@ -303,6 +303,21 @@ def test_paired_spatial_arms_differ_by_epoch_from_the_first_and_name_the_setting
                                                   "mean_auc": -0.01}
 
 
+def test_the_restarts_bench_reads_every_training_checkpoint_in_restart_order(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "temporal_restarts", Path(__file__).parents[1] / "bench" / "temporal_restarts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in ("temporal_checkpoint.pt", "temporal_checkpoint_r10.pt",
+                 "temporal_checkpoint_r2.pt", "temporal_checkpoint_r1.pt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in module.checkpoints(tmp_path)] == [
+        "temporal_checkpoint.pt", "temporal_checkpoint_r1.pt", "temporal_checkpoint_r2.pt",
+        "temporal_checkpoint_r10.pt"]
+
+
 def test_publish_refuses_a_missing_run_or_figures_file_in_one_line(tmp_path, tiny_model_dir,
                                                                    capsys):
     from forensics_app.core.train.publish import main
