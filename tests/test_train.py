@@ -673,6 +673,8 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
                  "--temporal-marker-weight", "-1"]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--temporal-restarts", "0"]) == 64
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--temporal-epochs", "0"]) == 64
     for flag in ("--lr", "--backbone-lr"):
         for rate in ("0", "-1e-4", "nan"):
             assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),

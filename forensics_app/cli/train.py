@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--faces {args.faces}: no faces/ folder in it")
     if args.temporal_sequences < 1:
         raise UsageError(f"--temporal-sequences must be ≥ 1, not {args.temporal_sequences}")
+    if args.temporal_epochs < 1:
+        raise UsageError(f"--temporal-epochs must be ≥ 1, not {args.temporal_epochs}")
     if args.temporal_restarts < 1:
         raise UsageError(f"--temporal-restarts must be ≥ 1, not {args.temporal_restarts}")
     if args.temporal_attention_weight < 0:
