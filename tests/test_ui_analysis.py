@@ -663,3 +663,14 @@ def test_the_curves_note_weighs_markers_by_the_cards_held_out_rates(qtbot, windo
     window.load_results(rated)
     note = window.curves_view.note.text()
     assert "red marker on 39% of real windows" in note and "on 58% of spliced ones" in note
+
+
+def test_the_verdict_headline_names_the_band_without_repeating_it():
+    from types import SimpleNamespace
+
+    from forensics_app.ui.verdict_view import headline_band
+
+    line = headline_band(SimpleNamespace(band="confident", confidence=0.832))
+    assert line == "· confidence band: confident (83%)"
+    assert "confident confidence" not in line
+    assert headline_band(SimpleNamespace(band="none", confidence=None)) == "· no usable evidence"

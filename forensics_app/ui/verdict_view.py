@@ -30,7 +30,8 @@ def headline_band(pred) -> str:
     """What stands beside the label: the band and the probability of the stated label."""
     if pred.band == "none" or pred.confidence is None:
         return "· no usable evidence"
-    return f"· {pred.band} confidence ({pred.confidence:.0%})"
+    # "confidence band: confident", as the report says it (not "confident confidence")
+    return f"· confidence band: {pred.band} ({pred.confidence:.0%})"
 
 
 def _bar(name: str, color: str) -> QProgressBar:
