@@ -191,6 +191,24 @@ def test_clicking_a_heatmap_cell_seeks(qtbot, window, analysed):
     assert att.heads[0].col_line.value() == 3.5  # the current frame is marked
 
 
+def test_the_mean_maps_axes_name_video_frames_inside_the_map(qtbot, window, analysed):
+    """The mean map's ticks sit on token centres, only over the map (the locked aspect leaves
+    empty view beside it), and read as the video frames the player and curves show."""
+    bundle = window.load_results(analysed)
+    frames = bundle.results.attention_frames
+    att = window.attention_view
+    att.average_graphics.resize(400, 400)
+    qtbot.wait(50)
+    for axis in att.average.axes:
+        low, high = sorted(axis.range)
+        ticks = axis.tickValues(axis.range[0], axis.range[1], 200)
+        positions = [p for _step, level in ticks for p in level]
+        assert positions, axis.orientation
+        assert all(0 < p < len(frames) and p % 1 == 0.5 for p in positions)
+        assert axis.tickStrings(positions, 1, 1) == [str(frames[int(p)]) for p in positions]
+    assert frames[-1] != len(frames) - 1  # sampled: a token number would read differently
+
+
 def test_clicking_a_relevancy_point_seeks(qtbot, window, analysed):
     bundle = window.load_results(analysed)
     r = bundle.results
@@ -567,6 +585,7 @@ def test_a_still_image_after_a_clip_keeps_nothing_of_its_axes(qtbot, window, cli
     from PySide6.QtWidgets import QPushButton
 
     assert not [b for b in attention.findChildren(QPushButton) if b.isVisible()]  # no layers
+    assert all(axis.tickValues(0, 1, 200) == [] for axis in attention.average.axes)
 
 
 def test_wrapped_verdict_rows_get_their_whole_height(qtbot, window, analysed):
@@ -663,6 +682,17 @@ def test_the_curves_note_weighs_markers_by_the_cards_held_out_rates(qtbot, windo
     window.load_results(rated)
     note = window.curves_view.note.text()
     assert "red marker on 39% of real windows" in note and "on 58% of spliced ones" in note
+
+
+def test_tick_steps_are_round_and_fit():
+    from forensics_app.ui.attention_view import tick_step
+
+    assert tick_step(100, 2) == 50
+    assert tick_step(100, 5) == 20
+    assert tick_step(100, 10) == 10
+    assert tick_step(32, 4) == 10
+    assert tick_step(7, 0) == 10  # no room: one tick
+    assert tick_step(3, 10) == 1
 
 
 def test_the_verdict_headline_names_the_band_without_repeating_it():

@@ -58,6 +58,52 @@ class _Canvas(pg.GraphicsLayoutWidget):
         return QSize(240, self.MIN_HEIGHT)
 
 
+def tick_step(count: int, max_ticks: int) -> int:
+    """The smallest step of 1, 2 or 5 × 10^k that puts at most `max_ticks` ticks on `count`
+    tokens (a reader counts in round steps)."""
+    max_ticks = max(max_ticks, 1)
+    magnitude = 1
+    while True:
+        for unit in (1, 2, 5):
+            step = unit * magnitude
+            if -(-count // step) <= max_ticks:
+                return step
+        magnitude *= 10
+
+
+class _FrameAxis(pg.AxisItem):
+    """The mean map's axis: ticks only over the map (the locked aspect leaves empty view
+    beyond it, where a frame number would mean nothing), at token centres, labelled with the
+    video frame each token is, the number the player and the curves show; as many as fit."""
+
+    LABEL_PX = 32  # room one label needs: four digits at 8 pt and a gap
+
+    def __init__(self, orientation: str) -> None:
+        super().__init__(orientation)
+        self.frames: list[int] = []
+
+    def set_frames(self, frames: list[int]) -> None:
+        self.frames = list(frames)
+        self.picture = None  # pyqtgraph redraws the ticks from tickValues
+        self.update()
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):
+        low, high = sorted((minVal, maxVal))  # the query axis runs downwards (inverted)
+        count = len(self.frames)
+        if count == 0 or high <= low or size <= 0:
+            return []
+        units_per_px = (high - low) / size
+        step = tick_step(count, int(count / units_per_px // self.LABEL_PX))
+        # A label centred closer than half its room to the axis's end is clipped by Qt.
+        margin = self.LABEL_PX / 2 * units_per_px
+        centres = [i + 0.5 for i in range(0, count, step)]
+        return [(float(step), [c for c in centres if low + margin <= c <= high - margin])]
+
+    def tickStrings(self, values, scale, spacing):
+        return [str(self.frames[int(v)]) if 0 <= int(v) < len(self.frames) else ""
+                for v in values]
+
+
 class _Map:
     """One heatmap: image, title, its colour bar (when it has its own), and the current-frame
     row/column lines."""
@@ -65,7 +111,9 @@ class _Map:
     def __init__(self, layout: pg.GraphicsLayout, title: str, row: int, col: int,
                  axes: bool = False, own_bar: bool = False) -> None:
         self.title = title
-        self.plot = layout.addPlot(row=row, col=col, enableMenu=False)
+        axis_items = {side: _FrameAxis(side) for side in ("bottom", "left")} if axes else {}
+        self.axes: list[_FrameAxis] = list(axis_items.values())
+        self.plot = layout.addPlot(row=row, col=col, enableMenu=False, axisItems=axis_items)
         self.plot.setMinimumSize(20, 20)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
@@ -74,8 +122,8 @@ class _Map:
         self.title_size = "9pt" if axes else "8pt"
         self.plot.setTitle(title, size=self.title_size)
         if axes:
-            self.plot.setLabel("bottom", "Key frame")
-            self.plot.setLabel("left", "Query frame")
+            self.plot.setLabel("bottom", "Key: video frame")
+            self.plot.setLabel("left", "Query: video frame")
         else:
             for side in ("bottom", "left"):
                 self.plot.hideAxis(side)
@@ -94,9 +142,15 @@ class _Map:
             line.setVisible(False)
             self.plot.addItem(line)
 
-    def set(self, matrix: np.ndarray | None, scale: ColourScale | None = None) -> None:
+    def set(self, matrix: np.ndarray | None, scale: ColourScale | None = None,
+            frames: list[int] | None = None) -> None:
+        """Show `matrix` on `scale`; `frames` (the video frame of each token) label the axes
+        of a map that has them."""
         self.scale = scale
-        if matrix is None or matrix.size == 0 or scale is None:
+        shown = not (matrix is None or matrix.size == 0 or scale is None)
+        for axis in self.axes:
+            axis.set_frames(frames if shown and frames is not None else [])
+        if not shown:
             # Nothing of a previous clip stays: no numbers on the bar, no frame axis.
             self.image.clear()
             self.plot.setTitle(self.title, size=self.title_size)
@@ -263,7 +317,8 @@ class AttentionView(QWidget):
             return
         self.mean = average_attention(att.astype(np.float64))
         # The mean is an average, much flatter than any head: always on its own scale.
-        self.average.set(self.mean, colour_scale(self.mean))
+        self.average.set(self.mean, colour_scale(self.mean),
+                         frames=list(bundle.results.attention_frames))
         self.set_layer(self.layer)
 
     def scale_of(self, matrix: np.ndarray) -> ColourScale:

@@ -69,12 +69,13 @@ class TrainConfig:
     # independent trainings of the temporal stage (other initialisations and batch orders,
     # the same windows); the one whose kept epoch scores best by `temporal_keep` on the
     # validation windows is kept. One training is a high-variance draw: over three seeds on
-    # 0.8.0's embeddings its held-out splice localisation ranged 0.52-0.95 (README, Model).
+    # 0.8.0's embeddings its held-out splice localisation ranged 0.52-0.95
+    # (docs/MODEL_EXPERIMENTS.md).
     temporal_restarts: int = 1
     spatial: dict = field(default_factory=dict)  # SpatialConfig overrides
     # TemporalConfig overrides; the distance bias (local attention kernels) is the recipe's
     # since 0.7.0: on the held-out splices it put a marker near a boundary in 22-58 % of the
-    # windows where the label-only model put one in 0-17 % (README, Model)
+    # windows where the label-only model put one in 0-17 % (docs/MODEL_EXPERIMENTS.md)
     temporal: dict = field(default_factory=lambda: {"distance_bias": True})
     cache_dir: str | None = None  # default OUT/../cache
     name: str = "sbi-dfdc-effnetlite0-vit"

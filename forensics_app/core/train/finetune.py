@@ -11,11 +11,11 @@ Both images of a pair then go through the same label-agnostic augmentation (`dat
 flip, exposure / colour cast, down-and-up scaling, blur, noise, JPEG or H.264 re-encoding),
 each with its own draw. The stem and the first backbone stages stay at their ImageNet weights
 (`freeze_blocks`), and the blending traces are learnt by the later stages and the transformer.
-Measured (README, "What freezing costs"): in float32 freezing more than doubles the 2-core
-training rate (6.3 → 13.7 img/s at 224 px); with bfloat16 autocast and channels-last weights
-it saves less (16.0 → 19.5 img/s), and two epochs continuing 0.8.0 with the whole backbone
-trained scored lower on validation (DFDC −0.03 AUC, degraded self-blends −0.03) than the
-same epochs frozen (`bench/spatial_arms.py`).
+Measured (docs/MODEL_EXPERIMENTS.md, "What freezing costs"): in float32 freezing more than
+doubles the 2-core training rate (6.3 → 13.7 img/s at 224 px); with bfloat16 autocast and
+channels-last weights it saves less (16.0 → 19.5 img/s), and two epochs continuing 0.8.0 with
+the whole backbone trained scored lower on validation (DFDC −0.03 AUC, degraded self-blends
+−0.03) than the same epochs frozen (`bench/spatial_arms.py`).
 """
 
 from __future__ import annotations

@@ -520,7 +520,8 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
                 f"val loss {val_loss:.4f} (attention {val_attention_mean:.4f}), "
                 f"val AUC {auc:.4f}")
         # "localisation" keeps the epoch whose relevancy best finds the validation splices
-        # (it tracks the held-out splices' at r = 0.91; the loss does not: README, Model)
+        # (it tracks the held-out splices' at r = 0.91; the loss does not:
+        # docs/MODEL_EXPERIMENTS.md)
         score = entry_score(config, history[-1])  # what pick_restart compares, too
         if score < best_loss:
             best_loss = score
