@@ -556,6 +556,32 @@ def test_every_identity_tab_stays_whole_in_view(qtbot, window, analysed):
         assert tabs.rect().contains(tabs.tabRect(i)), (i, tabs.tabRect(i), tabs.rect())
 
 
+def _in_viewport(widget, scroll) -> bool:
+    """Whether the widget lies wholly inside the scroll area's visible part."""
+    viewport = scroll.viewport()
+    top_left = widget.mapTo(viewport, widget.rect().topLeft())
+    return viewport.rect().contains(widget.rect().translated(top_left))
+
+
+def test_at_1366x768_the_curves_and_the_note_editor_need_no_scrolling(qtbot, window, clip,
+                                                                       analysed):
+    """A laptop-sized window shows all three curves over the whole clip and the note editor
+    with its button: pyqtgraph's and the list's preferred heights (480 / 192 px) pushed
+    them below the docks' edges, and a one-line label widened the notes into a scroll."""
+    window.open_video(clip)
+    window.load_results(analysed)
+    window.resize(1366, 768)
+    window.reset_layout()
+    qtbot.wait(200)
+    curves = window.docks["curves"].widget()
+    assert _in_viewport(window.curves_view.graphics, curves)
+    assert not curves.horizontalScrollBar().isVisible()
+    notes = window.docks["notes"].widget()
+    for part in (window.notes_view.editor, window.notes_view.add_button):
+        assert _in_viewport(part, notes), part.objectName()
+    assert not notes.horizontalScrollBar().isVisible()
+
+
 def test_curves_readout_names_the_current_frame(qtbot, window, clip, analysed):
     window.open_video(clip)
     results = window.load_results(analysed).results

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -28,10 +28,11 @@ from forensics_app.core.explain.attention import (
     average_attention,
     colour_scale,
 )
-from forensics_app.ui.common import ATTENTION, NOT_PROOF, ClickableImage
+from forensics_app.ui.common import ATTENTION, NOT_PROOF, ClickableImage, CompactCanvas
 from forensics_app.ui.state import AppState
 
 GRID_ROWS, GRID_COLS = 2, 4
+MAPS_MIN_HEIGHT = 180
 SCALES = {"shared": "one scale for all maps", "per map": "each map on its own scale"}
 
 
@@ -40,22 +41,6 @@ def _colour_bar(width: int) -> pg.ColorBarItem:
                           interactive=False, colorMapMenu=False)
     bar.getAxis("right").enableAutoSIPrefix(False)
     return bar
-
-
-class _Canvas(pg.GraphicsLayoutWidget):
-    """A canvas that asks for the height its maps need and no more: the dock's scroll area
-    sizes a view by its preferred height, and pyqtgraph's (480 px) would push the maps out of
-    a laptop-sized dock, while too little squashes them into strips. The text below them
-    scrolls first."""
-
-    MIN_HEIGHT = 180
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setMinimumHeight(self.MIN_HEIGHT)
-
-    def sizeHint(self) -> QSize:
-        return QSize(240, self.MIN_HEIGHT)
 
 
 def tick_step(count: int, max_ticks: int) -> int:
@@ -210,9 +195,9 @@ class AttentionView(QWidget):
         self.info.setWordWrap(True)
 
         # Two canvases side by side: the 2×4 heads of one layer, and the mean of them all.
-        self.graphics = _Canvas()
+        self.graphics = CompactCanvas(MAPS_MIN_HEIGHT)
         self.graphics.setObjectName("attentionCanvas")
-        self.average_graphics = _Canvas()
+        self.average_graphics = CompactCanvas(MAPS_MIN_HEIGHT)
         self.average_graphics.setObjectName("attentionAverageCanvas")
         self.heads: list[_Map] = []
         self.shared_bar: pg.ColorBarItem | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
@@ -50,6 +50,21 @@ def upsample(grid: np.ndarray, size: int) -> np.ndarray:
     top = grid[y0][:, x0] * (1 - wx) + grid[y0][:, x1] * wx
     bottom = grid[y1][:, x0] * (1 - wx) + grid[y1][:, x1] * wx
     return (top * (1 - wy) + bottom * wy).astype(np.float32)
+
+
+class CompactCanvas(pg.GraphicsLayoutWidget):
+    """A plot canvas that asks for the height its plots need and no more: a dock's scroll
+    area sizes a view with a wrapped label by its preferred height, and pyqtgraph's (480 px)
+    would push the plots out of a laptop-sized dock, while too little squashes them into
+    strips. The text below them scrolls first."""
+
+    def __init__(self, min_height: int) -> None:
+        super().__init__()
+        self.min_height = min_height
+        self.setMinimumHeight(min_height)
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, self.min_height)
 
 
 class ClickableImage(pg.ImageItem):

@@ -13,12 +13,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from forensics_app.ui.common import NOT_PROOF
+from forensics_app.ui.common import NOT_PROOF, CompactCanvas
 from forensics_app.ui.state import AppState
 
 UNUSUAL = "#e53935"
 RANGE = "#ce93d8"
 RELEVANCY = "#ffb74d"
+PLOTS_MIN_HEIGHT = 240  # three plots of about 70 px: a laptop's dock shows all three
 
 
 def _clickable_points(color: str, size: int) -> pg.ScatterPlotItem:
@@ -33,7 +34,7 @@ class CurvesView(QWidget):
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = CompactCanvas(PLOTS_MIN_HEIGHT)
         self.graphics.setObjectName("curvesCanvas")
         self.strength_plot = self.graphics.addPlot(row=0, col=0, enableMenu=False)
         self.range_plot = self.graphics.addPlot(row=1, col=0, enableMenu=False)
@@ -41,10 +42,15 @@ class CurvesView(QWidget):
         self.plots = (self.strength_plot, self.range_plot, self.relevancy_plot)
         for plot in self.plots[1:]:
             plot.setXLink(self.strength_plot)
-        self.strength_plot.setLabel("left", "self-attention")
-        self.range_plot.setLabel("left", "attention range")
+        # Short labels: a laptop's dock gives each plot about 70 px, and a rotated label
+        # longer than its plot runs into the next one (the readout names them in full).
+        self.strength_plot.setLabel("left", "self-attn.")
+        self.range_plot.setLabel("left", "range")
         self.relevancy_plot.setLabel("left", "relevancy")
         self.relevancy_plot.setLabel("bottom", "video frame")
+        for plot in self.plots[:-1]:  # x-linked: the bottom plot's frame axis serves all three
+            plot.getAxis("bottom").setStyle(showValues=False)
+            plot.getAxis("bottom").setHeight(6)
         self.playheads = []
         for plot in self.plots:
             plot.setMouseEnabled(x=False, y=False)
@@ -74,6 +80,7 @@ class CurvesView(QWidget):
         self.relevancy_plot.setYRange(0, 1.05, padding=0)
         self.readout = QLabel()
         self.readout.setObjectName("curvesReadout")
+        self.readout.setWordWrap(True)  # a long readout must not widen the dock into a scroll
         self.note = note = QLabel(self._note(None))
         note.setToolTip("r̂ is the range a frame would have if the attention were the same "
                         "everywhere: the clip's ends can only look one way, so both rise there. "

@@ -8,7 +8,7 @@ into the case when it is saved, each with the time it was written.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,6 +28,14 @@ from forensics_app.ui import dialogs
 from forensics_app.ui.state import AppState
 
 
+class _NotesList(QListWidget):
+    """The list asks for little height and takes what the dock has (it stretches): its
+    default preference (192 px) pushed the editor below a laptop-sized dock's edge."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(180, 60)
+
+
 class NotesView(QWidget):
     done = Signal()  # a note was added or the editor left with Esc: the keyboard goes back
 
@@ -36,7 +44,7 @@ class NotesView(QWidget):
         super().__init__(parent)
         self.state = state
         self.session = session
-        self.list = QListWidget()
+        self.list = _NotesList()
         self.list.setObjectName("notesList")
         self.list.setWordWrap(True)
         self.list.itemActivated.connect(self._on_activated)
@@ -44,13 +52,16 @@ class NotesView(QWidget):
         self.editor.setObjectName("noteEditor")
         self.editor.setPlaceholderText("Write a note… (Ctrl+Enter to add)")
         self.editor.setMaximumHeight(70)
-        self.attach = QCheckBox("about the current frame")
+        self.attach = QCheckBox("at this frame")  # short: the dock is narrow on a laptop
+        self.attach.setToolTip("Attach the note to the current frame (the note list shows it, "
+                               "and activating the note seeks there)")
         self.attach.setChecked(True)
         self.add_button = QPushButton("Add note")
         self.add_button.setObjectName("addNote")
         self.add_button.clicked.connect(self.add_current)
         self.where = QLabel()
         self.where.setObjectName("hint")
+        self.where.setWordWrap(True)  # a long line would widen the dock into a scroll
         row = QHBoxLayout()
         row.addWidget(self.attach)
         row.addStretch(1)
