@@ -342,10 +342,39 @@ def test_whole_evaluations_on_the_model_card_stay_one_line_per_set(tmp_path: Pat
     assert "more in the model card" in text
 
 
+def test_the_cards_held_out_figures_and_unmet_targets_are_in_the_method(tmp_path: Path
+                                                                       ) -> None:
+    """The examiner reads, beside the model, how it did on data it never saw and which of the
+    project's targets it misses: the rows of its MODEL_CARD.md, from the same function."""
+    from forensics_app.core.models.figures import held_out_figures
+    from forensics_app.core.models.registry import DEFAULT_MODEL, REPO_MODELS_DIR, read_card
+
+    metrics = read_card(REPO_MODELS_DIR / DEFAULT_MODEL).metrics
+    metrics["heldout"]["heldout_dfdc"]["auc"] = 0.9  # below its target, so listed as unmet
+    folder = synthetic(tmp_path / "card", frames=12, unusual=0, metrics=metrics)
+    out = export_report(folder, tmp_path / "card.pdf")
+    text = re.sub(r"\s+", " ", " ".join(pdf_text(out.pdf)))
+    assert "How this model does on held-out data" in text
+    rows = held_out_figures(metrics)
+    assert len(rows) >= 10
+    for row in rows:
+        assert row.figure.split(" ")[0] in text, row
+    assert "0.900" in text and "not reached: self-blend AUC ≥ 0.97; DFDC AUC ≥ 0.92" in text
+    assert "validation_frames_dfdc: count 800" in text  # the validation sets, said to be such
+    assert "not independent" in text
+    assert_no_heading_ends_a_page(out.pdf)
+
+
+def test_a_card_without_held_out_figures_has_no_such_table(report) -> None:
+    text = " ".join(pdf_text(report.pdf))
+    assert "How this model does on held-out data" not in text
+
+
 # -- layout (issue: headings stranded at a page foot, legends over the data) ------------------
 HEADINGS = {"1. Evidence", "2. Method", "3. Findings", "4. Examiner notes", "5. Audit log",
             "6. Limitations", "Tool", "Model", "Identities", "Indicators",
-            "Unusual frames and indicator findings", "Attention per layer and head"}
+            "Unusual frames and indicator findings", "Attention per layer and head",
+            "How this model does on held-out data (its model card)"}
 
 
 def assert_no_heading_ends_a_page(pdf: Path) -> None:

@@ -200,7 +200,6 @@ def test_the_mean_maps_axes_name_video_frames_inside_the_map(qtbot, window, anal
     att.average_graphics.resize(400, 400)
     qtbot.wait(50)
     for axis in att.average.axes:
-        low, high = sorted(axis.range)
         ticks = axis.tickValues(axis.range[0], axis.range[1], 200)
         positions = [p for _step, level in ticks for p in level]
         assert positions, axis.orientation

@@ -20,6 +20,7 @@ from reportlab.platypus import Flowable, PageBreak, Spacer, Table, TableStyle
 
 from forensics_app.core.analysis.results import Results
 from forensics_app.core.analysis.verdict import BAND_MEANINGS, MIN_DECIDING_FRAMES
+from forensics_app.core.models.figures import held_out_figures, unmet_targets
 from forensics_app.core.report.context import EvidenceStatus, ReportContext
 from forensics_app.core.report.document import GREEN, GREY, RED, Kit
 from forensics_app.core.report.text import visual
@@ -280,6 +281,7 @@ def method(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     return [kit.p("2. Method", kit.h2),
             kit.p("Tool", kit.h3), kit.fields(_tool_rows(kit, r)),
             kit.p("Model", kit.h3), kit.fields(_model_rows(kit, r)),
+            *_held_out_table(kit, r),
             kit.p("Sampling, faces, explanation", kit.h3), kit.fields(_setting_rows(kit, r)),
             kit.p("To re-run", kit.h3),
             kit.p("The same file, model (same SHA-256), settings and seed give the same numbers "
@@ -304,13 +306,39 @@ def _model_rows(kit: Kit, r: Results) -> list[tuple[str, Any]]:
         ("Weights SHA-256", kit.code(m.sha256)),
         ("Description", kit.text(m.description or "—")),
         ("Training data", kit.text(m.training_data or "not stated on the model card")),
-        ("Measured error rates", kit.text(metrics_text(m.metrics))),
+        ("Measured error rates", kit.text(_error_rates_text(m.metrics))),
         ("Input", f"face crops of {m.input_size} × {m.input_size} pixels"),
         ("Calibration", f"temperature {m.temperature_spatial} (frames), "
                         f"{m.temperature_temporal} (clip); threshold "
                         f"{m.threshold}; identity score = {m.fusion} of the two"),
     ]
     return rows
+
+
+def _error_rates_text(metrics: dict[str, Any]) -> str:
+    if not held_out_figures(metrics):
+        return metrics_text(metrics)
+    validation = {k: v for k, v in metrics.items() if k.startswith("validation_")}
+    return ("On held-out data: the table below. On the validation sets (used to choose the "
+            "training epoch, so not independent):\n" + metrics_text(validation))
+
+
+def _held_out_table(kit: Kit, r: Results) -> list[Flowable]:
+    """The model card's held-out figures against the project's targets, as its card states
+    them (`core.models.figures`): how far the examiner can lean on this model."""
+    rows = held_out_figures(r.model.metrics)
+    if not rows:
+        return []
+    unmet = unmet_targets(r.model.metrics)
+    summary = ("It meets this project's detection targets on these figures." if not unmet else
+               "It does not reach every detection target this project set; not reached: "
+               + "; ".join(unmet) + ". Weigh its verdict accordingly.")
+    return [kit.p("How this model does on held-out data (its model card)", kit.h3),
+            kit.text("Measured on people, source videos and clips it was never trained on, "
+                     "with forensics-app evaluate. " + summary, kit.body),
+            kit.grid(["Held-out measurement", "Figure", "Target"],
+                     [[kit.text(a), kit.text(b), kit.text(c or "—")] for a, b, c in rows],
+                     shares=(0.58, 0.30, 0.12))]
 
 
 SUMMARY_KEYS = ("count", "auc", "accuracy", "eer", "f1", "threshold")

@@ -15,6 +15,7 @@ from pathlib import Path
 from forensics_app.core.analysis.metrics import SEPARATION, separates
 from forensics_app.core.analysis.results import marker_rates
 from forensics_app.core.errors import ForensicsError
+from forensics_app.core.models.figures import held_out_figures, share, unmet_targets
 from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE, read_card, sha256_file
 
 LIMITATIONS = [
@@ -232,17 +233,6 @@ def _fmt(value) -> str:
     return str(value)
 
 
-TARGETS = {"sbi": 0.97, "dfdc": 0.92, "drop": 0.05, "ece": 0.05, "localisation": 0.80}
-
-
-def _num(value, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _share(value) -> str:
-    return "n/a" if value is None else f"{value:.0%}"
-
-
 def _minutes(training: dict) -> str:
     """The training time of the model and of every run it was built on, run by run."""
     retrain = training.get("temporal_retrain") or {}
@@ -274,71 +264,18 @@ def _spatial_init_markdown(training: dict) -> list[str]:
 
 def headline_markdown(card) -> str:
     """The card's held-out figures against the project's targets, as the first thing a reader
-    of MODEL_CARD.md sees; built from the metrics, so it cannot disagree with them."""
-    m, t = card.metrics, card.training
-    held = m.get("heldout") or {}
-    sbi, dfdc = held.get("heldout_faces_sbi") or {}, held.get("heldout_dfdc") or {}
-    calib, splices = held.get("calibration") or {}, held.get("splices") or {}
-    videos, seq = m.get("shared_videos") or {}, m.get("validation_sequences") or {}
-    crops = (m.get("shared_faces") or {}).get("faces_dfdc_22_crops") or {}
-    items = (videos.get("videos") or {}).values()
-    reals = [v for v in items if v["truth"] == "real"]
-    fakes = [v for v in items if v["truth"] == "fake"]
-    missed = [f"{Path(v['path']).stem} p_fake {_num(v['p_fake'], 2)}" for v in fakes
-              if v["label"] != "fake"]
-    kinds = ", ".join(f"{k} {_num(v.get('auc_fused'), 2)}"
-                      for k, v in (seq.get("by_kind") or {}).items())
-    drop = sbi.get("auc_drop")
-    unmet = [target for reached, target in (
-        ((sbi.get("auc") or 0) >= TARGETS["sbi"], f"self-blend AUC ≥ {TARGETS['sbi']}"),
-        ((dfdc.get("auc") or 0) >= TARGETS["dfdc"], f"DFDC AUC ≥ {TARGETS['dfdc']}"),
-        (drop is not None and drop <= TARGETS["drop"],
-         f"robust to H.264 CRF 35, drop ≤ {TARGETS['drop']}")) if not reached]
-    rows = [
-        ("self-blends of {} held-out people (LFW identities, UTKFace images), frame AUC".format(
-            sbi.get("groups", "?")), _num(sbi.get("auc")), f"≥ {TARGETS['sbi']}"),
-        ("the same after H.264 CRF 35 of a 0.5× downscaled face, frame AUC (drop)",
-         f"{_num(sbi.get('auc_h264_crf35_downscale_0.5'))} (−{_num(sbi.get('auc_drop'))})",
-         f"drop ≤ {TARGETS['drop']}"),
-        (f"DFDC crops of {dfdc.get('groups', '?')} held-out source videos, frame AUC",
-         _num(dfdc.get("auc")), f"≥ {TARGETS['dfdc']}"),
-        (f"calibration on those faces ({calib.get('images', '?')} images, part of which the "
-         "temperature was fitted on), expected calibration error", _num(calib.get("ece")),
-         f"≤ {TARGETS['ece']}"),
-        (f"shared videos not trained on ({len(reals)} real, {len(fakes)} DFDC fakes), engine "
-         f"at {videos.get('frames', '?')} frames, video AUC",
-         f"{_num(videos.get('video_auc'))}; {sum(v['label'] == 'real' for v in reals)}/"
-         f"{len(reals)} reals called real, {sum(v['label'] == 'fake' for v in fakes)}/"
-         f"{len(fakes)} fakes called fake" + (f" (missed: {'; '.join(missed)})" if missed
-                                              else ""), "all correct"),
-        (f"synthetic splices of the held-out clips ({splices.get('windows', '?')} windows): "
-         "temporal relevancy localisation AUC",
-         f"{_num(splices.get('relevancy_localisation_auc_mean'))} mean, "
-         f"{_num(splices.get('relevancy_localisation_auc_median'))} median",
-         f"≥ {TARGETS['localisation']}"),
-        ("… red marker within 2 sampled frames of a splice boundary",
-         f"{(splices.get('marker_near_boundary_share') or 0):.0%} of windows", "most"),
-        ("… of all red markers on the splices, the share near a boundary",
-         _share(splices.get("marker_precision")), ""),
-        ("… the same windows unspliced (real): share with any red marker",
-         _share(splices.get("real_windows_with_a_marker_share")), ""),
-        ("… attention received by faked frames vs their share",
-         f"{_num(splices.get('attention_on_faked_frames_ratio'), 2)}×", "> 1"),
-        ("real windows: mean attention row entropy / log T (1.0 = uniform)",
-         _num(splices.get("real_windows_mean_attention_row_entropy")), "< 1"),
-        (f"validation sequences ({seq.get('reals', '?')} real, {seq.get('fakes', '?')} temporal "
-         "fakes): AUC fused (by kind)", f"{_num(seq.get('auc'))} ({kinds})", ""),
-        ("the 22 small DFDC crops of `faces/dfdc` (another crop pipeline), frame AUC",
-         _num(crops.get("auc")), ""),
-    ]
+    of MODEL_CARD.md sees; built from the metrics (`held_out_figures`, the rows the evidence
+    report shows too), so it cannot disagree with them."""
+    unmet = unmet_targets(card.metrics)
     verdict = ("it meets the detection targets" if not unmet else "it does **not** reach "
                f"every target this project set (issue 8; not reached: {', '.join(unmet)}): say "
                "so in any report")
-    lines = [f"**Read this first.** A detector trained in about {_minutes(t)} "
+    lines = [f"**Read this first.** A detector trained in about {_minutes(card.training)} "
              "minutes on a 2-core CPU. On held-out data it is a real but moderate detector, "
              f"and {verdict}.", "",
              "| held-out measurement (never trained on) | figure | target |", "|---|---|---|"]
-    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += [f"| {row.measurement} | {row.figure} | {row.target} |"
+              for row in held_out_figures(card.metrics)]
     lines += ["", "Commands: `forensics-app evaluate --heldout ../shared/data --model "
               f"models/{card.name} --out EVAL` (faces, DFDC, calibration, splices) and "
               "`forensics-app evaluate --labels ../shared/data/labels.csv --kinds video "
@@ -418,7 +355,7 @@ def _indicator_markdown(rates: dict) -> list[str]:
               "| indicator | reals triggered | fakes triggered | finding |", "|---|---|---|---|"]
     for name, rate in rates.items():
         real, fake = rate.get("real"), rate.get("fake")
-        lines.append(f"| `{name}` | {_share(real)} | {_share(fake)} | "
+        lines.append(f"| `{name}` | {share(real)} | {share(fake)} | "
                      f"{'yes' if separates(real, fake) else 'no: reference only'} |")
     return [*lines, ""]
 
