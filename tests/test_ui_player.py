@@ -235,6 +235,45 @@ def test_help_and_about(qtbot, window):
     box.close()
 
 
+def test_the_model_card_dialog_shows_the_installed_card(qtbot, window):
+    """Help → The model and how well it does: with no results open, the MODEL_CARD.md of the
+    model analyses would use, held-out figures and targets first."""
+    from PySide6.QtWidgets import QTextBrowser
+
+    from forensics_app.core.models.registry import read_card, resolve_model_folder
+
+    card = read_card(resolve_model_folder(window.pool.model_spec))
+    dialog = window.show_model_card()
+    text = dialog.findChild(QTextBrowser).toPlainText()
+    assert "Read this first" in text and "held-out measurement" in text
+    assert card.sha256 in text and card.version in text
+    dialog.close()
+
+
+def test_the_model_card_of_results_from_another_build_is_what_the_results_recorded():
+    """Results made by a model whose installed build differs (another SHA-256) must not be
+    shown beside the installed card's figures: the dialog says so and shows the recorded
+    ones."""
+    from types import SimpleNamespace
+
+    from forensics_app.core.analysis.results import ModelInfo
+    from forensics_app.core.models.registry import DEFAULT_MODEL, REPO_MODELS_DIR, read_card
+    from forensics_app.ui.about import model_card_text
+
+    card = read_card(REPO_MODELS_DIR / DEFAULT_MODEL)
+    metrics = {**card.metrics, "heldout": {**card.metrics["heldout"]}}
+    metrics["heldout"]["heldout_dfdc"] = {**metrics["heldout"]["heldout_dfdc"], "auc": 0.5}
+    recorded = ModelInfo(DEFAULT_MODEL, "0.0.9", "0" * 64, metrics=metrics,
+                         limitations=["an old limitation"])
+    text = model_card_text(SimpleNamespace(results=SimpleNamespace(model=recorded)), None)
+    assert "another build of it is installed here" in text and "0" * 64 in text
+    assert "| 0.500 |" in text and "- an old limitation" in text
+    assert card.sha256 not in text
+    gone = ModelInfo("retired-model", "1.0", "1" * 64)
+    text = model_card_text(SimpleNamespace(results=SimpleNamespace(model=gone)), None)
+    assert "it is not installed here" in text and "records no held-out figures" in text
+
+
 def test_notes_then_save_case_and_reopen(qtbot, window, clip, tmp_path, errors):
     from forensics_app.core.case import Case
 

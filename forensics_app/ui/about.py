@@ -11,20 +11,24 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout
 
 from forensics_app import TOOL_NAME, __version__
+from forensics_app.core.analysis.results import ModelInfo
 from forensics_app.core.devices import describe_device, resolve_device
 from forensics_app.core.errors import ForensicsError
-from forensics_app.core.models.registry import read_card, resolve_model_folder
+from forensics_app.core.models.figures import held_out_figures
+from forensics_app.core.models.registry import CARD_MARKDOWN, read_card, resolve_model_folder
 from forensics_app.ui.resources import resource_text
 
 
-def show_help(parent) -> QDialog:
+def show_markdown(parent, title: str, text: str, name: str) -> QDialog:
+    """A non-modal reading window for a Markdown text (help, a model card)."""
     dialog = QDialog(parent)
-    dialog.setObjectName("helpDialog")
-    dialog.setWindowTitle("How to read the views")
+    dialog.setObjectName(name)
+    dialog.setWindowTitle(title)
     dialog.resize(760, 720)
     browser = QTextBrowser()
+    browser.setObjectName(f"{name}Text")
     browser.setOpenExternalLinks(False)
-    browser.setMarkdown(resource_text("help.md"))
+    browser.setMarkdown(text)
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
     buttons.rejected.connect(dialog.close)
     layout = QVBoxLayout(dialog)
@@ -33,6 +37,55 @@ def show_help(parent) -> QDialog:
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()
     return dialog
+
+
+def show_help(parent) -> QDialog:
+    return show_markdown(parent, "How to read the views", resource_text("help.md"), "helpDialog")
+
+
+def model_card_text(bundle, model_spec) -> str:
+    """The card of the model behind what is shown: the loaded results' model when results are
+    open (its MODEL_CARD.md if that very build, same SHA-256, is installed here; otherwise the
+    figures its card carried when the analysis ran, which the results keep), else the model
+    analyses would use."""
+    recorded = bundle.results.model if bundle is not None else None
+    try:
+        folder = resolve_model_folder(recorded.name if recorded is not None else model_spec)
+        card = read_card(folder)
+    except ForensicsError:
+        folder = card = None
+    if card is not None and (recorded is None or card.sha256 == recorded.sha256):
+        document = folder / CARD_MARKDOWN
+        if document.is_file():
+            return document.read_text(encoding="utf-8")
+        return _summary_text(ModelInfo(**card.summary()), "It has no MODEL_CARD.md; this is "
+                             "what its model_card.json says.")
+    if recorded is None:
+        return "No model is installed: `forensics-app models` lists what is found, and where."
+    why = ("another build of it is installed here (a different SHA-256)" if card is not None
+           else "it is not installed here")
+    return _summary_text(recorded, f"The model that made these results is not shown from its "
+                         f"MODEL_CARD.md: {why}. What follows is what its card said when the "
+                         "analysis ran (the results keep it).")
+
+
+def _summary_text(info: ModelInfo, note: str) -> str:
+    lines = [f"# {info.name} {info.version}", "", f"Weights SHA-256 `{info.sha256}`.", "",
+             note, "", f"**What it learned from.** {info.training_data or 'not stated'}", ""]
+    rows = held_out_figures(info.metrics)
+    if rows:
+        lines += ["| held-out measurement | figure | target |", "|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+        lines.append("")
+    else:
+        lines += ["Its card records no held-out figures.", ""]
+    if info.limitations:
+        lines += ["**Limitations**", "", *[f"- {item}" for item in info.limitations]]
+    return "\n".join(lines)
+
+
+def show_model_card(parent, text: str) -> QDialog:
+    return show_markdown(parent, "The model and how well it does", text, "modelCardDialog")
 
 
 def about_text(bundle, model_spec, devices: list[str]) -> str:

@@ -85,6 +85,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
                separator_before=True),
     ActionSpec("actHelp", "&How to read the views", SK.HelpContents, "Help", "show_help",
                toolbar=True),
+    ActionSpec("actModelCard", "The &model and how well it does", None, "Help",
+               "show_model_card"),
     ActionSpec("actAbout", "&About", None, "Help", "show_about", role=QAction.MenuRole.AboutRole),
 )
 MENUS = ("File", "Analysis", "Playback", "View", "Help")

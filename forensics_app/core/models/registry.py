@@ -26,6 +26,7 @@ from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "model_card.json"
+CARD_MARKDOWN = "MODEL_CARD.md"  # the card for people, written from it by train.publish
 DEFAULT_MODEL = "sbi-dfdc-effnetlite0-vit"
 REPO_MODELS_DIR = Path(__file__).resolve().parents[3] / "models"
 

@@ -16,7 +16,13 @@ from forensics_app.core.analysis.metrics import SEPARATION, separates
 from forensics_app.core.analysis.results import marker_rates
 from forensics_app.core.errors import ForensicsError
 from forensics_app.core.models.figures import held_out_figures, share, unmet_targets
-from forensics_app.core.models.registry import CARD_FILE, WEIGHTS_FILE, read_card, sha256_file
+from forensics_app.core.models.registry import (
+    CARD_FILE,
+    CARD_MARKDOWN,
+    WEIGHTS_FILE,
+    read_card,
+    sha256_file,
+)
 
 LIMITATIONS = [
     "The only real deepfakes it learned from are DFDC face swaps (one crop per video); other "
@@ -140,7 +146,7 @@ def folder_markdown(folder: Path) -> str:
 
 def write_markdown(folder: Path) -> None:
     """(Re)write the folder's MODEL_CARD.md from its model_card.json."""
-    (Path(folder) / "MODEL_CARD.md").write_text(folder_markdown(folder), encoding="utf-8")
+    (Path(folder) / CARD_MARKDOWN).write_text(folder_markdown(folder), encoding="utf-8")
 
 
 def shared_videos_entry(metrics: dict, root: Path) -> dict:
