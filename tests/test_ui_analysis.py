@@ -280,6 +280,19 @@ def test_colour_scale_numbers_match_the_data(qtbot, window, analysed):
     assert _bar_numbers(att.shared_bar) == pytest.approx((0, 1.0))
 
 
+def test_the_verdicts_model_row_opens_the_card_of_the_results_model(qtbot, window, analysed):
+    from PySide6.QtWidgets import QDialog, QTextBrowser
+
+    window.load_results(analysed)
+    assert 'href="card"' in window.verdict_view.model.text()
+    window.verdict_view.model.linkActivated.emit("card")
+    dialog = window.findChild(QDialog, "modelCardDialog")
+    assert dialog is not None and dialog.isVisible()
+    text = dialog.findChild(QTextBrowser).toPlainText()
+    assert "tiny-test 0.0.1" in text  # the model that made these results
+    dialog.close()
+
+
 def test_indicator_frame_link_seeks(qtbot, window, analysed):
     bundle = window.load_results(analysed)
     table = window.verdict_view.table

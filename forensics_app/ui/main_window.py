@@ -80,6 +80,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
         self.curves_view = CurvesView(self.state)
         self.relevancy_view = RelevancyView(self.state, self.frames)
         self.verdict_view = VerdictView(self.state)
+        self.verdict_view.cardRequested.connect(self.show_model_card)
         self.notes_view = NotesView(self.state, self.session)
         self.notes_view.done.connect(self.focus_player)
         self.docks = build_docks(self, {

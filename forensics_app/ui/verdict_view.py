@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import html
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
@@ -44,6 +46,8 @@ def _bar(name: str, color: str) -> QProgressBar:
 
 
 class VerdictView(QWidget):
+    cardRequested = Signal()  # the model row's "its card" link: how far the verdict carries
+
     def __init__(self, state: AppState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
@@ -70,6 +74,8 @@ class VerdictView(QWidget):
         self.reason.setObjectName("reasonLabel")
         self.model = WrapLabel("–")
         self.model.setObjectName("modelLabel")
+        self.model.setTextFormat(Qt.TextFormat.RichText)  # names escaped in _on_results
+        self.model.linkActivated.connect(lambda _link: self.cardRequested.emit())
         form = QFormLayout()
         form.addRow("real", self.real_bar)
         form.addRow("fake", self.fake_bar)
@@ -146,8 +152,8 @@ class VerdictView(QWidget):
         self.reason.setText("\n".join([*(f"⚠ WARNING: {w}" for w in r.warnings), pred.reason]))
         m = r.model
         tag = "  [UNTRAINED PLACEHOLDER: scores mean nothing]" if m.placeholder else ""
-        self.model.setText(f"{m.name} {m.version} · sha256 "
-                           f"{m.sha256[:12]}…{tag}")
+        self.model.setText(html.escape(f"{m.name} {m.version} · sha256 {m.sha256[:12]}…{tag}")
+                           + ' · <a href="card">its card: how well it does</a>')
         self._fill_indicators(r.indicators)
 
     def _fill_indicators(self, indicators) -> None:
