@@ -452,3 +452,20 @@ def test_the_verdict_counts_unusual_frames_so_frame_zero_does_not_read_as_none(
     assert "unusual:    1 frame (video frame 0)" in capsys.readouterr().out
     print_verdict(replace(results, unusual_frames=[]), tmp_path / "out")
     assert "unusual" not in capsys.readouterr().out
+
+
+def test_models_lists_each_cards_held_out_figures_and_unmet_targets(capsys):
+    """`forensics-app models` says, per installed model, how it did held out and which of the
+    project's targets it misses, from its card: the same rows as MODEL_CARD.md."""
+    from forensics_app.core.models.figures import held_out_figures, unmet_targets
+    from forensics_app.core.models.registry import DEFAULT_MODEL, REPO_MODELS_DIR, read_card
+
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0
+    card = read_card(REPO_MODELS_DIR / DEFAULT_MODEL)
+    for row in held_out_figures(card.metrics):
+        if row.target:
+            assert f"{row.measurement}: {row.figure} (target {row.target})" in out
+    unmet = unmet_targets(card.metrics)
+    assert "targets not reached: " + ("; ".join(unmet) if unmet else "none") in out
+    assert "sbi-effnetlite0-vit 0.1.0" in out and "held out: no figures on its card" in out
