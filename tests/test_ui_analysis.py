@@ -111,6 +111,7 @@ def test_analysis_from_the_gui_fills_the_docks(qtbot, window, clip, errors):
     assert list(x) == r.sampled_frames and len(x) == T
     sx, sy = window.curves_view.strength.getData()
     assert list(sx) == r.attention_frames
+    assert all(plot.getAxis("left").style["showValues"] for plot in window.curves_view.plots)
     np.testing.assert_allclose(sy, r.self_attention)
     # temporal attention: 4 layers, 8 heads of T×T, the average
     att = window.attention_view
@@ -616,6 +617,8 @@ def test_a_still_image_after_a_clip_keeps_nothing_of_its_axes(qtbot, window, cli
     qtbot.wait(50)
     (_, x_max), _ = window.curves_view.strength_plot.vb.viewRange()
     assert x_max < 2, x_max  # not the clip's frame axis
+    assert not any(plot.getAxis("left").style["showValues"]  # no values of nothing
+                   for plot in window.curves_view.plots)
     attention = window.attention_view
     assert attention.shared_bar is None or not attention.shared_bar.isVisible()
     assert all(m.bar is None or not m.bar.isVisible() for m in [*attention.heads,

@@ -104,6 +104,13 @@ class CurvesView(QWidget):
         return ("Dashed: expected range r̂. Red: r − r̂ beyond 2σ. Click a marker or a "
                 f"relevancy point to jump there. {NOT_PROOF}" + (f" {record}" if record else ""))
 
+    def _show_axis_values(self, frames: bool, values: bool) -> None:
+        """Numbers only where there is something to number: empty plots would otherwise read
+        as curves at 0-1 over fractions of a frame."""
+        self.relevancy_plot.getAxis("bottom").setStyle(showValues=frames)
+        for plot in self.plots:
+            plot.getAxis("left").setStyle(showValues=values)
+
     def _on_results(self, bundle) -> None:
         r = None if bundle is None else bundle.results
         self.note.setText(self._note(r))
@@ -118,7 +125,9 @@ class CurvesView(QWidget):
             self.strength_plot.setXRange(0, max(self.state.frame_count - 1, 1), padding=0.02)
             for plot in self.plots:
                 plot.setYRange(0, 1, padding=0.02)
+            self._show_axis_values(frames=self.state.frame_count > 0, values=False)
             return
+        self._show_axis_values(frames=True, values=True)
         x = np.array(r.attention_frames, float)
         rng = np.array(r.attention_range, float)
         self.strength.setData(x, np.array(r.self_attention, float))

@@ -71,6 +71,8 @@ class TimelineView(pg.PlotWidget):
     def _on_video(self, info) -> None:
         count = info.frame_count if info else 1
         self.getPlotItem().setXRange(0, max(count - 1, 1), padding=0.01)
+        # No video, no frame numbers: a 0-1 axis would read as fractions of a frame.
+        self.getPlotItem().getAxis("bottom").setStyle(showValues=info is not None)
         self.playhead.setBounds((0, max(count - 1, 0)))
         self.clear_partial()
         self._on_results(self.state.bundle)
