@@ -66,6 +66,9 @@ class _FrameAxis(pg.AxisItem):
     def __init__(self, orientation: str) -> None:
         super().__init__(orientation)
         self.frames: list[int] = []
+        # Let the first and last frame's labels reach past the map's edge (pyqtgraph allows
+        # 15 px, half a four-digit label) instead of vanishing.
+        self.setStyle(hideOverlappingLabels=False)
 
     def set_frames(self, frames: list[int]) -> None:
         self.frames = list(frames)
@@ -79,10 +82,8 @@ class _FrameAxis(pg.AxisItem):
             return []
         units_per_px = (high - low) / size
         step = tick_step(count, int(count / units_per_px // self.LABEL_PX))
-        # A label centred closer than half its room to the axis's end is clipped by Qt.
-        margin = self.LABEL_PX / 2 * units_per_px
         centres = [i + 0.5 for i in range(0, count, step)]
-        return [(float(step), [c for c in centres if low + margin <= c <= high - margin])]
+        return [(float(step), [c for c in centres if low <= c <= high])]
 
     def tickStrings(self, values, scale, spacing):
         return [str(self.frames[int(v)]) if 0 <= int(v) < len(self.frames) else ""
