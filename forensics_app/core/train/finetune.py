@@ -15,7 +15,9 @@ Measured (docs/MODEL_EXPERIMENTS.md, "What freezing costs"): in float32 freezing
 doubles the 2-core training rate (6.3 → 13.7 img/s at 224 px); with bfloat16 autocast and
 channels-last weights it saves less (16.0 → 19.5 img/s), and two epochs continuing 0.8.0 with
 the whole backbone trained scored lower on validation (DFDC −0.03 AUC, degraded self-blends
-−0.03) than the same epochs frozen (`bench/spatial_arms.py`).
+−0.03) than the same epochs frozen (`bench/spatial_arms.py`); from ImageNet weights, the
+default recipe with them trained ended behind on every validation set (DFDC −0.037, clip
+self-blends −0.043) and took 25 % longer ("Freezing measured from scratch").
 """
 
 from __future__ import annotations
