@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from forensics_app.core.models.registry import load_model  # noqa: E402
 from forensics_app.core.train.data import extract_clip, list_videos  # noqa: E402
 from forensics_app.core.train.heldout import _split_settings, splice_metrics  # noqa: E402
+from forensics_app.core.train.temporal_stage import temporal_checkpoint_path  # noqa: E402
 
 VALIDATION = ("val_localisation_auc", "val_marker_near_boundary", "val_real_windows_marked")
 HELD_OUT = ("relevancy_localisation_auc_mean", "marker_near_boundary_share",
@@ -31,10 +32,10 @@ HELD_OUT = ("relevancy_localisation_auc_mean", "marker_near_boundary_share",
 
 
 def checkpoints(run: Path) -> list[Path]:
-    """The run's temporal checkpoints in restart order (restart 0 has no suffix)."""
-    extra = sorted(run.glob("temporal_checkpoint_r*.pt"),
-                   key=lambda p: int(p.stem.rsplit("_r", 1)[1]))
-    return [run / "temporal_checkpoint.pt", *extra]
+    """The run's temporal checkpoints in restart order (`temporal_checkpoint_path` names them)."""
+    restarts = sorted(int(p.stem.rsplit("_r", 1)[1])
+                      for p in run.glob("temporal_checkpoint_r*.pt"))
+    return [temporal_checkpoint_path(run, r) for r in (0, *restarts)]
 
 
 def main() -> int:
@@ -44,7 +45,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / "runs/cache")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not (args.run / "temporal_checkpoint.pt").is_file():
+    if not temporal_checkpoint_path(args.run).is_file():
         parser.error(f"no temporal_checkpoint.pt in {args.run}: not a training run folder")
     model = load_model(args.run)
     settings = _split_settings(model)

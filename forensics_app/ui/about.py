@@ -14,7 +14,7 @@ from forensics_app import TOOL_NAME, __version__
 from forensics_app.core.analysis.results import ModelInfo
 from forensics_app.core.devices import describe_device, resolve_device
 from forensics_app.core.errors import ForensicsError
-from forensics_app.core.models.figures import held_out_figures
+from forensics_app.core.models.figures import held_out_markdown
 from forensics_app.core.models.registry import CARD_MARKDOWN, read_card, resolve_model_folder
 from forensics_app.ui.resources import resource_text
 
@@ -72,13 +72,8 @@ def model_card_text(bundle, model_spec) -> str:
 def _summary_text(info: ModelInfo, note: str) -> str:
     lines = [f"# {info.name} {info.version}", "", f"Weights SHA-256 `{info.sha256}`.", "",
              note, "", f"**What it learned from.** {info.training_data or 'not stated'}", ""]
-    rows = held_out_figures(info.metrics)
-    if rows:
-        lines += ["| held-out measurement | figure | target |", "|---|---|---|"]
-        lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
-        lines.append("")
-    else:
-        lines += ["Its card records no held-out figures.", ""]
+    table = held_out_markdown(info.metrics)
+    lines += [*table, ""] if table else ["Its card records no held-out figures.", ""]
     if info.limitations:
         lines += ["**Limitations**", "", *[f"- {item}" for item in info.limitations]]
     return "\n".join(lines)

@@ -106,3 +106,13 @@ def _shared_video_rows(videos: dict) -> list[HeldOutFigure]:
     return [HeldOutFigure(f"shared videos not trained on ({len(reals)} real, {len(fakes)} DFDC "
                           f"fakes), engine at {videos.get('frames', '?')} frames, video AUC",
                           figure, "all correct")]
+
+
+def held_out_markdown(metrics: dict) -> list[str]:
+    """The rows of `held_out_figures` as a Markdown table (MODEL_CARD.md, the app's card
+    window); no lines when the card has none."""
+    rows = held_out_figures(metrics)
+    if not rows:
+        return []
+    return ["| held-out measurement (never trained on) | figure | target |", "|---|---|---|",
+            *[f"| {row.measurement} | {row.figure} | {row.target} |" for row in rows]]

@@ -15,7 +15,7 @@ from pathlib import Path
 from forensics_app.core.analysis.metrics import SEPARATION, separates
 from forensics_app.core.analysis.results import marker_rates
 from forensics_app.core.errors import ForensicsError
-from forensics_app.core.models.figures import held_out_figures, share, unmet_targets
+from forensics_app.core.models.figures import held_out_markdown, share, unmet_targets
 from forensics_app.core.models.registry import (
     CARD_FILE,
     CARD_MARKDOWN,
@@ -278,10 +278,7 @@ def headline_markdown(card) -> str:
                "so in any report")
     lines = [f"**Read this first.** A detector trained in about {_minutes(card.training)} "
              "minutes on a 2-core CPU. On held-out data it is a real but moderate detector, "
-             f"and {verdict}.", "",
-             "| held-out measurement (never trained on) | figure | target |", "|---|---|---|"]
-    lines += [f"| {row.measurement} | {row.figure} | {row.target} |"
-              for row in held_out_figures(card.metrics)]
+             f"and {verdict}.", "", *held_out_markdown(card.metrics)]
     lines += ["", "Commands: `forensics-app evaluate --heldout ../shared/data --model "
               f"models/{card.name} --out EVAL` (faces, DFDC, calibration, splices) and "
               "`forensics-app evaluate --labels ../shared/data/labels.csv --kinds video "

@@ -408,6 +408,13 @@ def spatial_fingerprint(spatial: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def temporal_checkpoint_path(out: Path, restart: int = 0) -> Path:
+    """Where training `restart` of the temporal stage keeps its checkpoint (restart 0 where
+    runs before restarts kept theirs)."""
+    return out / ("temporal_checkpoint.pt" if restart == 0
+                  else f"temporal_checkpoint_r{restart}.pt")
+
+
 def entry_score(config: Any, entry: dict) -> float:
     """`keep_score` of one recorded temporal epoch (a history entry); lower is better. The
     objective counts both terms: the label loss alone bottoms out before the attention has
@@ -456,8 +463,7 @@ def train_temporal(model: TemporalModel, train: Sequences, val: Sequences,
     scheduler = cosine_schedule(optimizer, min(20, steps), steps * config.temporal_epochs)
     history: list[dict] = []
     start, best_loss, best_state, best_epoch = 0, float("inf"), None, 0
-    ckpt_path = out / ("temporal_checkpoint.pt" if restart == 0
-                       else f"temporal_checkpoint_r{restart}.pt")
+    ckpt_path = temporal_checkpoint_path(out, restart)
     # A checkpoint is resumed only with the embeddings and the recipe it was made with: a
     # model with another architecture (e.g. the distance bias) would load the same weights.
     fingerprint = fingerprint + ":" + json.dumps(
