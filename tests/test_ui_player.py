@@ -274,6 +274,21 @@ def test_the_model_card_of_results_from_another_build_is_what_the_results_record
     assert "it is not installed here" in text and "records no held-out figures" in text
 
 
+def test_an_unreadable_model_card_document_falls_back_to_the_cards_figures(tmp_path):
+    import shutil
+
+    from forensics_app.core.models.registry import DEFAULT_MODEL, REPO_MODELS_DIR
+    from forensics_app.ui.about import model_card_text
+
+    folder = tmp_path / DEFAULT_MODEL
+    shutil.copytree(REPO_MODELS_DIR / DEFAULT_MODEL, folder)
+    (folder / "MODEL_CARD.md").write_bytes(b"\xff\xfe not utf-8 \x80")
+    text = model_card_text(None, folder)
+    assert "MODEL_CARD.md could not be read" in text and "| held-out measurement" in text
+    (folder / "MODEL_CARD.md").unlink()
+    assert "It has no MODEL_CARD.md" in model_card_text(None, folder)
+
+
 def test_notes_then_save_case_and_reopen(qtbot, window, clip, tmp_path, errors):
     from forensics_app.core.case import Case
 

@@ -56,10 +56,14 @@ def model_card_text(bundle, model_spec) -> str:
         folder = card = None
     if card is not None and (recorded is None or card.sha256 == recorded.sha256):
         document = folder / CARD_MARKDOWN
-        if document.is_file():
+        try:
             return document.read_text(encoding="utf-8")
-        return _summary_text(ModelInfo(**card.summary()), "It has no MODEL_CARD.md; this is "
-                             "what its model_card.json says.")
+        except FileNotFoundError:
+            why = "It has no MODEL_CARD.md"
+        except (OSError, UnicodeDecodeError) as err:  # the card's figures still stand
+            why = f"Its MODEL_CARD.md could not be read ({err})"
+        return _summary_text(ModelInfo(**card.summary()),
+                             f"{why}; this is what its model_card.json says.")
     if recorded is None:
         return "No model is installed: `forensics-app models` lists what is found, and where."
     why = ("another build of it is installed here (a different SHA-256)" if card is not None
