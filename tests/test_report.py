@@ -360,6 +360,9 @@ def test_the_cards_held_out_figures_and_unmet_targets_are_in_the_method(tmp_path
     for row in rows:
         assert row.figure.split(" ")[0] in text, row
     assert "0.900" in text and "not reached: self-blend AUC ≥ 0.97; DFDC AUC ≥ 0.92" in text
+    first_page = re.sub(r"\s+", " ", pdf_text(out.pdf)[0])
+    assert "does not reach every detection target" in first_page  # in the finding, page 1
+    assert "self-blend AUC ≥ 0.97" in first_page  # the sign drawn, not dropped by the font
     assert "validation_frames_dfdc: count 800" in text  # the validation sets, said to be such
     assert "not independent" in text
     assert_no_heading_ends_a_page(out.pdf)

@@ -197,6 +197,11 @@ def finding(ctx: ReportContext, kit: Kit) -> str:
     record = r.model.marker_record()
     if record:
         text += " " + record
+    unmet = unmet_targets(r.model.metrics) if held_out_figures(r.model.metrics) else []
+    if unmet:  # the card asks that any report say so; a reader of page 1 alone sees it here
+        # through `inline` for its font fallback: the body font has no "≥" / "≤"
+        text += (" On held-out data the model does not reach every detection target this "
+                 f"project set (not reached: {inline(kit, '; '.join(unmet))}; section 2).")
     if not ctx.evidence.ok:
         text += f" <b>{evidence_warning(ctx.evidence)}</b>"
     return text
