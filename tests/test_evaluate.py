@@ -349,3 +349,26 @@ def test_the_cards_headline_names_exactly_the_targets_not_reached(tiny_model_dir
     assert "DFDC AUC" not in text
     assert "not reached: DFDC AUC ≥ 0.92" in headline(0.98, 0.90, 0.01)
     assert "it meets the detection targets" in headline(0.98, 0.93, 0.04)
+
+
+def test_self_blend_strata_split_one_minus_auc_into_parts_that_add_up():
+    import importlib.util
+
+    from forensics_app.core.train.metrics import binary_metrics
+
+    spec = importlib.util.spec_from_file_location(
+        "sbi_strata", Path(__file__).parents[1] / "bench" / "sbi_strata.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(3)
+    real_p = np.r_[rng.uniform(0, 0.7, 40), 0.5]  # a tie with a fake below
+    fake_p = np.r_[rng.uniform(0.3, 1.0, 30), 0.5]
+    auc = binary_metrics(np.r_[np.zeros(41), np.ones(31)], np.r_[real_p, fake_p])["auc"]
+    per_fake, per_real = module.shortfall_shares(real_p, fake_p)
+    assert per_fake.mean() == pytest.approx(1 - auc) and per_real.mean() == pytest.approx(1 - auc)
+    keys = ["faint" if p < 0.6 else "strong" for p in fake_p]
+    table = module.strata_table("t", keys, per_fake, fake_p, real_p)["rows"]
+    assert sum(r["part_of_shortfall"] for r in table.values()) == pytest.approx(1 - auc, abs=1e-3)
+    assert table["faint"]["auc"] < table["strong"]["auc"]
+    assert table["faint"]["fakes"] + table["strong"]["fakes"] == 31
+    assert len(set(module.quartile_keys(np.arange(100.0), "u"))) == 4

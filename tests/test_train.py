@@ -311,6 +311,22 @@ def tiny_spatial(config: TrainConfig) -> SpatialModel:
     return build_spatial(config)
 
 
+def test_the_validation_self_blends_are_made_from_the_rows_and_parameters_listed():
+    # bench/sbi_strata.py pairs each fake with its recipe through sbi_val_blends
+    from forensics_app.core.train.finetune import sbi_val_blends, sbi_val_set
+    from forensics_app.core.train.sbi import self_blend
+
+    faces = clip_face_set([synthetic_clip("v", 6, 9)], 64)
+    val = sbi_val_set(faces, 4, 7)
+    blends = sbi_val_blends(faces, 4, 7)
+    assert len(blends) == 4 and val.labels.tolist() == [0, 1] * 4
+    for i, (row, params) in enumerate(blends):
+        assert np.array_equal(val.images[2 * i], faces.crops[row])
+        fake, _ = self_blend(faces.crops[row], faces.landmarks[row], params)
+        assert np.array_equal(val.images[2 * i + 1], fake)
+    assert len({params for _row, params in blends}) == 4, "each face its own blend"
+
+
 def test_tiny_spatial_training_lowers_the_loss_and_resumes(tmp_path):
     from forensics_app.core.train.finetune import sbi_val_set
 

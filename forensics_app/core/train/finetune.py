@@ -46,7 +46,13 @@ from forensics_app.core.train.loop import (
     set_train_mode,
 )
 from forensics_app.core.train.metrics import binary_metrics
-from forensics_app.core.train.sbi import QualityParams, apply_quality, sample_params, self_blend
+from forensics_app.core.train.sbi import (
+    BlendParams,
+    QualityParams,
+    apply_quality,
+    sample_params,
+    self_blend,
+)
 
 
 def clip_face_set(clips: list[ClipFaces], size: int) -> FaceSet:
@@ -146,16 +152,21 @@ class ValSet:
                       name)
 
 
-def sbi_val_set(faces: FaceSet, limit: int, seed: int, name: str = "sbi") -> ValSet:
-    """Each held-out real face (at most `limit`) and one fixed self-blend of it."""
+def sbi_val_blends(faces: FaceSet, limit: int, seed: int) -> list[tuple[int, BlendParams]]:
+    """The rows of `sbi_val_set`'s real faces, in its order, and each one's blend parameters."""
     rows = np.flatnonzero(faces.has_landmarks())
     if len(rows) > limit:
         rows = rows[np.random.default_rng(seed).permutation(len(rows))[:limit]]
+    return [(row, sample_params(item_rng(seed, 0, row), faces.crops[row].shape[0]))
+            for row in sorted(rows.tolist())]
+
+
+def sbi_val_set(faces: FaceSet, limit: int, seed: int, name: str = "sbi") -> ValSet:
+    """Each held-out real face (at most `limit`) and one fixed self-blend of it."""
     images, labels = [], []
-    for row in sorted(rows.tolist()):
-        rng = item_rng(seed, 0, row)
+    for row, params in sbi_val_blends(faces, limit, seed):
         real = faces.crops[row]
-        fake, _ = self_blend(real, faces.landmarks[row], sample_params(rng, real.shape[0]))
+        fake, _ = self_blend(real, faces.landmarks[row], params)
         images += [real, fake]
         labels += [0, 1]
     return ValSet(np.asarray(images, np.uint8), np.asarray(labels, np.int64), name)

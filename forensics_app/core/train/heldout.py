@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,7 +30,11 @@ from forensics_app.core.train.data import ClipFaces, blend_sequence, item_rng, t
 from forensics_app.core.train.metrics import binary_metrics
 from forensics_app.core.train.sbi import QualityParams, sample_params
 
+if TYPE_CHECKING:
+    from forensics_app.core.train.faces import FaceSet
+
 DEGRADED = QualityParams(downscale=0.5, h264_crf=35)
+SBI_SEED_OFFSET = 101  # the held-out self-blends' seed, after the split's
 
 
 def _split_settings(model: DetectorModel) -> dict:
@@ -55,6 +60,19 @@ def spatial_p(model: DetectorModel, images: np.ndarray, batch: int = 64) -> np.n
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def real_faces(model: DetectorModel, data_root: Path, cache: Path,
+               log: Callable[[str], None], held_out: bool = True) -> FaceSet:
+    """The real face-folder people (LFW, UTKFace) of the model's split: its held-out people,
+    or with `held_out=False` the people it was trained on (the training run's cache)."""
+    from forensics_app.core.train.faces import prepare_faces, read_face_folder, split_by_group
+
+    s = _split_settings(model)
+    side = 1 if held_out else 0
+    records = [record for source in ("lfw", "utkface") for record in split_by_group(
+        read_face_folder(data_root, source), s["face_val_fraction"], s["seed"])[side]]
+    return prepare_faces(records, cache, model.input_size, s["margin"], 2, data_root, log)
+
+
 def face_sets(model: DetectorModel, data_root: Path, cache: Path, log: Callable[[str], None],
               limit: int = 1200) -> dict:
     """The held-out face-folder validation sets, as uint8 images + labels."""
@@ -62,17 +80,14 @@ def face_sets(model: DetectorModel, data_root: Path, cache: Path, log: Callable[
     from forensics_app.core.train.finetune import dfdc_val_set, sbi_val_set
 
     s = _split_settings(model)
-    size = model.input_size
-    val = {}
-    for source, fraction in (("lfw", s["face_val_fraction"]), ("utkface", s["face_val_fraction"]),
-                             ("dfdc_crops", s["dfdc_val_fraction"])):
-        val[source] = split_by_group(read_face_folder(data_root, source), fraction, s["seed"])[1]
-    real = prepare_faces(val["lfw"] + val["utkface"], cache, size, s["margin"], 2, data_root,
-                         log)
-    dfdc = prepare_faces(val["dfdc_crops"], cache, size, s["margin"], 2, data_root, log)
+    dfdc_val = split_by_group(read_face_folder(data_root, "dfdc_crops"), s["dfdc_val_fraction"],
+                              s["seed"])[1]
+    real = real_faces(model, data_root, cache, log)
+    dfdc = prepare_faces(dfdc_val, cache, model.input_size, s["margin"], 2, data_root, log)
     # Other seeds than the per-epoch validation's: other blends of the same held-out people.
-    sbi = sbi_val_set(real, limit, s["seed"] + 101, "faces_sbi")
+    sbi = sbi_val_set(real, limit, s["seed"] + SBI_SEED_OFFSET, "faces_sbi")
     return {"faces_sbi": sbi, "dfdc": dfdc_val_set(dfdc, limit, s["seed"] + 102),
+            "real_faces": real, "sbi_seed": s["seed"] + SBI_SEED_OFFSET, "limit": limit,
             "groups": {"faces_sbi": len(set(real.groups.tolist())),
                        "dfdc": len(set(dfdc.groups.tolist()))}}
 
