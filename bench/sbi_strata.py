@@ -16,6 +16,10 @@ shortfall is not over-fitting to the training people.
 
     python bench/sbi_strata.py [--model M] [--data ../shared/data] [--cache runs/cache]
                                [--training-people] [--out strata.json]
+                               [--card-out summary.json]
+
+`--card-out` writes the AUC by mask region (and blend ratio) for `publish --metrics
+sbi_strata=summary.json`, which turns it into a limitation in the model card.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forensics_app.core.models.registry import load_model  # noqa: E402
+from forensics_app.core.models.registry import DetectorModel, load_model  # noqa: E402
 from forensics_app.core.train.finetune import sbi_val_blends, sbi_val_set  # noqa: E402
 from forensics_app.core.train.heldout import (  # noqa: E402
     DEGRADED,
@@ -79,6 +83,25 @@ def quartile_keys(values: np.ndarray, unit: str) -> list[str]:
     names = [f"Q{i + 1} (≤ {e:.1f} {unit})" for i, e in enumerate(edges)]
     names.append(f"Q4 (> {edges[-1]:.1f} {unit})")
     return [names[int(np.searchsorted(edges, v, "left"))] for v in values]
+
+
+# What each mask region covers (sbi.REGIONS), in an examiner's words.
+REGION_NAMES = {"hull": "whole face", "lower": "mouth and jaw", "inner": "eyes, nose and mouth",
+                "upper": "forehead and eyes"}
+
+
+def card_summary(model: DetectorModel, result: dict) -> dict:
+    """The clean held-out figures by region and blend ratio, naming the model measured."""
+    tables = {t["title"]: t["rows"] for t in result["tables"]}
+    regions = tables["mask region"]
+    return {"model": {"name": model.card.name, "version": model.card.version,
+                      "sha256": model.card.sha256},
+            "auc": result["auc"], "fakes": sum(r["fakes"] for r in regions.values()),
+            "auc_by_region": {REGION_NAMES[key]: regions[key]["auc"] for key in REGION_NAMES
+                              if key in regions},
+            "auc_by_blend_ratio": {key: row["auc"] for key, row in
+                                   tables["blend ratio (peak of the mask)"].items()},
+            "measured_by": "bench/sbi_strata.py"}
 
 
 def blend_features(sets: dict) -> dict[str, list]:
@@ -150,6 +173,8 @@ def main() -> int:
     parser.add_argument("--training-people", action="store_true",
                         help="also score self-blends of people the model was trained on")
     parser.add_argument("--out", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--card-out", type=Path,
+                        help="write the card's summary (publish --metrics sbi_strata=FILE)")
     args = parser.parse_args()
     model = load_model(args.model, "cpu")
     sets = face_sets(model, args.data, args.cache, lambda _line: None)
@@ -173,6 +198,9 @@ def main() -> int:
         results.append({"set": "self-blends of training people", "auc": fit})
         print(f"self-blends of {len(trained.labels) // 2} faces of training people: AUC "
               f"{fit['clean']:.4f}, after CRF 35 at 0.5x {fit['crf35_half']:.4f}")
+    if args.card_out:
+        args.card_out.write_text(json.dumps(card_summary(model, results[0]), indent=1),
+                                 encoding="utf-8")
     if args.out:
         args.out.write_text(json.dumps({"model": model.card.version, "results": results},
                                        indent=1), encoding="utf-8")

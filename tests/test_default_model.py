@@ -70,6 +70,17 @@ def test_default_model_card_is_complete():
     assert card.indicator_rates, "indicator rates not measured: bench/indicator_rates.py"
 
 
+def test_default_model_cards_measured_limitations_quote_its_own_figures():
+    from forensics_app.core.train.publish import measured_limitations, measured_sha256
+
+    card = read_card(FOLDER)
+    drawn = measured_limitations(card.metrics)
+    assert drawn and all(line in card.limitations for line in drawn)
+    assert any("mouth and jaw" in line for line in drawn), "bench/sbi_strata.py, publish --amend"
+    named = {measured_sha256(figures) for figures in card.metrics.values()} - {None}
+    assert named == {card.sha256}, "figures of another model in the card"
+
+
 def test_default_model_loads_and_is_the_engines_default(model):
     assert model.card.name == DEFAULT_MODEL
     assert load_model(None, "cpu").card.sha256 == model.card.sha256

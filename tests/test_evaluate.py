@@ -331,6 +331,73 @@ def test_publish_refuses_a_missing_run_or_figures_file_in_one_line(tmp_path, tin
     assert not dest.exists(), "nothing published"
 
 
+def test_publish_refuses_figures_measured_on_another_model(tmp_path, tiny_model_dir, capsys):
+    from forensics_app.core.models.registry import read_card
+    from forensics_app.core.train.publish import main
+
+    sha = read_card(tiny_model_dir).sha256
+    dest = tmp_path / "models" / "x"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"model": {"name": "m", "sha256": "f" * 64}, "auc": 0.9}))
+    assert main([str(tiny_model_dir), str(dest), "--heldout", str(other)]) == 1
+    assert main([str(tiny_model_dir), str(dest), "--metrics", f"sbi_strata={other}"]) == 1
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all("measured on another model" in line for line in errors)
+    assert "sbi_strata" in errors[1] and not dest.exists(), "nothing published"
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps({"model": {"sha256": sha}, "auc_by_region": {
+        "whole face": 0.915, "mouth and jaw": 0.836, "eyes, nose and mouth": 0.834}}))
+    assert main([str(tiny_model_dir), str(dest), "--metrics", f"sbi_strata={same}"]) == 0
+    text = (dest / "MODEL_CARD.md").read_text()
+    assert "lip-sync" in text and "0.84 (mouth and jaw)" in text and "0.92 for the whole" in text
+
+
+def test_amend_adds_figures_to_a_published_card_and_redraws_only_its_measured_limitations(
+        tmp_path, tiny_model_dir, capsys):
+    from forensics_app.core.models.registry import WEIGHTS_FILE, load_model, read_card
+    from forensics_app.core.train.publish import main
+
+    dest = tmp_path / "models" / "m"
+    heldout = tmp_path / "heldout.json"
+    heldout.write_text(json.dumps({"splices": {"marker_near_boundary_share": 0.5,
+                                               "real_windows_with_a_marker_share": 0.25}}))
+    assert main([str(tiny_model_dir), str(dest), "--heldout", str(heldout),
+                 "--limitation", "Stated by hand."]) == 0
+    before = read_card(dest)
+    weights = (dest / WEIGHTS_FILE).read_bytes()
+    strata = tmp_path / "strata.json"
+    strata.write_text(json.dumps({"model": {"sha256": before.sha256}, "auc_by_region": {
+        "whole face": 0.9, "mouth and jaw": 0.8}}))
+    assert main(["--amend", str(dest), "--metrics", f"sbi_strata={strata}"]) == 0
+    after = read_card(dest)
+    assert (dest / WEIGHTS_FILE).read_bytes() == weights and load_model(dest)
+    assert after.limitations[:len(before.limitations)] == before.limitations
+    assert len(after.limitations) == len(before.limitations) + 1
+    assert "0.80 (mouth and jaw)" in after.limitations[-1]
+    assert "Stated by hand." in after.limitations
+    assert after.metrics["heldout"] == before.metrics["heldout"]
+    assert "0.80 (mouth and jaw)" in (dest / "MODEL_CARD.md").read_text()
+    assert main(["--amend", str(dest), "--metrics", f"sbi_strata={strata}"]) == 0
+    assert read_card(dest).limitations == after.limitations, "amending twice adds nothing"
+    strata.write_text(json.dumps({"model": {"sha256": "0" * 64}, "auc_by_region": {}}))
+    assert main(["--amend", str(dest), "--metrics", f"sbi_strata={strata}"]) == 1
+    assert "measured on another model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--amend", str(dest), str(tmp_path / "d"), "--metrics", f"x={strata}"])
+
+
+def test_region_limitation_quotes_the_figures_by_part_of_the_face():
+    from forensics_app.core.train.publish import region_limitations
+
+    assert region_limitations({}) == []
+    assert region_limitations({"sbi_strata": {"auc_by_region": {"mouth and jaw": 0.8}}}) == []
+    (line,) = region_limitations({"sbi_strata": {"auc_by_region": {
+        "whole face": 0.915, "mouth and jaw": 0.836, "eyes, nose and mouth": 0.834,
+        "forehead and eyes": 0.893}}})
+    assert ("AUC 0.84 (mouth and jaw), 0.83 (eyes, nose and mouth) and 0.89 (forehead and "
+            "eyes), against 0.92 for the whole face") in line
+
+
 def test_the_cards_headline_names_exactly_the_targets_not_reached(tiny_model_dir):
     from dataclasses import replace
 
@@ -372,3 +439,16 @@ def test_self_blend_strata_split_one_minus_auc_into_parts_that_add_up():
     assert table["faint"]["auc"] < table["strong"]["auc"]
     assert table["faint"]["fakes"] + table["strong"]["fakes"] == 31
     assert len(set(module.quartile_keys(np.arange(100.0), "u"))) == 4
+    features = {"ratio": ["0.25" if k == "faint" else "1.00" for k in keys],
+                "region": ["lower" if k == "faint" else "hull" for k in keys],
+                "altered": keys, "detail": keys, "change": list(fake_p), "area": list(fake_p),
+                "source": ["lfw"] * len(keys)}
+    result = module.measure("blends", real_p, fake_p, features)
+    assert result["auc"] == pytest.approx(auc, abs=1e-4)
+
+    class Card:
+        name, version, sha256 = "m", "1", "a" * 64
+
+    summary = module.card_summary(type("Model", (), {"card": Card})(), result)
+    assert list(summary["auc_by_region"]) == ["whole face", "mouth and jaw"]
+    assert summary["model"]["sha256"] == "a" * 64 and summary["fakes"] == 31

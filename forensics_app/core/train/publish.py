@@ -81,6 +81,25 @@ def scale_limitation(training: dict) -> str:
 
 def measured_limitations(metrics: dict) -> list[str]:
     """Limitations whose figures come from the card's own held-out measurements."""
+    return marker_limitations(metrics) + region_limitations(metrics)
+
+
+def region_limitations(metrics: dict) -> list[str]:
+    """How much less it finds blends of part of the face (`bench/sbi_strata.py --card-out`,
+    given to publish as `--metrics sbi_strata=FILE`)."""
+    regions = dict((metrics.get("sbi_strata") or {}).get("auc_by_region") or {})
+    whole = regions.pop("whole face", None)
+    if whole is None or not regions:
+        return []
+    parts = [f"{auc:.2f} ({name})" for name, auc in regions.items()]
+    listed = ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else parts[0]
+    return [f"Fakes that alter only part of the face, as lip-sync fakes alter the mouth, are "
+            f"found less reliably than whole-face ones: held-out self-blends of part of the "
+            f"face scored AUC {listed}, against {whole:.2f} for the whole face."]
+
+
+def marker_limitations(metrics: dict) -> list[str]:
+    """The red markers' and the temporal views' reliability, from the card's splice figures."""
     rates = marker_rates(metrics)
     if rates is None:
         return []
@@ -122,6 +141,7 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
     weights = run / WEIGHTS_FILE
     if card.sha256 != sha256_file(weights):
         raise ValueError(f"{weights} does not match its card's SHA-256")
+    check_measured_on(card.sha256, extra_metrics or {})
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, dest / WEIGHTS_FILE)
     (dest / RELIABILITY_FILE).unlink(missing_ok=True)
@@ -136,6 +156,42 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
     write_markdown(dest)
     assert sha256_file(dest / WEIGHTS_FILE) == card.sha256
     return dest
+
+
+def amend(folder: Path, extra_metrics: dict) -> Path:
+    """Add figures measured on a published model to its card (its weights untouched): the
+    limitations drawn from the card's figures are drawn again, the others stay as written."""
+    folder = Path(folder)
+    card = read_card(folder)
+    if card.sha256 != sha256_file(folder / WEIGHTS_FILE):
+        raise ValueError(f"{folder / WEIGHTS_FILE} does not match its card's SHA-256")
+    check_measured_on(card.sha256, extra_metrics)
+    drawn = measured_limitations(card.metrics)
+    kept = [line for line in card.limitations if line not in drawn]
+    card.metrics = {**card.metrics, **extra_metrics}
+    card.limitations = kept + measured_limitations(card.metrics)
+    (folder / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
+    write_markdown(folder)
+    return folder
+
+
+def check_measured_on(sha256: str, extra_metrics: dict) -> None:
+    """Refuse figures that name another model than the one whose card they go into."""
+    for name, value in extra_metrics.items():
+        measured_on = measured_sha256(value)
+        if measured_on not in (None, sha256):
+            raise ValueError(f"the {name} figures were measured on another model (SHA-256 "
+                             f"{measured_on[:12]}…, this one {sha256[:12]}…)")
+
+
+def measured_sha256(figures: object) -> str | None:
+    """The SHA-256 of the model a figures file names (`sha256`, or `model.sha256` as
+    `evaluate --heldout` writes it), if it names one."""
+    if not isinstance(figures, dict):
+        return None
+    model = figures.get("model")
+    named = figures.get("sha256") or (model.get("sha256") if isinstance(model, dict) else None)
+    return str(named) if named else None
 
 
 def folder_markdown(folder: Path) -> str:
@@ -173,12 +229,16 @@ def shared_faces_entry(metrics: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m forensics_app.core.train.publish RUN DEST [--heldout FILE] [--videos FILE]
-    [--faces FILE] [--metrics NAME=FILE.json ...] [--limitation TEXT ...]"""
+    [--faces FILE] [--metrics NAME=FILE.json ...] [--limitation TEXT ...], or
+    python -m forensics_app.core.train.publish --amend MODEL --metrics NAME=FILE.json ..."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("run", type=Path)
-    parser.add_argument("dest", type=Path)
+    parser.add_argument("dest", type=Path, nargs="?")
+    parser.add_argument("--amend", action="store_true",
+                        help="RUN is a published model folder: add the --metrics figures to its "
+                             "card, weights untouched (no DEST)")
     parser.add_argument("--heldout", type=Path, help="evaluate --heldout's heldout.json")
     parser.add_argument("--videos", type=Path,
                         help="metrics.json of evaluate --labels … --kinds video")
@@ -191,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limitation", action="append", default=[],
                         help="one more limitation, in words, after the standard ones")
     args = parser.parse_args(argv)
+    if args.amend and (args.dest or args.heldout or args.videos or args.faces
+                       or args.limitation or not args.metrics):
+        parser.error("--amend takes a model folder and --metrics only")
+    if not args.amend and args.dest is None:
+        parser.error("DEST is required")
 
     def read(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -208,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.metrics:
             name, _, file = item.partition("=")
             extra[name] = read(Path(file))
+        if args.amend:
+            print(amend(args.run, extra))
+            return 0
         print(publish(args.run, args.dest, extra, reliability=reliability,
                       more_limitations=args.limitation))
     except (ForensicsError, OSError, ValueError, KeyError) as err:  # JSON errors: ValueError
