@@ -122,6 +122,12 @@ def resolve_model_folder(name_or_path: str | Path | None) -> Path:
     raise ModelError("no model (model_card.json) found", candidate)
 
 
+def write_card(folder: Path, card: ModelCard) -> None:
+    """Write `card` as the folder's model_card.json (the form read_card reads back exactly)."""
+    (Path(folder) / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n",
+                                          encoding="utf-8")
+
+
 def read_card(folder: Path) -> ModelCard:
     """The folder's card, validated (types, ranges, finite numbers, the weights' SHA-256):
     a card that would give verdicts it cannot back is a ModelError naming file and field."""
@@ -289,5 +295,5 @@ def save_model(spatial: SpatialModel, temporal: TemporalModel, card: ModelCard,
     card.spatial = spatial.config.to_dict()
     card.temporal = temporal.config.to_dict()
     card.sha256 = sha256_file(weights)
-    (out / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
+    write_card(out, card)
     return out

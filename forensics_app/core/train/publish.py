@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from forensics_app.core.analysis.metrics import SEPARATION, separates
@@ -17,11 +16,11 @@ from forensics_app.core.analysis.results import marker_rates
 from forensics_app.core.errors import ForensicsError
 from forensics_app.core.models.figures import held_out_markdown, share, unmet_targets
 from forensics_app.core.models.registry import (
-    CARD_FILE,
     CARD_MARKDOWN,
     WEIGHTS_FILE,
     read_card,
     sha256_file,
+    write_card,
 )
 
 LIMITATIONS = [
@@ -152,7 +151,7 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
     card.limitations = (list(limitations) if limitations else
                         [scale_limitation(card.training), *LIMITATIONS]) \
         + list(more_limitations or []) + measured_limitations(card.metrics)
-    (dest / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
+    write_card(dest, card)
     write_markdown(dest)
     assert sha256_file(dest / WEIGHTS_FILE) == card.sha256
     return dest
@@ -170,7 +169,7 @@ def amend(folder: Path, extra_metrics: dict) -> Path:
     kept = [line for line in card.limitations if line not in drawn]
     card.metrics = {**card.metrics, **extra_metrics}
     card.limitations = kept + measured_limitations(card.metrics)
-    (folder / CARD_FILE).write_text(json.dumps(asdict(card), indent=2) + "\n", encoding="utf-8")
+    write_card(folder, card)
     write_markdown(folder)
     return folder
 
