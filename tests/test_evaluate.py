@@ -329,6 +329,12 @@ def test_publish_refuses_a_missing_run_or_figures_file_in_one_line(tmp_path, tin
     assert len(errors) == 2 and all(line.startswith("publish: error: ") for line in errors)
     assert "none.json" in errors[1]
     assert not dest.exists(), "nothing published"
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert main([str(tiny_model_dir), str(dest), "--metrics", f"x={broken}"]) == 1
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert str(broken) in error and "not a JSON figures file" in error
+    assert not dest.exists(), "nothing published"
 
 
 def test_publish_refuses_figures_measured_on_another_model(tmp_path, tiny_model_dir, capsys):

@@ -257,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("DEST is required")
 
     def read(path: Path) -> dict:
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not a JSON figures file ({err})") from err
 
     try:
         extra, reliability = {}, None
