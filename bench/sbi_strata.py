@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -124,29 +123,31 @@ def blend_features(sets: dict) -> dict[str, list]:
     return out
 
 
+def worst_tenth_part(shares: np.ndarray) -> float:
+    """The part of 1 - AUC carried by the tenth of the items with the largest shares."""
+    worst = np.sort(shares)[::-1][:max(1, len(shares) // 10)]
+    return round(float(worst.sum() / len(shares)), 4)
+
+
 def measure(name: str, real_p: np.ndarray, fake_p: np.ndarray, features: dict) -> dict:
     per_fake, per_real = shortfall_shares(real_p, fake_p)
     shortfall = float(per_fake.mean())
-    worst = np.sort(per_real)[::-1]
-    tenth = max(1, len(worst) // 10)
     result = {"set": name, "auc": round(1 - shortfall, 4), "shortfall": round(shortfall, 4),
-              "reals_worst_tenth_part": round(float(worst[:tenth].sum() / len(per_real)), 4),
-              "fakes_worst_tenth_part": round(float(
-                  np.sort(per_fake)[::-1][:tenth].sum() / len(per_fake)), 4),
-              "tables": []}
-    tables: list[tuple[str, Callable[[], list[str]]]] = [
-        ("blend ratio (peak of the mask)", lambda: features["ratio"]),
-        ("mask region", lambda: features["region"]),
-        ("copy altered", lambda: features["altered"]),
-        ("detail change of the altered copy", lambda: features["detail"]),
+              "reals_worst_tenth_part": worst_tenth_part(per_real),
+              "fakes_worst_tenth_part": worst_tenth_part(per_fake)}
+    strata = [
+        ("blend ratio (peak of the mask)", features["ratio"]),
+        ("mask region", features["region"]),
+        ("copy altered", features["altered"]),
+        ("detail change of the altered copy", features["detail"]),
         ("mean change inside the mask, quartiles",
-         lambda: quartile_keys(np.array(features["change"]), "grey levels")),
-        ("mask area, quartiles", lambda: quartile_keys(100 * np.array(features["area"]),
-                                                      "% of the crop")),
-        ("person's source folder", lambda: features["source"]),
+         quartile_keys(np.array(features["change"]), "grey levels")),
+        ("mask area, quartiles", quartile_keys(100 * np.array(features["area"]),
+                                               "% of the crop")),
+        ("person's source folder", features["source"]),
     ]
-    for title, keys in tables:
-        result["tables"].append(strata_table(title, keys(), per_fake, fake_p, real_p))
+    result["tables"] = [strata_table(title, keys, per_fake, fake_p, real_p)
+                        for title, keys in strata]
     return result
 
 
