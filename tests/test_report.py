@@ -3,6 +3,7 @@ pagination, cases and the command line."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -76,7 +77,7 @@ def report(analysed: Path, tmp_path_factory):
 
 
 def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: bool = False,
-              metrics: dict | None = None) -> Path:
+              metrics: dict | None = None, limitations: list[str] | None = None) -> Path:
     """A results folder over a synthetic clip, built directly: many unusual frames, one face."""
     from media_factory import make_video
 
@@ -112,7 +113,8 @@ def synthetic(folder: Path, frames: int = 100, unusual: int = 15, placeholder: b
                           info.height, info.fps, info.frame_count, info.duration_s),
         tool=ToolInfo("forensics-app", "test", "abc123"),
         model=ModelInfo("synthetic", "1", "ab" * 32, threshold=0.5, placeholder=placeholder,
-                        training_data="nothing at all", metrics=metrics or {}),
+                        training_data="nothing at all", metrics=metrics or {},
+                        limitations=limitations or []),
         settings=RunSettings(frames=frames, segment=None, explain="relevancy", device="cpu",
                              detector="short", seed=0, batch_size=32),
         sampled_frames=sampled, sampled_times_s=[f / 25 for f in sampled],
@@ -394,6 +396,30 @@ def test_headings_stay_with_their_content(report, tmp_path: Path) -> None:
     for frames, unusual in ((100, 15), (40, 0), (12, 3)):
         folder = synthetic(tmp_path / f"s{frames}-{unusual}", frames=frames, unusual=unusual)
         assert_no_heading_ends_a_page(export_report(folder, tmp_path / f"{frames}.pdf").pdf)
+
+
+def test_the_signature_never_stands_alone_on_a_page(tmp_path: Path) -> None:
+    """A card with one more limitation once pushed the signature block onto a page of its
+    own. Where a growing list of limitations first adds a page, the last thing to move there
+    used to be the signature alone; it must take the list's end with it."""
+    line = "A limitation of the model in words, long enough to fill one line of the page."
+
+    @functools.cache
+    def pages(count: int) -> list[str]:
+        folder = synthetic(tmp_path / f"l{count}", frames=12, unusual=0,
+                           limitations=[line] * count)
+        pdf = export_report(folder, tmp_path / f"l{count}.pdf").pdf
+        return [re.sub(r"\s+", " ", text) for text in pdf_text(pdf)]
+
+    low, high = 0, 64  # a page holds fewer lines than 64: the report is longer at 64
+    base = len(pages(low))
+    assert len(pages(high)) > base
+    while high - low > 1:  # the fewest limitations that add a page
+        middle = (low + high) // 2
+        low, high = (middle, high) if len(pages(middle)) == base else (low, middle)
+    for count in (high, high + 1):
+        (page,) = [text for text in pages(count) if "Examiner signature" in text]
+        assert "decoded again from the evidence file" in page, f"{count} limitations"
 
 
 def _overlaps(a, b) -> bool:

@@ -204,12 +204,17 @@ def limitations(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     if missing:
         items.append("Some characters had no font and print as empty boxes: "
                      + " ".join(sorted(missing)))
-    bullets = ListFlowable([ListItem(kit.text(t, kit.body), leftIndent=12) for t in items],
-                           bulletType="bullet", start="•", leftIndent=12)
-    return [kit.p("6. Limitations", kit.h2), bullets, Spacer(1, 18), _signature(kit)]
+    # The signature never stands alone on a page: it keeps the last limitation with it.
+    return [kit.p("6. Limitations", kit.h2), _bullets(kit, items[:-1]),
+            KeepTogether([_bullets(kit, items[-1:]), Spacer(1, 18), _signature(kit)])]
+
+
+def _bullets(kit: Kit, items: list[str]) -> Flowable:
+    return ListFlowable([ListItem(kit.text(t, kit.body), leftIndent=12) for t in items],
+                        bulletType="bullet", start="•", leftIndent=12)
 
 
 def _signature(kit: Kit) -> Flowable:
-    return KeepTogether(kit.fields([
+    return kit.fields([
         ("Examiner signature", "<br/><br/>______________________________"),
-        ("Date", "<br/>______________________________")]))
+        ("Date", "<br/>______________________________")])
