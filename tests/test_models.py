@@ -50,6 +50,35 @@ def test_the_channels_last_backbone_gives_the_default_layouts_features():
     assert torch.allclose(fast, plain, atol=1e-5)
 
 
+def test_a_model_resized_to_another_input_size_keeps_its_weights_and_its_cls_embedding():
+    from forensics_app.core.models.spatial import resized_position_embeddings
+
+    torch.manual_seed(0)
+    model = SpatialModel(SpatialConfig(input_size=64, dim=32, depth=1, heads=2)).eval()
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    larger = model.at_input_size(96)
+    assert not larger.training  # the mode is the original's
+    with torch.no_grad():
+        same = model.at_input_size(64)(images).logit
+        assert torch.equal(same, model(images).logit)  # the same size: the same model
+        out = larger(torch.zeros(2, 3, 96, 96, dtype=torch.uint8))
+    assert out.features.shape[-2:] == (3, 3) and larger.config.input_size == 96
+    assert torch.equal(larger.pos_embed[:, 0], model.pos_embed[:, 0])
+    for key, value in model.state_dict().items():
+        if key != "pos_embed":
+            assert torch.equal(larger.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="96 px"), torch.no_grad():
+        larger(images)  # 64 px faces no longer fit
+    with pytest.raises(ValueError, match="multiple of 32"):
+        model.at_input_size(100)
+    # a grid that varies linearly keeps its values along its edges when resized
+    ramp = torch.linspace(0, 1, 2).view(1, 2, 1, 1).expand(1, 2, 2, 4).reshape(1, 4, 4)
+    resized = resized_position_embeddings(torch.cat([torch.ones(1, 1, 4), ramp], 1), 4)
+    grid = resized[0, 1:].reshape(4, 4, 4)
+    assert resized.shape == (1, 17, 4) and torch.equal(resized[0, 0], torch.ones(4))
+    assert torch.all(grid[0] < grid[-1]) and torch.allclose(grid[:, 0], grid[:, 3])
+
+
 def test_padding_mask_keeps_scores_of_valid_frames():
     torch.manual_seed(0)
     temporal = TemporalModel(TemporalConfig(input_dim=8, dim=16)).eval()

@@ -675,8 +675,9 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"), "--faces",
                  str(tmp_path / "nowhere")]) == 64
     assert main(["train", "--real", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 64
-    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
-                 "--input-size", "100"]) == 64
+    for size in ("100", "0", "-32"):
+        assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
+                     "--input-size", size]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
                  "--temporal-attention-weight", "-1"]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "r"),
@@ -905,6 +906,22 @@ def test_a_continued_spatial_model_starts_from_its_base_and_keeps_its_split(tmp_
     for key, value in base.spatial.state_dict().items():
         expected = value - 0.4 if key == "head.bias" else value  # the calibration shift undone
         assert torch.allclose(model.state_dict()[key], expected), key
+
+
+def test_a_continuation_may_change_the_input_size_up_to_its_face_cache(tmp_path):
+    from tiny_model import load_tiny
+
+    from forensics_app.core.train.trainer import build_spatial, continued_config
+
+    base = load_tiny(_base_with_recipe(tmp_path / "base", cache_size=128))
+    flags = tiny_config(tmp_path / "run", spatial_from=str(tmp_path / "base"))
+    assert continued_config(flags, base).input_size == 96  # the base's, whatever the flags
+    config = continued_config(replace(flags, continue_at_size=128), base)
+    model = build_spatial(config, base)
+    assert config.input_size == model.config.input_size == 128
+    assert model.pos_embed.shape[1] == 1 + 4 * 4
+    with pytest.raises(ValueError, match="cached at 160 px or more; its cache is 128 px"):
+        continued_config(replace(flags, continue_at_size=160), base)
 
 
 def test_continued_training_draws_new_images_and_leaves_plain_weights(tmp_path, monkeypatch):

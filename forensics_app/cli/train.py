@@ -62,8 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"({'on' if d.temporal.get('distance_bias') else 'off'})")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (cpu)")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--input-size", type=int, default=d.input_size,
-                   help=f"face crop size, a multiple of 32 ({d.input_size})")
+    p.add_argument("--input-size", type=int, default=None,
+                   help=f"face crop size, a multiple of 32 ({d.input_size}; a continuation "
+                   "keeps its base's unless given, up to its face cache's size)")
     p.add_argument("--frames-per-clip", type=int, default=d.frames_per_clip,
                    help="frames sampled per clip for the face cache")
     p.add_argument("--batch-pairs", type=int, default=d.batch_pairs,
@@ -114,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
     from forensics_app.core.train.config import TrainConfig
     from forensics_app.core.train.trainer import retrain_temporal, run_training
 
-    if args.input_size % 32:
-        raise UsageError(f"--input-size must be a multiple of 32, not {args.input_size}")
+    if args.input_size is not None and (args.input_size <= 0 or args.input_size % 32):
+        raise UsageError(f"--input-size must be a positive multiple of 32, not {args.input_size}")
     if not args.real.is_dir():
         raise UsageError(f"--real {args.real}: not a folder")
     if args.faces is not None and not (args.faces / "faces").is_dir():
@@ -156,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
         temporal_marker_weight=args.temporal_marker_weight,
         temporal_keep=args.temporal_keep, temporal_sequences=args.temporal_sequences,
         temporal_restarts=args.temporal_restarts,
-        input_size=args.input_size, frames_per_clip=args.frames_per_clip,
+        input_size=args.input_size or TrainConfig.input_size,
+        continue_at_size=args.input_size if args.spatial_from else None,
+        frames_per_clip=args.frames_per_clip,
         batch_pairs=args.batch_pairs, freeze_blocks=args.freeze_blocks,
         lr=args.lr, backbone_lr=args.backbone_lr,
         val_clips=[v for v in args.val_clips.split(",") if v],

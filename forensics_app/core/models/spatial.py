@@ -6,7 +6,7 @@ is a real spatial map of the face crop.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import timm
 import torch
@@ -105,3 +105,25 @@ class SpatialModel(nn.Module):
         encoded, attentions = self.encoder(tokens + self.pos_embed)
         embedding = encoded[:, 0]
         return SpatialOutput(self.head(embedding).squeeze(-1), embedding, features, attentions)
+
+    def at_input_size(self, size: int) -> SpatialModel:
+        """A copy taking `size` px faces: the same weights, the position embeddings of the
+        token grid resized bicubically (the CLS token's kept), so that a model trained at one
+        size can be trained on at another instead of from ImageNet weights again."""
+        if size % 32:
+            raise ValueError(f"the input size must be a multiple of 32, not {size}")
+        model = SpatialModel(replace(self.config, input_size=size))
+        state = self.state_dict()
+        state["pos_embed"] = resized_position_embeddings(self.pos_embed.detach(), size // 32)
+        model.load_state_dict(state)
+        return model.train(self.training)
+
+
+def resized_position_embeddings(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
+    """(1, 1 + g·g, D) CLS + grid embeddings → (1, 1 + grid·grid, D), the grid's bicubic."""
+    cls, tokens = pos_embed[:, :1], pos_embed[:, 1:]
+    old = round(tokens.shape[1] ** 0.5)
+    image = tokens.reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    resized = nn.functional.interpolate(image, size=(grid, grid), mode="bicubic",
+                                        align_corners=False)
+    return torch.cat([cls, resized.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)], dim=1)

@@ -41,6 +41,9 @@ class TrainConfig:
     # continue training this model's spatial weights (folder or name) instead of ImageNet's;
     # the crop and the split are then the base's (see trainer.continued_config)
     spatial_from: str | None = None
+    # a continuation's input size where it is not its base's (None: the base's); the base's
+    # position embeddings are resized (SpatialModel.at_input_size)
+    continue_at_size: int | None = None
     # bfloat16 autocast for the spatial forward pass (the loss and the weights stay float32)
     bf16: bool = False
     # probabilities of the quality augmentation's steps replaced (sbi.QUALITY_PROBS: color,

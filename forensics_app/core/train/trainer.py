@@ -99,7 +99,8 @@ def build_spatial(config: TrainConfig, base: DetectorModel | None = None) -> Spa
         model = SpatialModel(base.spatial.config)
         model.load_state_dict(base.spatial.float().state_dict())
         fold_shift(model.head, -base.card.training.get("calibration", {}).get("shift_spatial", 0.0))
-        return model
+        return model if config.input_size == model.config.input_size \
+            else model.at_input_size(config.input_size)
     cfg = SpatialConfig(**{"input_size": config.input_size, **config.spatial})
     model = SpatialModel(cfg)
     if config.imagenet_init and cfg.backbone == "tf_efficientnet_lite0":
@@ -110,9 +111,15 @@ def build_spatial(config: TrainConfig, base: DetectorModel | None = None) -> Spa
 def continued_config(config: TrainConfig, base: DetectorModel) -> TrainConfig:
     """The settings of a run that continues `card`'s spatial model, whatever the flags say:
     the same crop, and the same held-out people, source videos and clips (the base has
-    trained on all the others, so any other split would validate on its training data)."""
+    trained on all the others, so any other split would validate on its training data).
+    Only the input size may change (`continue_at_size`), up to the size the faces are cached
+    at: larger, the training faces would be upsampled where the engine cuts them sharp."""
     t = base.card.training
-    return replace(config, input_size=base.spatial.config.input_size,
+    size = config.continue_at_size or base.spatial.config.input_size
+    if size > t["cache_size"]:
+        raise ValueError(f"a continuation of {base.card.name} at {size} px needs faces cached "
+                         f"at {size} px or more; its cache is {t['cache_size']} px")
+    return replace(config, input_size=size,
                    margin=t["margin"], frames_per_clip=t["frames_per_clip"],
                    cache_size=t["cache_size"], seed=t["seed"],
                    face_val_fraction=t["face_val_fraction"],
@@ -278,6 +285,9 @@ def run_training(config: TrainConfig, resume: bool = False,
         log(f"spatial model continued from {base.card.name} {base.card.version} (SHA-256 "
             f"{base.card.sha256[:12]}…, {first_data_epoch} epochs of images seen); its crop "
             f"and its split kept: validation clips {config.val_clips}, seed {config.seed}")
+        if config.input_size != base.spatial.config.input_size:
+            log(f"input size {config.input_size} px (the base's: "
+                f"{base.spatial.config.input_size} px; position embeddings resized)")
     t0 = time.perf_counter()
     clips = load_clips(config, log)
     train_clips, val_clips = split_clips(clips, config.val_clips)
