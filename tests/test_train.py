@@ -908,20 +908,22 @@ def test_a_continued_spatial_model_starts_from_its_base_and_keeps_its_split(tmp_
         assert torch.allclose(model.state_dict()[key], expected), key
 
 
-def test_a_continuation_may_change_the_input_size_up_to_its_face_cache(tmp_path):
+def test_a_continuation_may_change_the_input_size_and_caches_its_clips_at_least_as_large(
+        tmp_path):
     from tiny_model import load_tiny
 
     from forensics_app.core.train.trainer import build_spatial, continued_config
 
     base = load_tiny(_base_with_recipe(tmp_path / "base", cache_size=128))
     flags = tiny_config(tmp_path / "run", spatial_from=str(tmp_path / "base"))
-    assert continued_config(flags, base).input_size == 96  # the base's, whatever the flags
+    kept = continued_config(flags, base)
+    assert (kept.input_size, kept.cache_size) == (96, 128)  # the base's, whatever the flags
     config = continued_config(replace(flags, continue_at_size=128), base)
     model = build_spatial(config, base)
-    assert config.input_size == model.config.input_size == 128
-    assert model.pos_embed.shape[1] == 1 + 4 * 4
-    with pytest.raises(ValueError, match="cached at 160 px or more; its cache is 128 px"):
-        continued_config(replace(flags, continue_at_size=160), base)
+    assert (config.input_size, config.cache_size) == (128, 128)
+    assert model.config.input_size == 128 and model.pos_embed.shape[1] == 1 + 4 * 4
+    larger = continued_config(replace(flags, continue_at_size=160), base)
+    assert (larger.input_size, larger.cache_size) == (160, 160)  # no upsampled clip face
 
 
 def test_continued_training_draws_new_images_and_leaves_plain_weights(tmp_path, monkeypatch):

@@ -64,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--input-size", type=int, default=None,
                    help=f"face crop size, a multiple of 32 ({d.input_size}; a continuation "
-                   "keeps its base's unless given, up to its face cache's size)")
+                   "keeps its base's unless given)")
     p.add_argument("--frames-per-clip", type=int, default=d.frames_per_clip,
                    help="frames sampled per clip for the face cache")
     p.add_argument("--batch-pairs", type=int, default=d.batch_pairs,

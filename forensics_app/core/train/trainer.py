@@ -112,16 +112,15 @@ def continued_config(config: TrainConfig, base: DetectorModel) -> TrainConfig:
     """The settings of a run that continues `card`'s spatial model, whatever the flags say:
     the same crop, and the same held-out people, source videos and clips (the base has
     trained on all the others, so any other split would validate on its training data).
-    Only the input size may change (`continue_at_size`), up to the size the faces are cached
-    at: larger, the training faces would be upsampled where the engine cuts them sharp."""
+    Only the input size may change (`continue_at_size`): the same crop at another
+    resolution. The clips' faces are then cached at least that large (cut again, where the
+    base's cache is smaller), so that no training face is an upsampled copy of a smaller one
+    where the engine cuts it sharp."""
     t = base.card.training
     size = config.continue_at_size or base.spatial.config.input_size
-    if size > t["cache_size"]:
-        raise ValueError(f"a continuation of {base.card.name} at {size} px needs faces cached "
-                         f"at {size} px or more; its cache is {t['cache_size']} px")
     return replace(config, input_size=size,
                    margin=t["margin"], frames_per_clip=t["frames_per_clip"],
-                   cache_size=t["cache_size"], seed=t["seed"],
+                   cache_size=max(t["cache_size"], size), seed=t["seed"],
                    face_val_fraction=t["face_val_fraction"],
                    dfdc_val_fraction=t["dfdc_val_fraction"], val_clips=list(t["val_clips"]),
                    max_faces_per_source=t.get("max_faces_per_source"))
