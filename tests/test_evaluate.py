@@ -232,6 +232,23 @@ def test_publish_adds_a_stated_limitation_after_the_standard_ones(tiny_model_dir
     assert "- Fusion rule prompted by X." in (dest / "MODEL_CARD.md").read_text()
 
 
+def test_publish_may_give_the_model_its_shipping_version_and_keeps_the_runs(tiny_model_dir,
+                                                                          tmp_path):
+    from forensics_app.core.models.registry import load_model
+    from forensics_app.core.train.publish import main
+
+    trained_as = json.loads((tiny_model_dir / "model_card.json").read_text())["version"]
+    dest = tmp_path / "models" / "m"
+    assert main([str(tiny_model_dir), str(dest), "--version", "9.1.0"]) == 0
+    card = json.loads((dest / "model_card.json").read_text())
+    assert (card["version"], card["training"]["run_version"]) == ("9.1.0", trained_as)
+    assert load_model(dest, "cpu").card.version == "9.1.0"  # the card stays valid
+    with pytest.raises(SystemExit):
+        main([str(tiny_model_dir), str(dest), "--version", " "])
+    with pytest.raises(SystemExit):
+        main(["--amend", str(dest), "--metrics", "x=y.json", "--version", "9.2.0"])
+
+
 def test_marker_limitation_quotes_the_cards_own_splice_figures():
     from forensics_app.core.train.publish import measured_limitations
 

@@ -130,11 +130,13 @@ RELIABILITY_FILE = "reliability.png"
 
 def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
             limitations: list[str] | None = None, extra_training: dict | None = None,
-            reliability: Path | None = None, more_limitations: list[str] | None = None
-            ) -> Path:
+            reliability: Path | None = None, more_limitations: list[str] | None = None,
+            version: str | None = None) -> Path:
     """`reliability`: the held-out reliability diagram (evaluate --heldout), shipped beside
     the card; a diagram left from an earlier model in `dest` is removed either way.
-    `limitations` replace the standard ones, `more_limitations` follow them."""
+    `limitations` replace the standard ones, `more_limitations` follow them. `version`
+    replaces the version the run was trained under (an experiment's label, chosen before
+    anyone knew it would ship), which the card keeps as `training.run_version`."""
     run, dest = Path(run), Path(dest)
     card = read_card(run)
     weights = run / WEIGHTS_FILE
@@ -148,6 +150,9 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
         shutil.copyfile(reliability, dest / RELIABILITY_FILE)
     card.metrics = {**card.metrics, **(extra_metrics or {})}
     card.training = {**card.training, **(extra_training or {})}
+    if version and version.strip() and version != card.version:
+        card.training["run_version"] = card.version
+        card.version = version.strip()
     card.limitations = (list(limitations) if limitations else
                         [scale_limitation(card.training), *LIMITATIONS]) \
         + list(more_limitations or []) + measured_limitations(card.metrics)
@@ -228,7 +233,7 @@ def shared_faces_entry(metrics: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m forensics_app.core.train.publish RUN DEST [--heldout FILE] [--videos FILE]
-    [--faces FILE] [--metrics NAME=FILE.json ...] [--limitation TEXT ...], or
+    [--faces FILE] [--metrics NAME=FILE.json ...] [--limitation TEXT ...] [--version V], or
     python -m forensics_app.core.train.publish --amend MODEL --metrics NAME=FILE.json ..."""
     import argparse
 
@@ -249,9 +254,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="NAME=FILE.json: add the file's content to the card's metrics")
     parser.add_argument("--limitation", action="append", default=[],
                         help="one more limitation, in words, after the standard ones")
+    parser.add_argument("--version",
+                        help="the published version, where the run was trained under another "
+                             "(the card keeps that one as training.run_version)")
     args = parser.parse_args(argv)
+    if args.version is not None and not args.version.strip():
+        parser.error("--version: empty")
     if args.amend and (args.dest or args.heldout or args.videos or args.faces
-                       or args.limitation or not args.metrics):
+                       or args.limitation or args.version or not args.metrics):
         parser.error("--amend takes a model folder and --metrics only")
     if not args.amend and args.dest is None:
         parser.error("DEST is required")
@@ -279,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             print(amend(args.run, extra))
             return 0
         print(publish(args.run, args.dest, extra, reliability=reliability,
-                      more_limitations=args.limitation))
+                      more_limitations=args.limitation, version=args.version))
     except (ForensicsError, OSError, ValueError, KeyError) as err:  # JSON errors: ValueError
         print(f"publish: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
