@@ -711,6 +711,9 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
     assert not (tmp_path / "s").exists()
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "s"),
                  "--spatial-from", "a", "--temporal-from", "b"]) == 64
+    assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "s"),
+                 "--temporal-from", "b", "--input-size", "256"]) == 64
+    assert not (tmp_path / "s").exists()
 
 
 def test_fusion_keeps_the_frame_scores_and_drops_the_temporal_one_only_when_clearly_worse():

@@ -138,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} must be > 0, not {rate}")
     if not 0 <= args.sbi_share <= 1:
         raise UsageError(f"--sbi-share must lie in [0, 1], not {args.sbi_share}")
+    if args.temporal_from and args.input_size is not None:
+        raise UsageError("--input-size with --temporal-from: the spatial model is kept as it "
+                         "is, at its own input size")
     if args.temporal_from and args.spatial_from:
         raise UsageError("--temporal-from keeps a spatial model, --spatial-from trains one: "
                          "give one of them")

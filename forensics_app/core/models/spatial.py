@@ -110,8 +110,8 @@ class SpatialModel(nn.Module):
         """A copy taking `size` px faces: the same weights, the position embeddings of the
         token grid resized bicubically (the CLS token's kept), so that a model trained at one
         size can be trained on at another instead of from ImageNet weights again."""
-        if size % 32:
-            raise ValueError(f"the input size must be a multiple of 32, not {size}")
+        if size <= 0 or size % 32:
+            raise ValueError(f"the input size must be a positive multiple of 32, not {size}")
         model = SpatialModel(replace(self.config, input_size=size))
         state = self.state_dict()
         state["pos_embed"] = resized_position_embeddings(self.pos_embed.detach(), size // 32)

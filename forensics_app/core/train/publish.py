@@ -150,9 +150,10 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
         shutil.copyfile(reliability, dest / RELIABILITY_FILE)
     card.metrics = {**card.metrics, **(extra_metrics or {})}
     card.training = {**card.training, **(extra_training or {})}
-    if version and version.strip() and version != card.version:
+    version = (version or "").strip()
+    if version and version != card.version:
         card.training["run_version"] = card.version
-        card.version = version.strip()
+        card.version = version
     card.limitations = (list(limitations) if limitations else
                         [scale_limitation(card.training), *LIMITATIONS]) \
         + list(more_limitations or []) + measured_limitations(card.metrics)
