@@ -665,6 +665,24 @@ def test_imagenet_weights_map_onto_timm_lite0():
     assert not torch.equal(before, backbone.conv_stem.weight)
 
 
+@pytest.mark.parametrize("backbone", ["tf_efficientnet_lite1", "tf_efficientnet_lite2"])
+def test_a_new_spatial_model_starts_from_its_backbones_own_imagenet_weights(backbone, tmp_path):
+    from forensics_app.core.train.trainer import build_spatial, imagenet_weights_path
+
+    path = imagenet_weights_path(backbone)  # the training extra installs every one
+    assert backbone.removeprefix("tf_efficientnet_") in str(path)
+    config = tiny_config(tmp_path, spatial={"backbone": backbone, "dim": 32, "depth": 1,
+                                            "heads": 2}, input_size=64, imagenet_init=True)
+    model = build_spatial(config)
+    stem = torch.load(path, map_location="cpu", weights_only=True)["_conv_stem.weight"]
+    assert model.config.backbone == backbone
+    assert torch.equal(model.backbone.conv_stem.weight, stem)
+    with pytest.raises(ValueError, match="no ImageNet weights for the backbone 'resnet50'"):
+        imagenet_weights_path("resnet50")
+    from forensics_app.core.train.config import default_model_name
+    assert default_model_name(backbone) == f"sbi-dfdc-effnet{backbone[-5:]}-vit"
+
+
 def test_train_cli_registers_and_checks_arguments(tmp_path):
     from forensics_app.cli import build_parser, main
 
@@ -713,6 +731,9 @@ def test_train_cli_registers_and_checks_arguments(tmp_path):
                  "--spatial-from", "a", "--temporal-from", "b"]) == 64
     assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "s"),
                  "--temporal-from", "b", "--input-size", "256"]) == 64
+    for base in ("--spatial-from", "--temporal-from"):
+        assert main(["train", "--real", str(tmp_path), "--out", str(tmp_path / "s"), base, "b",
+                     "--backbone", "tf_efficientnet_lite2"]) == 64
     assert not (tmp_path / "s").exists()
 
 

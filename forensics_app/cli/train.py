@@ -11,7 +11,11 @@ from forensics_app.core.errors import ForensicsError, UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from forensics_app.core.train.config import DEFAULT_VAL_CLIPS, TrainConfig
+    from forensics_app.core.train.config import (
+        DEFAULT_VAL_CLIPS,
+        IMAGENET_BACKBONES,
+        TrainConfig,
+    )
     from forensics_app.core.train.sbi import QUALITY_PROBS
 
     d = TrainConfig(real="", out="")
@@ -81,6 +85,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", type=Path, default=None, help="face cache (default OUT/../cache)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-imagenet", action="store_true", help="random backbone initialisation")
+    p.add_argument("--backbone", choices=tuple(IMAGENET_BACKBONES), default=None,
+                   help="the timm backbone of a new spatial model, from its ImageNet weights "
+                   f"({d.spatial.get('backbone', 'tf_efficientnet_lite0')}; a continuation "
+                   "keeps its base's); the model's default name follows it")
     p.add_argument("--loader-workers", type=int, default=d.loader_workers,
                    help="processes making training images")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -103,7 +111,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replace the quality augmentation's probabilities (steps: color, "
                    "downscale, blur, noise, jpeg, h264; defaults "
                    + ", ".join(f"{k} {v}" for k, v in QUALITY_PROBS.items()) + ")")
-    p.add_argument("--name", default=d.name)
+    p.add_argument("--name", default=None,
+                   help=f"the model's name ({d.name}, or the one for --backbone)")
     p.add_argument("--version", dest="model_version", default=d.version)
     p.set_defaults(run=run)
 
@@ -112,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from forensics_app.core.devices import fast_bfloat16, resolve_device
-    from forensics_app.core.train.config import TrainConfig
+    from forensics_app.core.train.config import TrainConfig, default_model_name
     from forensics_app.core.train.trainer import retrain_temporal, run_training
 
     if args.input_size is not None and (args.input_size <= 0 or args.input_size % 32):
@@ -141,6 +150,9 @@ def run(args: argparse.Namespace) -> int:
     if args.temporal_from and args.input_size is not None:
         raise UsageError("--input-size with --temporal-from: the spatial model is kept as it "
                          "is, at its own input size")
+    if args.backbone and (args.temporal_from or args.spatial_from):
+        raise UsageError("--backbone starts a new spatial model; a continuation keeps its "
+                         "base's backbone")
     if args.temporal_from and args.spatial_from:
         raise UsageError("--temporal-from keeps a spatial model, --spatial-from trains one: "
                          "give one of them")
@@ -169,7 +181,10 @@ def run(args: argparse.Namespace) -> int:
         imagenet_init=not args.no_imagenet, spatial_from=args.spatial_from, bf16=bf16,
         quality_probs=probs,
         temporal={"distance_bias": args.temporal_distance_bias},
-        cache_dir=str(args.cache) if args.cache else None, name=args.name,
+        spatial={"backbone": args.backbone} if args.backbone else {},
+        cache_dir=str(args.cache) if args.cache else None,
+        name=args.name or (default_model_name(args.backbone) if args.backbone
+                           else TrainConfig.name),
         version=args.model_version,
         command="forensics-app " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     printer = lambda line: print(line, flush=True)  # noqa: E731

