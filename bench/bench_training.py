@@ -10,7 +10,7 @@ Measures, at the model card's input size and freeze depth (default 224 px, 2 fro
   infer          inference images/s, full model, no explanation
   infer_explain  images/s with the three explanations (what the analysis engine does)
 Run: `python bench/bench_training.py [--device cuda] [--bf16] [--freeze-blocks N]
-[--out bench.json]`.
+[--input-size N] [--backbone NAME] [--out bench.json]`.
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--input-size", type=int, default=None)
+    parser.add_argument("--backbone", default=None,
+                        help="another timm backbone than the default model's "
+                             "(e.g. tf_efficientnet_lite2, as `train --backbone`)")
     parser.add_argument("--freeze-blocks", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--bf16", action="store_true",
@@ -82,11 +85,13 @@ def main() -> int:
         freeze_blocks = 2
     if args.input_size:
         spatial_cfg.input_size = args.input_size
+    if args.backbone:
+        spatial_cfg.backbone = args.backbone
     if args.freeze_blocks is not None:
         freeze_blocks = args.freeze_blocks
     size, batch = spatial_cfg.input_size, args.batch
-    results: dict = {"device": describe_device(device), "input_size": size,
-                     "freeze_blocks": freeze_blocks, "batch": batch,
+    results: dict = {"device": describe_device(device), "backbone": spatial_cfg.backbone,
+                     "input_size": size, "freeze_blocks": freeze_blocks, "batch": batch,
                      "training_precision": "bfloat16 autocast" if args.bf16 else "float32",
                      "torch": torch.__version__, "python": platform.python_version(),
                      "threads": torch.get_num_threads()}
