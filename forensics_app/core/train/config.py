@@ -39,6 +39,13 @@ class TrainConfig:
     margin: float = 0.3
     batch_pairs: int = 16  # a batch holds this many reals and as many fakes
     sbi_share: float = 0.5  # share of self-blend pairs in a batch (the rest: DFDC pairs)
+    # of those pairs made from a real face, the shares of reenactments of the lower face and
+    # of motion-warped portraits (train/fakes.py); the rest are self-blends
+    reenact_share: float = 0.0
+    warp_share: float = 0.0
+    # probability that a pair is shown as another crop pipeline delivers faces (a tight crop
+    # on a canvas, letterbox, picture-in-picture: train/canvas.py), alike for real and fake
+    canvas_prob: float = 0.0
     lr: float = 5e-4  # transformer head
     backbone_lr: float = 2e-4
     weight_decay: float = 0.01

@@ -33,8 +33,16 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from forensics_app.core.models.spatial import SpatialModel
+from forensics_app.core.train.canvas import apply_canvas, sample_canvas
 from forensics_app.core.train.data import ClipFaces, augment, item_rng, to_input, write_json
 from forensics_app.core.train.faces import FaceSet
+from forensics_app.core.train.fakes import (
+    motion_bank,
+    motion_warp,
+    reenact,
+    sample_reenact,
+    sample_warp,
+)
 from forensics_app.core.train.loop import (
     cosine_schedule,
     eta,
@@ -84,13 +92,22 @@ def dfdc_pairs(faces: FaceSet) -> np.ndarray:
 class MixedPairs(Dataset):
     """`length` pairs per epoch, each a (2, 3, S, S) uint8 real/fake pair with labels [0, 1].
 
-    Item i of epoch e is a pure function of (seed, e, i): which kind (self-blend with
-    probability `sbi_share`, else a DFDC pair), which face, every augmentation parameter.
+    Item i of epoch e is a pure function of (seed, e, i): which kind (a fake made from a
+    real face with probability `sbi_share`, else a DFDC pair), which face, every
+    augmentation parameter. A made fake is a self-blend, or with the probabilities of
+    `made_shares` ({"reenact": p, "warp": p}, `fakes.py`) a reenactment of the lower face or
+    a motion-warped portrait (its motion drawn from `motions`, a `fakes.motion_bank`).
+    With `canvas_prob` > 0 a pair is shown, with that probability, as another crop pipeline
+    delivers faces (`canvas.apply_canvas`), the real and the fake with the *same* draw.
+    A recipe without the new kinds and canvases draws the same numbers as before they
+    existed: every pair, real and fake, is what it was.
     """
 
     def __init__(self, sbi: FaceSet, dfdc: FaceSet, length: int, seed: int = 0,
                  sbi_share: float = 0.5, augment_data: bool = True,
-                 quality_probs: Mapping[str, float] | None = None) -> None:
+                 quality_probs: Mapping[str, float] | None = None,
+                 made_shares: Mapping[str, float] | None = None,
+                 motions: np.ndarray | None = None, canvas_prob: float = 0.0) -> None:
         usable = sbi.has_landmarks()
         self.sbi = sbi if usable.all() else sbi.select(np.flatnonzero(usable))  # no copy if all
         self.dfdc = dfdc
@@ -98,6 +115,12 @@ class MixedPairs(Dataset):
         if len(self.sbi) == 0:
             raise ValueError("no real face with landmarks for self-blending")
         self.sbi_share = sbi_share if len(self.pairs) else 1.0
+        self.made_shares = check_made_shares(made_shares or {})
+        if self.made_shares.get("warp", 0.0) > 0 and (motions is None or not len(motions)):
+            raise ValueError("motion-warped fakes need a motion bank (no tracked clip faces)")
+        self.motions = motions
+        self.canvas_prob = float(canvas_prob)
+        self.frames_of = clip_frames(self.sbi.groups) if self.made_shares else {}
         self.length = length
         self.seed = seed
         self.epoch = 0
@@ -110,17 +133,47 @@ class MixedPairs(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def made_kind(self, rng: np.random.Generator) -> str:
+        """Which fake is made from a real face: drawn only when the new kinds are on."""
+        if not self.made_shares:
+            return "sbi"
+        u = rng.random()
+        for kind, share in self.made_shares.items():
+            if u < share:
+                return kind
+            u -= share
+        return "sbi"
+
+    def make_fake(self, row: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+        real, points = self.sbi.crops[row], self.sbi.landmarks[row]
+        size = real.shape[0]
+        if kind == "reenact":
+            params = sample_reenact(rng, size)
+            others = self.frames_of.get(str(self.sbi.groups[row]))
+            use_frame = rng.random() < 0.5  # drawn always: the stream stays the same
+            if use_frame and others is not None and len(others) > 1:
+                donor = int(others[int(rng.integers(len(others)))])
+                if donor != row:
+                    return reenact(real, points, params, self.sbi.crops[donor],
+                                   self.sbi.landmarks[donor])[0]
+            return reenact(real, points, params)[0]
+        if kind == "warp":
+            params = sample_warp(rng, len(self.motions), size)
+            return motion_warp(real, points, self.motions[params.motion], params)[0]
+        return self_blend(real, points, sample_params(rng, size))[0]
+
     def pair(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
         rng = item_rng(self.seed, self.epoch, index)
         if rng.random() < self.sbi_share:
             row = int(rng.integers(len(self.sbi)))
-            real = self.sbi.crops[row]
-            fake, _ = self_blend(real, self.sbi.landmarks[row],
-                                 sample_params(rng, real.shape[0]))
-            kind = "sbi"
+            kind = self.made_kind(rng)
+            real, fake = self.sbi.crops[row], self.make_fake(row, kind, rng)
         else:
             r, f = self.pairs[int(rng.integers(len(self.pairs)))]
             real, fake, kind = self.dfdc.crops[r], self.dfdc.crops[f], "dfdc"
+        if self.canvas_prob > 0:
+            params = sample_canvas(rng, self.canvas_prob)
+            real, fake = apply_canvas(real, params), apply_canvas(fake, params)
         if self.augment_data:
             probs = self.quality_probs
             real, fake = augment(real, rng, probs=probs), augment(fake, rng, probs=probs)
@@ -130,6 +183,35 @@ class MixedPairs(Dataset):
         real, fake, _ = self.pair(index)
         images = torch.from_numpy(np.stack([real, fake])).permute(0, 3, 1, 2).contiguous()
         return images, torch.tensor([0.0, 1.0])
+
+
+MADE_KINDS = ("reenact", "warp")
+
+
+def check_made_shares(shares: Mapping[str, float]) -> dict[str, float]:
+    """The made-fake kinds' shares, zero shares dropped; an unknown kind, a share outside
+    [0, 1] or shares adding up past 1 (nothing left for self-blends) is a ValueError."""
+    out = {}
+    for kind, share in shares.items():
+        if kind not in MADE_KINDS:
+            raise ValueError(f"unknown fake kind {kind!r}: one of {', '.join(MADE_KINDS)}")
+        if not 0.0 <= float(share) <= 1.0:
+            raise ValueError(f"{kind} share {share} not in [0, 1]")
+        if share > 0:
+            out[kind] = float(share)
+    if sum(out.values()) > 1.0:
+        raise ValueError("the reenactment and motion-warp shares add up to more than 1")
+    return out
+
+
+def clip_frames(groups: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of each tracked clip face ("clip:NAME#TRACK"): other frames of one person,
+    the donors of reenactment from another frame."""
+    out: dict[str, list[int]] = {}
+    for row, group in enumerate(groups.tolist()):
+        if str(group).startswith("clip:"):
+            out.setdefault(str(group), []).append(row)
+    return {group: np.asarray(rows, np.int64) for group, rows in out.items()}
 
 
 def _worker_init(_: int) -> None:
@@ -170,6 +252,39 @@ def sbi_val_set(faces: FaceSet, limit: int, seed: int, name: str = "sbi") -> Val
         images += [real, fake]
         labels += [0, 1]
     return ValSet(np.asarray(images, np.uint8), np.asarray(labels, np.int64), name)
+
+
+def made_val_set(faces: FaceSet, kind: str, limit: int, seed: int,
+                 motions: np.ndarray | None = None, name: str | None = None) -> ValSet:
+    """Each held-out real face (at most `limit`, the rows `sbi_val_set` takes) and one fixed
+    fake of `kind` ("reenact": the lower face warped to another expression; "warp": the face
+    moved by a motion of `motions`) made from it."""
+    if kind not in MADE_KINDS:
+        raise ValueError(f"unknown fake kind {kind!r}: one of {', '.join(MADE_KINDS)}")
+    images, labels = [], []
+    for row, _ in sbi_val_blends(faces, limit, seed):
+        real, points = faces.crops[row], faces.landmarks[row]
+        rng = item_rng(seed, 1, row)
+        if kind == "reenact":
+            fake, _ = reenact(real, points, sample_reenact(rng, real.shape[0]))
+        else:
+            params = sample_warp(rng, len(motions), real.shape[0])
+            fake, _ = motion_warp(real, points, motions[params.motion], params)
+        images += [real, fake]
+        labels += [0, 1]
+    return ValSet(np.asarray(images, np.uint8).reshape(-1, *faces.crops.shape[1:]),
+                  np.asarray(labels, np.int64), name or f"faces_{kind}")
+
+
+def clip_motions(clips: list[ClipFaces], pairs: int = 2000, seed: int = 0) -> np.ndarray:
+    """The landmark motions of the clips' tracked faces (`fakes.motion_bank`), every
+    (clip, track) its own face."""
+    if not clips:
+        return np.zeros((0, 468, 2), np.float32)
+    marks = np.concatenate([c.landmarks for c in clips])
+    tracks = np.concatenate([np.full(len(c), k * 10_000, np.int64) + c.tracks
+                             for k, c in enumerate(clips)])
+    return motion_bank(marks, tracks, pairs, seed)
 
 
 def dfdc_val_set(faces: FaceSet, limit: int, seed: int) -> ValSet:

@@ -26,6 +26,7 @@ import torch
 
 from forensics_app.core.models.registry import DetectorModel
 from forensics_app.core.train.calibration import expected_calibration_error
+from forensics_app.core.train.canvas import CanvasParams, apply_canvas
 from forensics_app.core.train.data import ClipFaces, blend_sequence, item_rng, to_input
 from forensics_app.core.train.metrics import binary_metrics
 from forensics_app.core.train.sbi import QualityParams, sample_params
@@ -34,6 +35,21 @@ if TYPE_CHECKING:
     from forensics_app.core.train.faces import FaceSet
 
 DEGRADED = QualityParams(downscale=0.5, h264_crf=35)
+# Footage as investigators receive it: the frame halved and re-encoded at CRF 40, the face cut
+# from it and enlarged by the engine; emulated on the face (compressed at the halved size,
+# so its blocks are enlarged with it, `QualityParams.compress_small`).
+FRAME_DEGRADED = QualityParams(downscale=0.5, h264_crf=40, compress_small=True)
+# The crop pipelines the invariance figure presents real faces in (`canvas.apply_canvas`):
+# a tight crop on black, grey and blurred canvases, letterboxed, and inset in another picture.
+CANVAS_PRESENTATIONS = {
+    "tight_black": CanvasParams("tight", 0.08, 0.08, 0.08, 0.08, "black"),
+    "tight_grey": CanvasParams("tight", 0.12, 0.05, 0.1, 0.06, "grey", 0.5),
+    "tight_blur": CanvasParams("tight", 0.05, 0.1, 0.12, 0.04, "blur"),
+    "letterbox": CanvasParams("letterbox", 0.0, 0.1, 0.0, 0.1, "black"),
+    "inset": CanvasParams("pip", 0.1, 0.1, 0.06, 0.14, "black", 0.2, 7),
+}
+# Confidence bands of a stated label (the design's): its calibrated probability.
+BANDS = (("very confident", 0.90), ("confident", 0.75), ("moderate", 0.50))
 SBI_SEED_OFFSET = 101  # the held-out self-blends' seed, after the split's
 
 
@@ -215,6 +231,55 @@ def splice_metrics(model: DetectorModel, clips: list[ClipFaces], seed: int,
 
 
 
+def canvas_invariance(model: DetectorModel, reals: np.ndarray) -> tuple[dict, np.ndarray]:
+    """How much presenting real faces as other crop pipelines do moves their p_fake: per
+    presentation the mean shift and mean absolute shift against the face as the engine cut
+    it, and how many of them are then called fake "very confident" (p_fake ≥ 0.9).
+    Returns the figures and every presented face's p_fake."""
+    clean = spatial_p(model, reals)
+    out: dict = {"faces": len(reals), "clean_very_confident_fake": int((clean >= 0.9).sum())}
+    shifts = []
+    for name, params in CANVAS_PRESENTATIONS.items():
+        p = spatial_p(model, np.stack([apply_canvas(x, params) for x in reals]))
+        shifts.append(p - clean)
+        out[name] = {"mean_shift": float(np.mean(p - clean)),
+                     "mean_abs_shift": float(np.mean(np.abs(p - clean))),
+                     "very_confident_fake": int((p >= 0.9).sum())}
+    pooled = np.concatenate(shifts)
+    out["mean_shift"] = float(np.mean(pooled))
+    out["mean_abs_shift"] = float(np.mean(np.abs(pooled)))
+    out["very_confident_fake"] = int(sum(out[n]["very_confident_fake"]
+                                         for n in CANVAS_PRESENTATIONS))
+    return out, clean[None].repeat(len(shifts), 0).reshape(-1) + pooled
+
+
+def band_precision(p_fake: np.ndarray, labels: np.ndarray) -> dict:
+    """Per confidence band, how often the label it states is right: the stated label is
+    fake where p_fake ≥ 0.5, its probability max(p, 1 − p)."""
+    p_fake, labels = np.asarray(p_fake, float), np.asarray(labels, int)
+    stated = (p_fake >= 0.5).astype(int)
+    confidence = np.maximum(p_fake, 1 - p_fake)
+    out, upper = {}, 1.01
+    for name, lower in BANDS:
+        sel = (confidence >= lower) & (confidence < upper)
+        out[name] = {"count": int(sel.sum()), "right": float(np.mean(stated[sel] == labels[sel]))
+                     if sel.any() else None}
+        upper = lower
+    return out
+
+
+def made_fake_sets(model: DetectorModel, real: FaceSet, motions: np.ndarray, limit: int,
+                   seed: int) -> list:
+    """Held-out people's reenactments and motion-warped portraits (`finetune.made_val_set`,
+    other seeds than any validation's; motions from the held-out clips)."""
+    from forensics_app.core.train.finetune import made_val_set
+
+    sets = [made_val_set(real, "reenact", limit, seed, name="faces_reenact")]
+    if len(motions):
+        sets.append(made_val_set(real, "warp", limit, seed + 1, motions, name="faces_warp"))
+    return sets
+
+
 def evaluate_heldout(model: DetectorModel, data_root: Path, real_dir: Path, out: Path,
                      cache: Path, log: Callable[[str], None] = print) -> dict:
     from forensics_app.core.train.data import extract_clip, list_videos
@@ -223,36 +288,63 @@ def evaluate_heldout(model: DetectorModel, data_root: Path, real_dir: Path, out:
     s = _split_settings(model)
     results: dict = {"model": {"name": model.card.name, "version": model.card.version,
                                "sha256": model.card.sha256}}
-    if (Path(data_root) / "faces").is_dir():
-        sets = face_sets(model, Path(data_root), cache, log)
-        pooled_p, pooled_y = [], []
-        for name in ("faces_sbi", "dfdc"):
-            val = sets[name]
-            p = spatial_p(model, val.images)
-            metrics = binary_metrics(val.labels, p, 0.5)
-            entry = {"images": len(p), "groups": sets["groups"][name], "auc": metrics["auc"],
-                     "accuracy_at_0.5": metrics["accuracy"], "ece": expected_calibration_error(
-                         p, val.labels)}
-            if name == "faces_sbi":
-                worse = spatial_p(model, val.degraded(DEGRADED, "degraded").images)
-                entry["auc_h264_crf35_downscale_0.5"] = binary_metrics(val.labels, worse)["auc"]
-                entry["auc_drop"] = entry["auc"] - entry["auc_h264_crf35_downscale_0.5"]
-            results[f"heldout_{name}"] = entry
-            log(f"held-out {name}: {json.dumps(entry)}")
-            pooled_p.append(p)
-            pooled_y.append(val.labels)
-        p, y = np.concatenate(pooled_p), np.concatenate(pooled_y).astype(float)
-        results["calibration"] = {"ece": expected_calibration_error(p, y), "images": len(p)}
-        reliability_png(p, y, out / "reliability.png",
-                        f"held-out faces (self-blends + DFDC), ECE "
-                        f"{results['calibration']['ece']:.3f}")
     videos = {v.stem: v for v in list_videos(Path(real_dir))}
     clips = [extract_clip(videos[name], cache, s["frames_per_clip"], s["cache_size"],
                           s["margin"], log=log) for name in s["val_clips"] if name in videos]
+    if (Path(data_root) / "faces").is_dir():
+        results.update(face_figures(model, Path(data_root), cache, clips, s["seed"], out, log))
     results["splices"] = splice_metrics(model, clips, s["seed"] + 103)
     log(f"splices of held-out clips: {json.dumps(results['splices'])}")
     from forensics_app.core.train.evaluate import _clean
 
     (out / "heldout.json").write_text(json.dumps(_clean(results), indent=2) + "\n",
                                       encoding="utf-8")
+    return results
+
+
+def face_figures(model: DetectorModel, data_root: Path, cache: Path, clips: list[ClipFaces],
+                 seed: int, out: Path, log: Callable[[str], None]) -> dict:
+    """The held-out face figures: self-blends (clean, degraded), DFDC, reenactments and
+    motion warps, crop-pipeline invariance, calibration and band precision over them all."""
+    from forensics_app.core.train.finetune import clip_motions
+
+    results: dict = {}
+    sets = face_sets(model, data_root, cache, log)
+    made = made_fake_sets(model, sets["real_faces"], clip_motions(clips, seed=seed + 104),
+                          sets["limit"] // 2, seed + 105)
+    clean_p, clean_y, all_p, all_y = [], [], [], []  # calibration; band precision
+    for val in [sets["faces_sbi"], sets["dfdc"], *made]:
+        p = spatial_p(model, val.images)
+        metrics = binary_metrics(val.labels, p, 0.5)
+        groups = sets["groups"].get(val.name, sets["groups"]["faces_sbi"])
+        entry = {"images": len(p), "groups": groups, "auc": metrics["auc"],
+                 "accuracy_at_0.5": metrics["accuracy"],
+                 "ece": expected_calibration_error(p, val.labels)}
+        if val.name == "faces_sbi":
+            worse = spatial_p(model, val.degraded(DEGRADED, "degraded").images)
+            entry["auc_h264_crf35_downscale_0.5"] = binary_metrics(val.labels, worse)["auc"]
+            entry["auc_drop"] = entry["auc"] - entry["auc_h264_crf35_downscale_0.5"]
+            frame = spatial_p(model, val.degraded(FRAME_DEGRADED, "frame").images)
+            entry["auc_frame_crf40_downscale_0.5"] = binary_metrics(val.labels, frame)["auc"]
+            entry["auc_drop_frame_crf40"] = entry["auc"] - entry["auc_frame_crf40_downscale_0.5"]
+            all_p += [worse, frame]
+            all_y += [val.labels, val.labels]
+        if val.name in ("faces_sbi", "dfdc"):
+            clean_p.append(p)
+            clean_y.append(val.labels)
+        results[f"heldout_{val.name}"] = entry
+        log(f"held-out {val.name}: {json.dumps(entry)}")
+        all_p.append(p)
+        all_y.append(val.labels)
+    reals = sets["faces_sbi"].images[sets["faces_sbi"].labels == 0]
+    results["canvas_invariance"], canvas_p = canvas_invariance(model, reals)
+    log(f"crop-pipeline invariance: {json.dumps(results['canvas_invariance'])}")
+    results["band_precision"] = band_precision(np.concatenate([*all_p, canvas_p]),
+                                               np.concatenate([*all_y, 0 * canvas_p]))
+    log(f"band precision over every held-out face set: {json.dumps(results['band_precision'])}")
+    p, y = np.concatenate(clean_p), np.concatenate(clean_y).astype(float)
+    results["calibration"] = {"ece": expected_calibration_error(p, y), "images": len(p)}
+    reliability_png(p, y, out / "reliability.png",
+                    f"held-out faces (self-blends + DFDC), ECE "
+                    f"{results['calibration']['ece']:.3f}")
     return results

@@ -235,13 +235,28 @@ class QualityParams:
     jpeg_quality: int = 0  # 0: no re-compression, else the JPEG quality (30-95)
     h264_crf: int = 0  # 0: none, else an H.264 intra round trip at this CRF (23-40)
     channel_gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # colour cast, per RGB channel
+    # The order of footage re-encoded small and enlarged later (a whole frame downscaled and
+    # re-encoded, then cut and resized by the engine): compress at the downscaled size, so
+    # the blocks are enlarged with the face, instead of compressing the enlarged image.
+    compress_small: bool = False
+    mpeg4_qscale: int = 0  # 0: none, else an MPEG-4 Part 2 round trip at this qscale (2-31)
+    second_crf: int = 0  # 0: none, else a second H.264 pass at this CRF (double compression)
 
 
 # Probabilities and ranges, decided a priori (not tuned on any test data).
 # Re-compression is either H.264 (what investigators receive: re-encoded video) or JPEG,
 # never both; "color" covers exposure, gamma and a per-channel colour cast.
 QUALITY_PROBS = {"color": 0.5, "downscale": 0.3, "blur": 0.2, "noise": 0.2, "jpeg": 0.25,
-                 "h264": 0.45}
+                 "h264": 0.45, "compress_small": 0.0, "heavy": 0.0, "mpeg4": 0.0,
+                 "double": 0.0}
+# Steps added after 0.8.0 (whole-frame compression as investigators receive it): each draws
+# its random numbers only when one of them is enabled, so a recipe without them sees the
+# very images it saw before they existed. "heavy" draws the H.264 CRF from HEAVY_CRF instead,
+# "mpeg4" replaces an H.264 re-encoding by MPEG-4 Part 2, "double" adds a second H.264 pass,
+# "compress_small" compresses a downscaled image before enlarging it.
+FRAME_STEPS = ("compress_small", "heavy", "mpeg4", "double")
+HEAVY_CRF = (35, 45)
+MPEG4_QSCALE = (4, 20)
 QUALITY_RANGES = {"brightness": (-20.0, 20.0), "contrast": (0.8, 1.2), "gamma": (0.75, 1.35),
                   "downscale": (0.4, 1.0), "blur_sigma": (0.3, 1.2), "noise_sigma": (1.0, 6.0),
                   "jpeg_quality": (30, 95), "h264_crf": (23, 40), "channel_gain": (0.92, 1.08)}
@@ -283,6 +298,14 @@ def sample_quality(rng: np.random.Generator, probs: Mapping[str, float] | None =
     color = coin[0] < p["color"]
     h264 = coin[4] < p["h264"]
     jpeg = not h264 and coin[4] < p["h264"] + p["jpeg"]
+    frame = {}
+    if any(p.get(step, 0.0) > 0 for step in FRAME_STEPS):
+        frame = _frame_steps(rng.random(5), p, h264, lerp)
+    crf = round(lerp(u[7], r["h264_crf"])) if h264 else 0
+    if frame.get("heavy") and h264:
+        crf = round(lerp(u[7], HEAVY_CRF))
+    if frame.get("mpeg4_qscale") and h264:
+        crf = 0
     return QualityParams(
         brightness=lerp(u[0], r["brightness"]) if color else 0.0,
         contrast=lerp(u[1], r["contrast"]) if color else 1.0,
@@ -292,10 +315,25 @@ def sample_quality(rng: np.random.Generator, probs: Mapping[str, float] | None =
         noise_sigma=lerp(u[5], r["noise_sigma"]) if coin[3] < p["noise"] else 0.0,
         noise_seed=noise_seed,
         jpeg_quality=round(lerp(u[6], r["jpeg_quality"])) if jpeg else 0,
-        h264_crf=round(lerp(u[7], r["h264_crf"])) if h264 else 0,
+        h264_crf=crf,
         channel_gain=tuple(lerp(g, r["channel_gain"]) for g in gains) if color
         else (1.0, 1.0, 1.0),
+        compress_small=bool(frame.get("compress_small", False)),
+        mpeg4_qscale=int(frame.get("mpeg4_qscale", 0)) if h264 else 0,
+        second_crf=int(frame.get("second_crf", 0)) if h264 and not frame.get("mpeg4_qscale")
+        else 0,
     )
+
+
+def _frame_steps(coin: np.ndarray, p: Mapping[str, float], h264: bool, lerp) -> dict:
+    """The whole-frame compression steps from five draws (see FRAME_STEPS)."""
+    out: dict = {"compress_small": bool(coin[0] < p.get("compress_small", 0.0)),
+                 "heavy": bool(coin[1] < p.get("heavy", 0.0))}
+    if h264 and coin[2] < p.get("mpeg4", 0.0):
+        out["mpeg4_qscale"] = round(lerp(coin[4], MPEG4_QSCALE))
+    if h264 and coin[3] < p.get("double", 0.0):
+        out["second_crf"] = round(lerp(coin[4], QUALITY_RANGES["h264_crf"]))
+    return out
 
 
 def apply_quality(image: np.ndarray, params: QualityParams) -> np.ndarray:
@@ -314,6 +352,8 @@ def apply_quality(image: np.ndarray, params: QualityParams) -> np.ndarray:
     if params.downscale < 1.0:
         sw, sh = max(8, round(w * params.downscale)), max(8, round(h * params.downscale))
         small = cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA)
+        if params.compress_small:
+            small = _compress(small, params)
         out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     if params.blur_sigma > 0:
         out = _gauss(out, params.blur_sigma)
@@ -321,6 +361,15 @@ def apply_quality(image: np.ndarray, params: QualityParams) -> np.ndarray:
         noise = np.random.default_rng(params.noise_seed).normal(0, params.noise_sigma,
                                                                 out.shape)
         out = np.clip(np.round(out.astype(np.float32) + noise), 0, 255).astype(np.uint8)
+    if not (params.compress_small and params.downscale < 1.0):
+        out = _compress(out, params)
+    return np.ascontiguousarray(out)
+
+
+def _compress(image: np.ndarray, params: QualityParams) -> np.ndarray:
+    """The re-compression steps of `params`: JPEG, or H.264 (then a second H.264 pass), or
+    MPEG-4 Part 2."""
+    out = image
     if params.jpeg_quality:
         ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(out[..., ::-1]),
                                [cv2.IMWRITE_JPEG_QUALITY, int(params.jpeg_quality)])
@@ -328,6 +377,11 @@ def apply_quality(image: np.ndarray, params: QualityParams) -> np.ndarray:
             out = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
     if params.h264_crf:
         out = h264_round_trip(out, params.h264_crf)
+    if params.second_crf:
+        out = h264_round_trip(out, params.second_crf)
+    if params.mpeg4_qscale:
+        out = video_round_trip(out, "mpeg4", {"qscale": str(int(params.mpeg4_qscale))},
+                               "avi")
     return np.ascontiguousarray(out)
 
 
@@ -335,6 +389,14 @@ def h264_round_trip(image: np.ndarray, crf: int) -> np.ndarray:
     """Encode one RGB image as an H.264 intra frame (libx264, yuv420p, x264's default
     preset) at `crf` and decode it again: the blocking, ringing and chroma loss of a
     re-encoded video. Odd sizes are cropped to even for 4:2:0 and padded back."""
+    return video_round_trip(image, "libx264", {"crf": str(int(crf)), "preset": "veryfast"},
+                            "h264")
+
+
+def video_round_trip(image: np.ndarray, codec: str, options: dict[str, str], muxer: str
+                     ) -> np.ndarray:
+    """One RGB image through a video encoder (`codec` with `options`, yuv420p, in an
+    in-memory `muxer` container) and back."""
     import io
 
     import av
@@ -342,18 +404,18 @@ def h264_round_trip(image: np.ndarray, crf: int) -> np.ndarray:
     h, w = image.shape[:2]
     even = np.ascontiguousarray(image[: h - h % 2, : w - w % 2])
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="h264") as container:
-        stream = container.add_stream("libx264", rate=25)
+    with av.open(buffer, "w", format=muxer) as container:
+        stream = container.add_stream(codec, rate=25)
         stream.width, stream.height = even.shape[1], even.shape[0]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(int(crf)), "preset": "veryfast"}
+        stream.options = options
         stream.thread_count = 1
         for packet in stream.encode(av.VideoFrame.from_ndarray(even, format="rgb24")):
             container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     buffer.seek(0)
-    with av.open(buffer, "r", format="h264") as container:
+    with av.open(buffer, "r", format=muxer) as container:
         decoded = next(container.decode(video=0)).to_ndarray(format="rgb24")
     if decoded.shape[:2] != (h, w):
         decoded = cv2.copyMakeBorder(decoded, 0, h - decoded.shape[0], 0, w - decoded.shape[1],

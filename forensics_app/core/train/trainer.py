@@ -39,7 +39,10 @@ from forensics_app.core.train.data import (
 from forensics_app.core.train.faces import FaceSet
 from forensics_app.core.train.finetune import (
     MixedPairs,
+    check_made_shares,
     clip_face_set,
+    clip_motions,
+    made_val_set,
     predict_images,
     train_on_images,
 )
@@ -227,8 +230,16 @@ def load_face_split(config: TrainConfig, log: RunLog) -> FaceSplit | None:
     return FaceSplit(train_real, train_dfdc, val_real, val_dfdc, counts)
 
 
+def made_shares(config: TrainConfig) -> dict[str, float]:
+    """The recipe's shares of made fakes other than self-blends (MixedPairs' made_shares)."""
+    return check_made_shares({"reenact": config.reenact_share, "warp": config.warp_share})
+
+
 def spatial_val_sets(faces: FaceSplit | None, val_clips: Sequence[ClipFaces],
                      config: TrainConfig) -> list:
+    """The per-epoch validation sets; a recipe that trains on reenactments or motion warps
+    is validated on held-out people's fakes of those kinds too (their motions from the
+    validation clips: never a motion trained on)."""
     from forensics_app.core.train.finetune import clip_face_set, dfdc_val_set, sbi_val_set
 
     sets = [sbi_val_set(clip_face_set(list(val_clips), config.input_size),
@@ -238,6 +249,12 @@ def spatial_val_sets(faces: FaceSplit | None, val_clips: Sequence[ClipFaces],
                                    "faces_sbi"))
         if len(faces.val_dfdc):
             sets.insert(1, dfdc_val_set(faces.val_dfdc, config.val_dfdc_pairs, config.seed + 2))
+        motions = clip_motions(list(val_clips), seed=config.seed + 4)
+        for kind in made_shares(config):
+            if kind == "warp" and not len(motions):
+                continue
+            sets.append(made_val_set(faces.val_real, kind, config.val_sbi_faces // 2,
+                                     config.seed + 4, motions))
     return [s for s in sets if len(s.labels)]
 
 
@@ -274,7 +291,15 @@ def spatial_stage_minutes(prepared_s: float, history: list[dict]) -> float:
 def run_training(config: TrainConfig, resume: bool = False,
                  printer: Callable[[str], None] = print) -> Path:
     """The whole pipeline; returns the run folder, which is a loadable model folder."""
+    import cv2
+
     from forensics_app.core.train.faces import FaceSet
+
+    # OpenCV's thread pool does not survive fork: a loader worker forked after the parent
+    # ran a parallel OpenCV call (the validation fakes' remaps) hangs in its first OpenCV
+    # call. One OpenCV thread in the parent never starts the pool (the workers make the
+    # images; the parent's OpenCV work is the validation sets, made once).
+    cv2.setNumThreads(1)
     # before the run folder: a bad base leaves none
     base = load_model(config.spatial_from, config.device) if config.spatial_from else None
     if base is not None:
@@ -308,7 +333,9 @@ def run_training(config: TrainConfig, resume: bool = False,
         faces.train_real = faces.train_real.select(np.zeros(0, np.int64))  # free the copy
     probs = quality_probs(config.quality_probs)
     data = MixedPairs(real, dfdc, config.steps_per_epoch * config.batch_pairs, config.seed,
-                      config.sbi_share, quality_probs=probs)
+                      config.sbi_share, quality_probs=probs, made_shares=made_shares(config),
+                      motions=clip_motions(train_clips, seed=config.seed),
+                      canvas_prob=config.canvas_prob)
     val_sets = spatial_val_sets(faces, val_clips, config)
     spatial = build_spatial(config, base)
     device = torch.device(config.device)
@@ -357,7 +384,8 @@ def run_training(config: TrainConfig, resume: bool = False,
             "spatial_precision": "bfloat16 autocast" if config.bf16 else "float32",
             **({"spatial_init": spatial_init_record(base.card)} if base else {}),
             "steps_per_epoch": config.steps_per_epoch, "batch_images": 2 * config.batch_pairs,
-            "sbi_share": config.sbi_share, **_temporal_recipe(config),
+            "sbi_share": config.sbi_share, "made_shares": made_shares(config),
+            "canvas_prob": config.canvas_prob, **_temporal_recipe(config),
             "quality_probs": probs,
             "epoch_selection": epoch_selection(spatial_history, [v.name for v in chooser]),
             "input_size": config.input_size, "freeze_blocks": config.freeze_blocks,
