@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from forensics_app.core.analysis.conditions import FaceQuality, measure_face
 from forensics_app.core.analysis.drive import run_to_end
 from forensics_app.core.faces import FaceDetector, IoUTracker, ShotCutDetector
 from forensics_app.core.faces.crop import find_and_crop
@@ -39,13 +40,17 @@ class TrackedFaces:
     # sampled frame that decoded
     picture_changes: list[tuple[int, float]] = field(default_factory=list)
     detector_settings: dict = field(default_factory=dict)
+    # per row, the face measured against the validated conditions (analysis/conditions.py)
+    qualities: list[FaceQuality] = field(default_factory=list)
 
     def add(self, frame: int, track: int, detection: Detection, crop: np.ndarray,
-            box: np.ndarray) -> None:
+            box: np.ndarray, quality: FaceQuality | None = None) -> None:
         self.entries.append((frame, track, detection))
         self.crops.append(crop)
         self.crop_boxes.append(box)
         self.tracklets.append(track)
+        if quality is not None:
+            self.qualities.append(quality)
 
     def join_fragments(self, margin: float) -> None:
         """Re-identify: replace each row's tracklet id by its person id."""
@@ -107,7 +112,8 @@ def detect_and_track(source: VideoSource, sampled: list[int], crop_size: int, de
                 hints = [d.box for d in detections] or hints
                 for track, (detection, crop, box) in zip(tracker.update(detections), found,
                                                          strict=True):
-                    tracked.add(frame_index, track, detection, crop, box)
+                    tracked.add(frame_index, track, detection, crop, box,
+                                measure_face(rgb, detection, crop, box))
                 yield progress(done, len(sampled))
     tracked.join_fragments(margin)
     return tracked

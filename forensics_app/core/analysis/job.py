@@ -21,10 +21,12 @@ import numpy as np
 import torch
 
 from forensics_app import TOOL_NAME, __version__
+from forensics_app.core.analysis.conditions import check_conditions, outside_reasons
 from forensics_app.core.analysis.faces_stage import TrackedFaces, detect_and_track
 from forensics_app.core.analysis.metrics import indicators, temporal_metrics
 from forensics_app.core.analysis.results import (
     EXPLAIN_METHODS,
+    Condition,
     Evidence,
     FaceBox,
     FaceDetectorInfo,
@@ -44,6 +46,7 @@ from forensics_app.core.analysis.results import (
 )
 from forensics_app.core.analysis.settings import AnalysisSettings  # the one definition
 from forensics_app.core.analysis.verdict import (
+    MIN_FACE_PX,
     cap_confidence,
     decide,
     is_too_small,
@@ -162,7 +165,8 @@ def _qualify(results: Results, warnings: list[str]) -> None:
     """The warnings a verdict must be read with; while there are any, the verdict is never
     'confident' or better (damaged media, faces too small to judge)."""
     small = small_faces_reason(results.faces, results.prediction.decided_by_track)
-    results.warnings = [*warnings, *([small] if small else [])]
+    results.warnings = [*warnings, *([small] if small else []),
+                        *outside_reasons(results.conditions)]
     results.prediction = cap_confidence(results.prediction, results.warnings)
 
 
@@ -292,9 +296,21 @@ def _assemble(evidence: Evidence, model: DetectorModel, settings: AnalysisSettin
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         timings_s=clock.laps,
         shot_cuts=tracked.shot_cuts,
+        conditions=_conditions(tracked, prediction),
     )
     face_maps = _face_maps(tracked, scores)
     return ResultsBundle(results, views.attention, face_maps, out_dir)
+
+
+def _conditions(tracked: TrackedFaces, prediction: Prediction) -> list[Condition]:
+    """The deciding identity's faces against the conditions the model was validated on."""
+    if prediction.decided_by_track is None or len(tracked.qualities) != len(tracked.entries):
+        return []
+    rows = tracked.rows_of(prediction.decided_by_track)
+    boxes = [tracked.entries[r][2].box for r in rows]
+    return check_conditions([tracked.qualities[r] for r in rows],
+                            [float(min(b[2] - b[0], b[3] - b[1])) for b in boxes], len(rows),
+                            MIN_FACE_PX)
 
 
 def _timed(changes: list[tuple[int, float]], sampled: list[int], times: list[float]

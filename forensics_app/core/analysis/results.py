@@ -243,6 +243,18 @@ class Indicator:
 
 
 @dataclass
+class Condition:
+    """One condition of the data the model was validated on, measured on this input
+    (core/analysis/conditions.py); `outside` conditions cap the verdict's band."""
+
+    name: str  # face_size | compression | edge_in_margin | blur | pose | frames
+    value: float | None  # the deciding identity's median (frames: its count); None: unknown
+    limit: float
+    outside: bool
+    description: str
+
+
+@dataclass
 class Results:
     evidence: Evidence
     tool: ToolInfo
@@ -268,6 +280,9 @@ class Results:
     # r̂_i, the range frame i would have under a stationary attention (core.explain.attention);
     # None only while reading a file written before it existed (the reader fills it in).
     expected_range: list[float] | None = None
+    # The deciding identity against the conditions the model was validated on; empty in
+    # files written before the check existed (and when no face was found).
+    conditions: list[Condition] = field(default_factory=list)
     schema: str = SCHEMA_ID
 
 

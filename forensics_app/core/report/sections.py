@@ -287,6 +287,7 @@ def method(ctx: ReportContext, kit: Kit) -> list[Flowable]:
             kit.p("Tool", kit.h3), kit.fields(_tool_rows(kit, r)),
             kit.p("Model", kit.h3), kit.fields(_model_rows(kit, r)),
             *_held_out_table(kit, r),
+            *_conditions_table(kit, r),
             kit.p("Sampling, faces, explanation", kit.h3), kit.fields(_setting_rows(kit, r)),
             kit.p("To re-run", kit.h3),
             kit.p("The same file, model (same SHA-256), settings and seed give the same numbers "
@@ -344,6 +345,41 @@ def _held_out_table(kit: Kit, r: Results) -> list[Flowable]:
             kit.grid(["Held-out measurement", "Figure", "Target"],
                      [[kit.text(a), kit.text(b), kit.text(c or "—")] for a, b, c in rows],
                      shares=(0.58, 0.30, 0.12))]
+
+
+CONDITION_NAMES = {"face_size": "face size", "compression": "compression (blockiness)",
+                   "edge_in_margin": "straight edge in the crop", "blur": "sharpness",
+                   "pose": "head turn (yaw)", "frames": "analysed frames"}
+
+
+def _conditions_table(kit: Kit, r: Results) -> list[Flowable]:
+    """The deciding face measured against the conditions the model was validated on (any
+    outside them caps the verdict at "moderate"); nothing for results made before the check."""
+    if not r.conditions:
+        return []
+    outside = [c for c in r.conditions if c.outside]
+    lead = ("The deciding face lies within every condition measured." if not outside else
+            f"{len(outside)} condition(s) lie outside those the model was validated on, so the "
+            "verdict's band is capped at moderate: a calibrated probability is calibrated on "
+            "its validation data's conditions only.")
+    rows = [[kit.text(CONDITION_NAMES.get(c.name, c.name)),
+             kit.text(_condition_value(c.name, c.value)),
+             kit.text(_condition_value(c.name, c.limit)),
+             kit.p(f'<font color="{RED.hexval()}"><b>outside</b></font>' if c.outside
+                   else "within", kit.cell)] for c in r.conditions]
+    return [kit.p("The input against the validated conditions", kit.h3),
+            kit.text(lead + " Measured per face and taken as the deciding identity's median "
+                     "(README, \"When a verdict may claim confidence\").", kit.body),
+            kit.grid(["Condition", "Measured", "Limit", ""], rows,
+                     shares=(0.45, 0.2, 0.2, 0.15))]
+
+
+def _condition_value(name: str, value: float | None) -> str:
+    if value is None:
+        return "not measured"
+    if name in ("face_size", "frames"):
+        return f"{value:.0f}" + (" px" if name == "face_size" else "")
+    return f"{value:.0%}" if name == "edge_in_margin" else f"{value:.2f}"
 
 
 SUMMARY_KEYS = ("count", "auc", "accuracy", "eer", "f1", "threshold")
