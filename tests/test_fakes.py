@@ -234,3 +234,15 @@ def test_held_out_made_fakes_pair_each_real_face_with_its_fake(real_face):
         assert _changed(val.images[1], val.images[0]).any()
     with pytest.raises(ValueError):
         made_val_set(faces, "swap", 10, 0)
+
+
+def test_band_precision_counts_the_stated_label_per_band():
+    from forensics_app.core.train.heldout import band_precision
+
+    p = np.array([0.95, 0.05, 0.92, 0.8, 0.15, 0.6, 0.3])
+    y = np.array([1, 0, 0, 1, 1, 1, 0])
+    bands = band_precision(p, y)
+    assert bands["very confident"] == {"count": 3, "right": 2 / 3}
+    assert bands["confident"] == {"count": 2, "right": 0.5}
+    assert bands["moderate"] == {"count": 2, "right": 1.0}
+    assert band_precision(np.array([0.55]), np.array([1]))["very confident"]["right"] is None

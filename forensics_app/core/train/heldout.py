@@ -48,8 +48,6 @@ CANVAS_PRESENTATIONS = {
     "letterbox": CanvasParams("letterbox", 0.0, 0.1, 0.0, 0.1, "black"),
     "inset": CanvasParams("pip", 0.1, 0.1, 0.06, 0.14, "black", 0.2, 7),
 }
-# Confidence bands of a stated label (the design's): its calibrated probability.
-BANDS = (("very confident", 0.90), ("confident", 0.75), ("moderate", 0.50))
 SBI_SEED_OFFSET = 101  # the held-out self-blends' seed, after the split's
 
 
@@ -254,17 +252,18 @@ def canvas_invariance(model: DetectorModel, reals: np.ndarray) -> tuple[dict, np
 
 
 def band_precision(p_fake: np.ndarray, labels: np.ndarray) -> dict:
-    """Per confidence band, how often the label it states is right: the stated label is
-    fake where p_fake ≥ 0.5, its probability max(p, 1 − p)."""
+    """Per confidence band (`verdict.confidence_band`), how often the label it states is
+    right: the stated label is fake where p_fake ≥ 0.5, its probability max(p, 1 − p)."""
+    from forensics_app.core.analysis.verdict import BANDS, confidence_band
+
     p_fake, labels = np.asarray(p_fake, float), np.asarray(labels, int)
     stated = (p_fake >= 0.5).astype(int)
-    confidence = np.maximum(p_fake, 1 - p_fake)
-    out, upper = {}, 1.01
-    for name, lower in BANDS:
-        sel = (confidence >= lower) & (confidence < upper)
-        out[name] = {"count": int(sel.sum()), "right": float(np.mean(stated[sel] == labels[sel]))
-                     if sel.any() else None}
-        upper = lower
+    bands = np.asarray([confidence_band(c) for c in np.maximum(p_fake, 1 - p_fake)])
+    out = {}
+    for _, name in BANDS[:3]:  # "low" never occurs: the stated label has p ≥ 0.5
+        sel = bands == name
+        out[name] = {"count": int(sel.sum()),
+                     "right": float(np.mean(stated[sel] == labels[sel])) if sel.any() else None}
     return out
 
 
