@@ -475,3 +475,37 @@ def test_self_blend_strata_split_one_minus_auc_into_parts_that_add_up():
     summary = module.card_summary(type("Model", (), {"card": Card})(), result)
     assert list(summary["auc_by_region"]) == ["whole face", "mouth and jaw"]
     assert summary["model"]["sha256"] == "a" * 64 and summary["fakes"] == 31
+
+
+def test_amend_takes_the_dfl_clips_figures_and_the_card_states_them(tmp_path, tiny_model_dir):
+    from forensics_app.core.models.figures import held_out_figures, unmet_targets
+    from forensics_app.core.models.registry import read_card
+    from forensics_app.core.train.publish import main
+
+    dest = tmp_path / "models" / "m"
+    heldout = tmp_path / "heldout.json"
+    heldout.write_text(json.dumps({"heldout_faces_sbi": {"auc": 0.95, "groups": 3},
+                                   "heldout_faces_reenact": {"auc": 0.91},
+                                   "canvas_invariance": {"faces": 4, "mean_shift": 0.01,
+                                                         "very_confident_fake": 0}}))
+    assert main([str(tiny_model_dir), str(dest), "--heldout", str(heldout)]) == 0
+    items = [{"path": f"v{i}.mp4", "label": i % 2, "p_fake": 0.2 + 0.5 * (i % 2),
+              "prediction": "fake" if i in (1, 2) else "real"} for i in range(6)]
+    dfl = tmp_path / "dfl.json"
+    dfl.write_text(json.dumps({"frames_per_video": 32, "items": items,
+                               "video": {"auc": 0.83, "accuracy": 0.66},
+                               "frame": {"auc": 0.7}}))
+    assert main(["--amend", str(dest), "--dfl", str(dfl)]) == 0
+    card = read_card(dest)
+    assert card.metrics["dfl_videos"] == {
+        "frames": 32, "video_auc": 0.83, "video_accuracy": 0.66, "frame_auc": 0.7,
+        "reals": 3, "fakes": 3, "fakes_called_fake": 1, "reals_called_fake": 1}
+    rows = {row.measurement.split(",")[0]: row for row in held_out_figures(card.metrics)}
+    assert rows["DeepFaceLive webcam clips"].figure.startswith("0.830")
+    assert any("reenactments of held-out people" in m for m in rows)
+    unmet = unmet_targets(card.metrics)
+    assert not any("DeepFaceLive" in t or "reenactment" in t or "crop-pipeline" in t
+                   for t in unmet)
+    assert any("motion-warp" in t for t in unmet), "a figure the card lacks is not reached"
+    with pytest.raises(SystemExit):
+        main(["--amend", str(dest)])

@@ -226,6 +226,20 @@ def shared_videos_entry(metrics: dict, root: Path) -> dict:
             "count": len(videos)}
 
 
+def dfl_videos_entry(metrics: dict) -> dict:
+    """The card's `dfl_videos` from `evaluate --labels videos/dfl/labels.csv --kinds video`
+    metrics.json: clips of a face-swap tool never trained on, and how many swaps the engine
+    called fake."""
+    items = metrics["items"]
+    fakes = [i for i in items if i["label"]]
+    return {"frames": metrics["frames_per_video"], "video_auc": metrics["video"]["auc"],
+            "video_accuracy": metrics["video"]["accuracy"], "frame_auc": metrics["frame"]["auc"],
+            "reals": len(items) - len(fakes), "fakes": len(fakes),
+            "fakes_called_fake": sum(i["prediction"] == "fake" for i in fakes),
+            "reals_called_fake": sum(i["prediction"] == "fake" for i in items
+                                     if not i["label"])}
+
+
 def shared_faces_entry(metrics: dict) -> dict:
     """The card's `shared_faces` from `evaluate --labels … --kinds face,image` metrics.json."""
     by_kind = metrics["frame_by_kind"]
@@ -249,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="metrics.json of evaluate --labels … --kinds video")
     parser.add_argument("--faces", type=Path,
                         help="metrics.json of evaluate --labels … --kinds face,image")
+    parser.add_argument("--dfl", type=Path,
+                        help="metrics.json of evaluate --labels videos/dfl/labels.csv --kinds "
+                             "video (the DeepFaceLive clips, never trained on)")
     parser.add_argument("--root", type=Path, default=Path("../shared/data"),
                         help="the folder the labels CSV's paths are relative to")
     parser.add_argument("--metrics", nargs="*", default=[],
@@ -261,9 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.version is not None and not args.version.strip():
         parser.error("--version: empty")
-    if args.amend and (args.dest or args.heldout or args.videos or args.faces
-                       or args.limitation or args.version or not args.metrics):
-        parser.error("--amend takes a model folder and --metrics only")
+    if args.amend and (args.dest or args.limitation or args.version
+                       or not (args.metrics or args.heldout or args.videos or args.faces
+                               or args.dfl)):
+        parser.error("--amend takes a model folder and figures (--heldout, --videos, --faces, "
+                     "--dfl, --metrics) only")
     if not args.amend and args.dest is None:
         parser.error("DEST is required")
 
@@ -283,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             extra["shared_videos"] = shared_videos_entry(read(args.videos), args.root)
         if args.faces:
             extra["shared_faces"] = shared_faces_entry(read(args.faces))
+        if args.dfl:
+            extra["dfl_videos"] = dfl_videos_entry(read(args.dfl))
         for item in args.metrics:
             name, _, file = item.partition("=")
             extra[name] = read(Path(file))
