@@ -179,3 +179,13 @@ def test_frozen_stretch_is_the_longest_time_one_picture_is_held():
     assert row(isolated).value == pytest.approx(0.4) and row(isolated).frames == [80]
     # without the pictures' changes, or with one frame, there is nothing to compare
     assert row(None) is None and row([(5, 0.2, float("nan"))]) is None
+
+
+def test_the_reason_shows_the_digits_that_decide():
+    from forensics_app.core.analysis.verdict import deciding_digits
+
+    shown = deciding_digits(0.4995, 0.5)
+    assert len(shown) > 4 and float(shown) < 0.5, "the digits show it lies below"
+    assert deciding_digits(0.73, 0.5) == "0.73"
+    assert deciding_digits(0.5, 0.5) == "0.50"
+    assert deciding_digits(0.500001, 0.5) == "0.500001"

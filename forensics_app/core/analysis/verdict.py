@@ -31,6 +31,16 @@ def confidence_band(confidence: float) -> str:
     return next(name for floor, name in BANDS if confidence >= floor)
 
 
+def deciding_digits(p_fake: float, threshold: float) -> str:
+    """p_fake with as many decimals as it takes to see which side of the threshold it lies
+    (0.4995 against 0.50 is not "0.50 against 0.50"), two at least, six at most."""
+    for digits in range(2, 7):
+        shown = f"{p_fake:.{digits}f}"
+        if shown != f"{threshold:.{digits}f}" or p_fake == threshold:
+            return shown
+    return f"{p_fake:.6f}"
+
+
 def frames_needed(identities: list[Identity], sampled_count: int) -> int:
     """Sampled frames a person must be seen in to decide (fewer if no one is seen that often)."""
     needed = max(MIN_DECIDING_FRAMES, int(MIN_DECIDING_SHARE * sampled_count))
@@ -79,14 +89,16 @@ def decide(identities: list[Identity], card: ModelCard, sampled_count: int) -> P
         # contradicts (DESIGN.md, bands).
         return Prediction("inconclusive", top.p_fake, max(confidence, 1 - confidence), "low",
                           card.threshold, top.track_id,
-                          f"identity {top.track_id} scores p_fake {top.p_fake:.2f}, between the "
+                          f"identity {top.track_id} scores p_fake "
+                          f"{deciding_digits(top.p_fake, card.threshold)}, between the "
                           f"model's threshold {card.threshold:.2f} and 0.50: the threshold and "
                           f"the calibrated probability disagree, so no label is stated{others}")
     if card.placeholder:
         return Prediction("inconclusive", top.p_fake, confidence, "none", card.threshold,
                           top.track_id, "the model is an untrained placeholder: its scores "
                           "carry no meaning and no verdict is given" + others)
-    reason = (f"identity {top.track_id} scores p_fake {top.p_fake:.2f} against a threshold of "
+    reason = (f"identity {top.track_id} scores p_fake "
+              f"{deciding_digits(top.p_fake, card.threshold)} against a threshold of "
               f"{card.threshold:.2f}: {label}, {band}{others}")
     return Prediction(label, top.p_fake, confidence, band, card.threshold, top.track_id, reason)
 
