@@ -47,6 +47,7 @@ from forensics_app.core.errors import (
     ResultsError,
     ResultsExistError,
 )
+from forensics_app.core.models.figures import NEAR_BOUNDARY
 from forensics_app.core.options import validate_options
 
 SCHEMA_ID = "forensics-app/result/v1"
@@ -139,8 +140,8 @@ class ModelInfo:
             return ""
         near, real = rates
         return (f"On held-out clips (model card) this model put a red marker on {real:.0%} of "
-                f"real windows, and one within 2.5 sampled frames of a faked stretch's "
-                f"boundary on {near:.0%} of spliced ones: a marker is a place to look, not a "
+                f"real windows, and one {NEAR_BOUNDARY} on {near:.0%} of spliced ones: "
+                f"a marker is a place to look, not a "
                 f"finding.")
 
 

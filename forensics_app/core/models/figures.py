@@ -18,6 +18,12 @@ TARGETS = {"sbi": 0.93, "dfdc": 0.93, "drop": 0.05, "frame_drop": 0.08, "ece": 0
            "canvas_shift": 0.05, "very_confident": 0.97, "confident": 0.90, "dfl": 0.80}
 
 
+# How near a splice boundary a red marker must lie to count, in the words every view, card and
+# report uses (temporal_stage.markers_near_cut: the boundary lies between two frames, so a
+# marker up to two frames from the frames beside it is within 2.5 of it).
+NEAR_BOUNDARY = "within 2.5 sampled frames of a splice boundary"
+
+
 class HeldOutFigure(NamedTuple):
     measurement: str
     figure: str
@@ -99,7 +105,7 @@ def held_out_figures(metrics: dict) -> list[HeldOutFigure]:
                       f"{number(splices.get('relevancy_localisation_auc_mean'))} mean, "
                       f"{number(splices.get('relevancy_localisation_auc_median'))} median",
                       f"≥ {TARGETS['localisation']}"),
-        HeldOutFigure("… red marker within 2 sampled frames of a splice boundary",
+        HeldOutFigure(f"… red marker {NEAR_BOUNDARY}",
                       f"{(splices.get('marker_near_boundary_share') or 0):.0%} of windows",
                       f"≥ {TARGETS['marker']:.0%}"),
         HeldOutFigure("… of all red markers on the splices, the share near a boundary",

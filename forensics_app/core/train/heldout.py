@@ -6,7 +6,7 @@
 * calibration of the spatial probability on those sets: ECE and a reliability diagram;
 * synthetic splices of the held-out real clips (a contiguous blended stretch inside a real
   window, and the second half blended): the temporal relevancy's localisation AUC (frames
-  blended vs not), whether a red marker (unusual frame) lies within 2 sampled frames of a
+  blended vs not), whether a red marker (unusual frame) lies within 2.5 sampled frames of a
   splice boundary, and how far the attention on real windows is from uniform.
 
 Every figure here is measured on data the model never trained on; the splits are the same

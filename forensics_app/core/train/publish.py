@@ -14,7 +14,12 @@ from pathlib import Path
 from forensics_app.core.analysis.metrics import SEPARATION, separates
 from forensics_app.core.analysis.results import marker_rates
 from forensics_app.core.errors import ForensicsError
-from forensics_app.core.models.figures import held_out_markdown, share, unmet_targets
+from forensics_app.core.models.figures import (
+    NEAR_BOUNDARY,
+    held_out_markdown,
+    share,
+    unmet_targets,
+)
 from forensics_app.core.models.registry import (
     CARD_MARKDOWN,
     WEIGHTS_FILE,
@@ -105,8 +110,8 @@ def marker_limitations(metrics: dict) -> list[str]:
     near, real = rates
     splices = metrics["heldout"]["splices"]
     lines = [f"Its red markers (unusual frames) are leads, not findings: on synthetic splices "
-             f"of held-out clips {near:.0%} of the windows got a marker within 2 frames of a "
-             f"splice boundary, and {real:.0%} of the same windows unspliced (real) got a "
+             f"of held-out clips {near:.0%} of the windows got a marker {NEAR_BOUNDARY}, and "
+             f"{real:.0%} of the same windows unspliced (real) got a "
              "marker too."]
     spread = metrics.get("temporal_spread")  # bench/temporal_spread.py
     localisation = splices.get("relevancy_localisation_auc_mean")
