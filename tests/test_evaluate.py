@@ -409,6 +409,33 @@ def test_amend_adds_figures_to_a_published_card_and_redraws_only_its_measured_li
         main(["--amend", str(dest), str(tmp_path / "d"), "--metrics", f"x={strata}"])
 
 
+def test_amend_without_figures_redraws_a_limitation_whose_wording_has_changed(
+        tmp_path, tiny_model_dir):
+    """A card drawn by older code keeps an older wording of a drawn line; drawing it again
+    replaces that line, not adds a second one beside it."""
+    from forensics_app.core.models.registry import read_card, write_card
+    from forensics_app.core.train.publish import main, measured_limitations
+
+    dest = tmp_path / "models" / "m"
+    heldout = tmp_path / "heldout.json"
+    heldout.write_text(json.dumps({"splices": {"marker_near_boundary_share": 0.5,
+                                               "real_windows_with_a_marker_share": 0.25}}))
+    assert main([str(tiny_model_dir), str(dest), "--heldout", str(heldout),
+                 "--limitation", "Stated by hand."]) == 0
+    card = read_card(dest)
+    stale = ("Its red markers (unusual frames) are leads, not findings: worded as an "
+             "older version drew it.")
+    card.limitations = [stale if line in measured_limitations(card.metrics) else line
+                        for line in card.limitations]
+    write_card(dest, card)
+    assert main(["--amend", str(dest)]) == 0
+    redrawn = read_card(dest).limitations
+    assert stale not in redrawn and "Stated by hand." in redrawn
+    assert all(line in redrawn for line in measured_limitations(card.metrics))
+    assert len(redrawn) == len(card.limitations)
+    assert stale not in (dest / "MODEL_CARD.md").read_text()
+
+
 def test_region_limitation_quotes_the_figures_by_part_of_the_face():
     from forensics_app.core.train.publish import region_limitations
 
@@ -516,4 +543,4 @@ def test_amend_takes_the_dfl_clips_figures_and_the_card_states_them(tmp_path, ti
                    for t in unmet)
     assert any("motion-warp" in t for t in unmet), "a figure the card lacks is not reached"
     with pytest.raises(SystemExit):
-        main(["--amend", str(dest)])
+        main(["--amend", str(dest), "--limitation", "words are not figures"])

@@ -88,6 +88,18 @@ def measured_limitations(metrics: dict) -> list[str]:
     return marker_limitations(metrics) + region_limitations(metrics)
 
 
+# How each drawn limitation opens: a card line that opens so is an earlier drawing of it,
+# replaced when the card is drawn again, even where its wording has changed since.
+DRAWN_OPENINGS = ("Its red markers (unusual frames) are leads, not findings:",
+                  "Its temporal views are one draw of an unstable training stage:",
+                  "Fakes that alter only part of the face,")
+
+
+def is_drawn_limitation(line: str) -> bool:
+    """Whether a card's limitation was drawn from its figures (not written in words)."""
+    return line.startswith(DRAWN_OPENINGS)
+
+
 def region_limitations(metrics: dict) -> list[str]:
     """How much less it finds blends of part of the face (`bench/sbi_strata.py --card-out`,
     given to publish as `--metrics sbi_strata=FILE`)."""
@@ -170,14 +182,15 @@ def publish(run: Path, dest: Path, extra_metrics: dict | None = None,
 
 def amend(folder: Path, extra_metrics: dict) -> Path:
     """Add figures measured on a published model to its card (its weights untouched): the
-    limitations drawn from the card's figures are drawn again, the others stay as written."""
+    limitations drawn from the card's figures are drawn again, the others stay as written.
+    With no figures, the card and its MODEL_CARD.md are drawn again as the code draws them
+    now (its targets, its wording)."""
     folder = Path(folder)
     card = read_card(folder)
     if card.sha256 != sha256_file(folder / WEIGHTS_FILE):
         raise ValueError(f"{folder / WEIGHTS_FILE} does not match its card's SHA-256")
     check_measured_on(card.sha256, extra_metrics)
-    drawn = measured_limitations(card.metrics)
-    kept = [line for line in card.limitations if line not in drawn]
+    kept = [line for line in card.limitations if not is_drawn_limitation(line)]
     card.metrics = {**card.metrics, **extra_metrics}
     card.limitations = kept + measured_limitations(card.metrics)
     write_card(folder, card)
@@ -283,11 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.version is not None and not args.version.strip():
         parser.error("--version: empty")
-    if args.amend and (args.dest or args.limitation or args.version
-                       or not (args.metrics or args.heldout or args.videos or args.faces
-                               or args.dfl)):
+    if args.amend and (args.dest or args.limitation or args.version):
         parser.error("--amend takes a model folder and figures (--heldout, --videos, --faces, "
-                     "--dfl, --metrics) only")
+                     "--dfl, --metrics) only; with none it draws the card again")
     if not args.amend and args.dest is None:
         parser.error("DEST is required")
 
