@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from forensics_app.core.case import AUDIT_FILE, CASE_FILE, Case, is_case_folder
+from forensics_app.core.case import AUDIT_FILE, CASE_FILE, NOTES_FILE, Case, is_case_folder
 from forensics_app.core.errors import ForensicsError
 
 NON_LATIN = "ملاحظة: الوجه يبدو مشوهاً · 王小明 检查了 · Zoë Ñúñez, Ørsted"
@@ -96,8 +96,9 @@ def test_verify_evidence_reports_changed_and_missing(case: Case, evidence: Path)
     assert [e["status"] for e in verified] == ["ok", "ok", "changed", "missing"]
 
 
-def test_notes_keep_any_script(case: Case) -> None:
-    note = case.add_note(NON_LATIN, frame=120)
+def test_notes_keep_any_script(case: Case, evidence: Path) -> None:
+    note = case.add_note(NON_LATIN, frame=120,
+                         evidence_id=case.add_evidence(evidence).evidence_id)
     case.add_note("second", author="R. Ahmed")
     notes = Case.open(case.folder).notes()
     assert notes[0] == note
@@ -185,3 +186,25 @@ def test_notes_keep_their_time_and_evidence(case: Case, evidence: Path, tmp_path
     assert notes[1].evidence_id is None and notes[1].utc != notes[0].utc
     assert [n.text for n in reopened.notes(second.evidence_id)] == ["about the whole case"]
     assert len(reopened.notes(first.evidence_id)) == 2
+
+
+def test_a_note_about_a_frame_names_its_exhibit_and_an_older_unnamed_one_is_filed_under_none(
+        case: Case, evidence: Path, tmp_path: Path) -> None:
+    """Older versions wrote notes about a frame with no exhibit id; listing them under the
+    open exhibit put a note about one clip into another clip's report."""
+    other = tmp_path / "evidence" / "other.mp4"
+    other.write_bytes(b"a second clip" * 50)
+    first, second = case.add_evidence(evidence), case.add_evidence(other)
+    with pytest.raises(ValueError, match="must name the evidence"):
+        case.add_note("about a frame of what?", frame=3)
+    note = case.add_note("chin edge", frame=3, evidence_id=second.evidence_id)
+    assert note.video == second.path
+    audited = [r for r in case.audit_log() if r["event"] == "note added"][-1]
+    assert (audited["evidence_id"], audited["video"]) == (second.evidence_id, second.path)
+    with (case.folder / NOTES_FILE).open("a", encoding="utf-8") as f:  # as 0.x wrote them
+        f.write(json.dumps({"utc": "2026-01-01T00:00:00+00:00", "text": "old, unnamed",
+                            "author": None, "frame": 9, "evidence_id": None}) + "\n")
+    reopened = Case.open(case.folder)
+    assert [n.text for n in reopened.notes(first.evidence_id)] == []
+    assert [n.text for n in reopened.notes(second.evidence_id)] == ["chin edge"]
+    assert [n.text for n in reopened.unattributed_notes()] == ["old, unnamed"]

@@ -34,7 +34,7 @@ from forensics_app.core.analysis.results import (
     read_results,
     write_results,
 )
-from forensics_app.core.case import Case
+from forensics_app.core.case import NOTES_FILE, Case
 from forensics_app.core.errors import ForensicsError, OutputError
 from forensics_app.core.media import VideoSource, hash_file
 from forensics_app.core.report import export_report, fonts
@@ -263,14 +263,18 @@ def test_case_report_uses_case_and_audits_export(tmp_path: Path) -> None:
     results = read_results(folder).results
     case = Case.create(tmp_path / "case", "CASE-9", "R. Ahmed")
     record = case.add_evidence(results.evidence.path)
-    case.add_note(f"{ARABIC} / {CHINESE}", frame=3)
+    case.add_note(f"{ARABIC} / {CHINESE}", frame=3, evidence_id=record.evidence_id)
+    with (case.folder / NOTES_FILE).open("a", encoding="utf-8") as f:  # an older case's
+        f.write(json.dumps({"utc": "2026-01-01T00:00:00+00:00", "text": "unnamed exhibit",
+                            "author": None, "frame": 4, "evidence_id": None}) + "\n")
     shutil.copytree(folder, case.analysis_dir(record.evidence_id))
     # The GUI passes the case's notes along with unsaved ones: each is printed once.
     out = export_report(case.analysis_dir(record.evidence_id), tmp_path / "r" / "case.pdf",
-                        notes=[*case.notes(), "unsaved note"])
+                        notes=[*case.notes(record.evidence_id), "unsaved note"])
     text = " ".join(pdf_text(out.pdf))
     assert "CASE-9" in text and "R. Ahmed" in text and "unsaved note" in text
     assert text.count(CHINESE) == 1
+    assert "unnamed exhibit" not in text  # about a frame of no named exhibit: not this one's
     assert "hash chain is intact" in text
     assert f"case intake {record.evidence_id}" in text
     events = Case.open(case.folder).audit_log()

@@ -84,5 +84,34 @@ def test_held_notes_keep_their_time_and_get_the_evidence_they_are_about(tmp_path
         ("2026-12-01T20:13:33+00:00", 225, "E001"), ("2026-12-01T20:14:00+00:00", None, None)]
     session.use_case(saved.case, "E001")
     other = saved.case.add_evidence(_evidence(tmp_path, "d.mp4"))
-    session.evidence_id = other.evidence_id
+    assert session.show_video(Path(other.path)) == other.evidence_id
     assert [n.text for n in session.notes()] == ["whole case remark"]
+
+
+def test_a_note_on_a_second_video_is_about_that_video_before_and_after_it_joins_the_case(
+        tmp_path: Path) -> None:
+    """Issue 33 (1): with a case open, a note at a frame of a second video was written with
+    no exhibit id, then listed (and printed) under E001."""
+    first, second = _evidence(tmp_path, "a.mp4"), _evidence(tmp_path, "b.mp4")
+    session = Session(tmp_path / "out")
+    saved = session.save_case(tmp_path / "case", "C-5", "examiner", first, None)
+    session.use_case(saved.case, saved.record.evidence_id)
+    session.show_video(first)
+    session.add_note("about a.mp4", frame=4)
+    assert session.show_video(second) is None  # not in the case yet
+    held = session.add_note("about b.mp4 before it is an exhibit", frame=7)
+    assert held in session.pending_notes and held.video == str(second)
+    assert [n.text for n in session.held_notes()] == [held.text]
+    session.show_video(first)
+    assert session.held_notes() == [] and [n.text for n in session.notes()] == ["about a.mp4"]
+    session.show_video(second)
+    session.plan_analyses([second], session.case)  # Ctrl+R in a case: hashed in as E002
+    assert session.refresh_evidence() == "E002" and session.pending_notes == []
+    session.add_note("about b.mp4 as E002", frame=9)
+    notes = Case.open(tmp_path / "case").notes()
+    assert [(n.text, n.evidence_id, n.frame) for n in notes] == [
+        ("about a.mp4", "E001", 4), ("about b.mp4 before it is an exhibit", "E002", 7),
+        ("about b.mp4 as E002", "E002", 9)]
+    assert held.utc == notes[1].utc  # the time it was written, not the time it was filed
+    reopened = Case.open(tmp_path / "case")
+    assert [n.text for n in reopened.notes("E001")] == ["about a.mp4"]

@@ -745,3 +745,41 @@ def test_the_verdict_headline_names_the_band_without_repeating_it():
     assert line == "· confidence band: confident (83%)"
     assert "confident confidence" not in line
     assert headline_band(SimpleNamespace(band="none", confidence=None)) == "· no usable evidence"
+
+
+def test_notes_on_a_second_exhibit_stay_with_it_through_save_and_reopen(
+        qtbot, window, clip, shared_data, tmp_path, errors, monkeypatch):
+    """Issue 33 (1): with a case open, a second video analysed into it (Ctrl+R) became E002,
+    but a note at one of its frames was written with no exhibit id and, once the case was
+    reopened, listed under E001 (and printed in E001's report)."""
+    second = shared_data / "videos/real/grid_bbaf2n.mpg"
+    assert window.open_video(clip)
+    with qtbot.waitSignal(window.caseSaved, timeout=10000) as saved:
+        window.save_case_to(tmp_path / "case", "C-11", "examiner")
+    case = saved.args[0]
+    window.notes_view.add("about the first clip", frame=3)
+    assert window.open_video(second)
+    assert window.state.evidence_id is None  # not an exhibit yet
+    window.notes_view.add("about the second clip, before it is an exhibit", frame=2)
+    assert "(held: goes into the case with its video)" in window.notes_view.list.item(
+        window.notes_view.list.count() - 1).text()
+    window.frames_spin.setValue(T)
+    with qtbot.waitSignal(window.pool.jobFinished, timeout=90000):
+        window.act_analyse.trigger()
+    assert window.state.evidence_id == "E002" and "E002" in window.windowTitle()
+    window.notes_view.add("about the second clip as E002", frame=5)
+    written = [(n.text, n.evidence_id) for n in case.notes()]
+    assert written == [("about the first clip", "E001"),
+                       ("about the second clip, before it is an exhibit", "E002"),
+                       ("about the second clip as E002", "E002")]
+    noted = [r["evidence_id"] for r in case.audit_log() if r["event"] == "note added"]
+    assert noted == ["E001", "E002", "E002"]
+
+    monkeypatch.setattr(dialogs, "ask_item", lambda parent, title, label, items: items[0])
+    with qtbot.waitSignal(window.caseOpened, timeout=20000):
+        window.open_case(case.folder)
+    assert window.state.evidence_id == "E001"
+    listed = [window.notes_view.list.item(i).text()
+              for i in range(window.notes_view.list.count())]
+    assert len(listed) == 1 and "about the first clip" in listed[0], listed
+    assert not errors

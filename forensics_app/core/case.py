@@ -66,6 +66,13 @@ class Note:
     author: str | None = None
     frame: int | None = None  # video frame index the note is about, if any
     evidence_id: str | None = None  # the evidence file the frame belongs to (None: the case)
+    video: str | None = None  # that file's path as opened (kept: a note can wait for its id)
+
+    @property
+    def unattributed(self) -> bool:
+        """About a frame of no named exhibit (an older case wrote such notes): never shown
+        or printed as if about whichever exhibit is open."""
+        return self.frame is not None and self.evidence_id is None
 
 
 @dataclass
@@ -217,23 +224,35 @@ class Case:
 
     # -- notes -----------------------------------------------------------------------------
     def add_note(self, text: str, author: str | None = None, frame: int | None = None,
-                 evidence_id: str | None = None, utc: str | None = None) -> Note:
+                 evidence_id: str | None = None, utc: str | None = None,
+                 video: str | None = None) -> Note:
         """Append a note. `utc`: when it was written, for a note taken before the case
-        existed (kept as written: the time is evidence, not the time of saving)."""
+        existed (kept as written: the time is evidence, not the time of saving). A note about
+        a frame names the exhibit it is about: ValueError without one."""
+        if frame is not None and evidence_id is None:
+            raise ValueError("a note about a frame must name the evidence it is about")
+        if evidence_id is not None:
+            video = video or self.record(evidence_id).path
         note = Note(utc or utc_now(), text, author if author is not None else self.examiner,
-                    frame, evidence_id)
+                    frame, evidence_id, video)
         with self.locked():
             self._append_line(NOTES_FILE, asdict(note))
             self.audit("note added", author=note.author, frame=frame, evidence_id=evidence_id,
-                       written_utc=note.utc, chars=len(text))
+                       video=video, written_utc=note.utc, chars=len(text))
         return note
 
     def notes(self, evidence_id: str | None = None) -> list[Note]:
-        """All notes; with `evidence_id`, those about that evidence and about the whole case."""
+        """All notes; with `evidence_id`, those about that evidence and about the whole case
+        (not those about a frame of no named exhibit: see `Note.unattributed`)."""
         notes = [Note(**row) for row in self._read_lines(NOTES_FILE)]
         if evidence_id is None:
             return notes
-        return [n for n in notes if n.evidence_id in (None, evidence_id)]
+        return [n for n in notes if n.evidence_id == evidence_id
+                or (n.evidence_id is None and not n.unattributed)]
+
+    def unattributed_notes(self) -> list[Note]:
+        """Notes about a frame that name no exhibit (written by an older version)."""
+        return [n for n in self.notes() if n.unattributed]
 
     # -- audit -----------------------------------------------------------------------------
     def audit(self, event: str, **details: Any) -> None:

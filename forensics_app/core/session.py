@@ -56,6 +56,7 @@ class Session:
     settings: AnalysisSettings = field(default_factory=AnalysisSettings)
     case: Case | None = None
     evidence_id: str | None = None  # the open video's id in the case
+    open_video: Path | None = None  # the video on screen, as opened
     pending_notes: list[Note] = field(default_factory=list)  # taken before a case existed
     results_by_video: dict[str, Path] = field(default_factory=dict)  # resolved path → folder
     mismatches: list[EvidenceCheck] = field(default_factory=list)  # of the open case
@@ -166,6 +167,23 @@ class Session:
             self.case = opening
         self.evidence_id = evidence_id
 
+    def show_video(self, video: Path | None) -> str | None:
+        """The video on screen changed: its id in the open case (None: no case, or not in
+        it yet); the notes about its frames follow it."""
+        self.open_video = Path(video) if video is not None else None
+        return self.refresh_evidence()
+
+    def refresh_evidence(self) -> str | None:
+        """Look the open video up in the case again (it may have been added since: an
+        analysis queued in the case hashes it in); its held notes go into the case then."""
+        if self.case is None:
+            self.evidence_id = None
+        elif self.open_video is not None:
+            self.evidence_id = self.evidence_id_of(self.open_video)
+            if self.evidence_id is not None:
+                self.flush_notes(self.case, self.evidence_id)
+        return self.evidence_id
+
     def evidence_id_of(self, video: Path) -> str | None:
         """The open case's id of `video` (None: no case, or not in it)."""
         if self.case is None:
@@ -196,29 +214,50 @@ class Session:
         return SavedCase(case, record, copied)
 
     def flush_notes(self, case: Case, evidence_id: str | None) -> None:
-        """Write the notes held back into `case`; a note about a frame is about `evidence_id`
-        (the video open when it was taken)."""
-        while self.pending_notes:
-            note = self.pending_notes[0]
+        """Write the notes held back into `case`. A note about a frame goes in with the id
+        of the video it was written on; one whose video is not in the case stays held (it is
+        never filed under another exhibit). `evidence_id`: the id of a held note that names
+        no video (the video open when the case was saved)."""
+        held = []
+        for note in self.pending_notes:
+            about = note.evidence_id
+            if about is None and note.frame is not None:
+                about = self.evidence_id_of(Path(note.video)) if note.video else evidence_id
+            if note.frame is not None and about is None:
+                held.append(note)
+                continue
             case.add_note(note.text, author=note.author, frame=note.frame, utc=note.utc,
-                          evidence_id=note.evidence_id or (evidence_id if note.frame is not None
-                                                           else None))
-            self.pending_notes.pop(0)
+                          evidence_id=about, video=note.video)
+        self.pending_notes = held
 
     # -- notes -----------------------------------------------------------------------------
     def add_note(self, text: str, frame: int | None = None) -> Note:
-        """Into the case at once (audited), else held until a case is saved."""
-        if self.case is not None:
-            evidence = self.evidence_id if frame is not None else None
-            return self.case.add_note(text, frame=frame, evidence_id=evidence)
-        note = Note(utc_now(), text, None, frame)
+        """Into the case at once (audited), else held until its video is in a case. A note
+        about a frame keeps the video it was written on, and its id once that is known."""
+        video = str(self.open_video) if frame is not None and self.open_video else None
+        evidence = self.refresh_evidence() if frame is not None else None
+        if self.case is not None and (frame is None or evidence is not None):
+            return self.case.add_note(text, frame=frame, evidence_id=evidence, video=video)
+        note = Note(utc_now(), text, None, frame, video=video)
         self.pending_notes.append(note)
         return note
 
     def notes(self) -> list[Note]:
-        """The notes to show with the open evidence: its own, the case's, the held ones."""
-        saved = self.case.notes(self.evidence_id) if self.case is not None else []
-        return [*saved, *self.pending_notes]
+        """The notes to show with the open evidence: its own and the case's, those about a
+        frame of no named exhibit (an older case's, to be shown as not attributed), and the
+        held ones about this video or none."""
+        saved = []
+        if self.case is not None and self.open_video is None:
+            saved = self.case.notes()  # no video on screen: the whole case, each note labelled
+        elif self.case is not None:
+            saved = [*self.case.notes(self.evidence_id or ""), *self.case.unattributed_notes()]
+        return [*saved, *self.held_notes()]
+
+    def held_notes(self) -> list[Note]:
+        """The notes not in a case yet that belong with the open video (or with no video):
+        the ones a report of it may print."""
+        here = str(self.open_video) if self.open_video else None
+        return [n for n in self.pending_notes if n.video in (None, here)]
 
     # -- reports ---------------------------------------------------------------------------
     def default_report_path(self, bundle: ResultsBundle) -> Path:

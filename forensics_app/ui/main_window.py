@@ -191,9 +191,8 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
         except Exception as err:
             dialogs.report(self, err, "Cannot open the video")
             return False
-        if self.state.case is not None:  # the notes and the title follow the evidence
-            self.session.evidence_id = self.session.evidence_id_of(path)
-            self.state.evidence_id = self.session.evidence_id
+        # the notes and the title follow the evidence
+        self.state.evidence_id = self.session.show_video(path)
         self.state.set_video(path, self.frames.info, self.frames.times)
         self.settings.setValue("paths/lastDir", str(path.parent))
         self.recent.add(path)

@@ -8,6 +8,8 @@ into the case when it is saved, each with the time it was written.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -126,6 +128,11 @@ class NotesView(QWidget):
         frame = "" if note.frame is None else f" · frame {note.frame}"
         if note.evidence_id:
             frame = f" · {note.evidence_id}{frame}"
+        elif note in self.pending and note.frame is not None:
+            frame = f" · {Path(note.video).name if note.video else 'this video'}{frame} (held: " \
+                "goes into the case with its video)"
+        elif note.unattributed:
+            frame = f" · not attributed to an exhibit{frame}"
         author = f" · {note.author}" if note.author else ""
         item = QListWidgetItem(f"{note.utc}{frame}{author}\n{note.text}")
         item.setData(Qt.ItemDataRole.UserRole, note.frame)

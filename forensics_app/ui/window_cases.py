@@ -129,7 +129,7 @@ class CaseCommands:
         if self.state.bundle is None:
             return None
         folder, pdf_path = Path(self.state.bundle.folder), Path(pdf_path)
-        notes = list(self.session.pending_notes)
+        notes = self.session.held_notes()
 
         def done(output) -> None:
             self.statusBar().showMessage(

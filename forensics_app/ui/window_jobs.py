@@ -67,6 +67,8 @@ class AnalysisCommands:
         videos, case = [Path(v) for v in videos], self.state.case
 
         def submit(planned) -> list[AnalysisJob]:
+            if case is not None:  # the open video may be an exhibit now: title and notes
+                self._guarded("Cannot save the notes into the case", self._evidence_added)
             return [self.pool.submit(AnalysisJob(video, out, replace(settings)))
                     for video, out in planned]
 
@@ -77,6 +79,11 @@ class AnalysisCommands:
                          lambda cancel: self.session.plan_analyses(videos, case, cancel),
                          submit, "Cannot analyse")
         return []
+
+    def _evidence_added(self) -> None:
+        evidence_id = self.session.refresh_evidence()
+        if evidence_id != self.state.evidence_id:
+            self.state.set_case(self.state.case, evidence_id)
 
     def cancel_current(self) -> None:
         running = self.pool.running_jobs()
