@@ -243,3 +243,58 @@ def make_no_decoder(path: str | Path) -> Path:
         raise RuntimeError("could not find the codec id to patch")
     path.write_bytes(data.replace(b"V_FFV1", b"V_XXXX"))
     return path
+
+
+_MP4_CONTAINER_BOXES = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
+
+
+def _mp4_boxes(data: bytes | bytearray, start: int, end: int, path: tuple[bytes, ...] = ()):
+    """(box path, offset of its payload, payload end) of every box, depth first."""
+    at = start
+    while at + 8 <= end:
+        size, kind = int.from_bytes(data[at:at + 4], "big"), bytes(data[at + 4:at + 8])
+        header = 8
+        if size == 1:
+            size, header = int.from_bytes(data[at + 8:at + 16], "big"), 16
+        elif size == 0:
+            size = end - at
+        yield path + (kind,), at + header, at + size
+        if kind in _MP4_CONTAINER_BOXES:
+            yield from _mp4_boxes(data, at + header, at + size, path + (kind,))
+        at += size
+
+
+def _video_track_boxes(data: bytearray) -> dict[bytes, int]:
+    """The payload offsets of the first video track's boxes (mdhd, stts, hdlr, ...)."""
+    tracks: list[dict[bytes, int]] = []
+    for path, payload, _end in _mp4_boxes(data, 0, len(data)):
+        if path[-1] == b"trak":
+            tracks.append({})
+        elif b"trak" in path and tracks:
+            tracks[-1].setdefault(path[-1], payload)
+    for boxes in tracks:
+        hdlr = boxes.get(b"hdlr")
+        if hdlr is not None and data[hdlr + 8:hdlr + 12] == b"vide":
+            return boxes
+    raise ValueError("no video track")
+
+
+def make_damaged_timing(src: str | Path, dst: str | Path, damage: str) -> Path:
+    """A byte copy of mp4 `src` with its video track's timing broken, samples untouched:
+    damage "timescale0" zeroes the media header's time scale (mdhd), "stts0" every sample
+    delta of the decoding-time table (stts)."""
+    data = bytearray(Path(src).read_bytes())
+    boxes = _video_track_boxes(data)
+    if damage == "timescale0":
+        mdhd = boxes[b"mdhd"]
+        at = mdhd + (20 if data[mdhd] == 1 else 12)  # after version/flags and the two times
+        data[at:at + 4] = bytes(4)
+    elif damage == "stts0":
+        stts = boxes[b"stts"]
+        for entry in range(int.from_bytes(data[stts + 4:stts + 8], "big")):
+            at = stts + 8 + 8 * entry + 4  # (sample count, sample delta): the delta
+            data[at:at + 4] = bytes(4)
+    else:
+        raise ValueError(damage)
+    Path(dst).write_bytes(data)
+    return Path(dst)

@@ -274,6 +274,30 @@ def test_other_video_streams_warned_and_chosen(capsys, evidence_dir, tiny_model_
     assert data["evidence"]["width"] == 96 and data["evidence"]["stream"] == 1
 
 
+@pytest.mark.shared
+def test_damaged_timing_is_not_read_as_a_short_confident_clip(capsys, evidence_dir, shared_data,
+                                                               tiny_model_dir, tmp_path):
+    """Issue 33 (3): with its mdhd time scale 0 a shared clip was analysed as one sampled
+    frame at 0.00195 fps lasting 512 s, verdict 'very confident'. Now every frame is sampled
+    from, the rate is the codec's, the warning is in results.json and on the terminal, and
+    the band is never above moderate."""
+    from media_factory import make_damaged_timing
+
+    clip = make_damaged_timing(shared_data / "videos/real/liveportrait_d0.mp4",
+                               evidence_dir / "timescale0.mp4", "timescale0")
+    code, out, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--frames", 16,
+                             "--model", tiny_model_dir)
+    assert code == 0, err
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    ev = data["evidence"]
+    assert (ev["frame_count"], ev["fps"]) == (78, 25.0)
+    assert ev["duration_s"] == pytest.approx(3.12)
+    assert len(data["sampled_frames"]) == 16
+    assert any(w.startswith("the container's timing is implausible") for w in data["warnings"])
+    assert "timing is implausible" in out
+    assert data["prediction"]["band"] not in ("confident", "very confident")
+
+
 def test_damaged_file_cannot_escape_its_warning(capsys, evidence_dir, tiny_model_dir, tmp_path):
     """A copy cut mid-GOP: its packets promise frames that never decode."""
     from media_factory import make_headless_copy

@@ -20,6 +20,7 @@ from media_factory import (
     make_headless_copy,
     make_no_decoder,
     make_still,
+    make_damaged_timing,
     make_trimmed_copy,
     make_truncated,
     make_video,
@@ -662,3 +663,28 @@ def test_closing_from_another_thread_waits_for_the_decode_in_flight(clips: dict[
     worker.join(10)
     assert not worker.is_alive()
     assert all("closed" in str(err) for err in failures)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("damage", ["timescale0", "stts0"])
+def test_damaged_container_timing_is_set_aside_and_said(shared_data: Path, tmp_path: Path,
+                                                        damage: str) -> None:
+    """Issue 33 (3): a copy of a shared clip whose mdhd time scale is 0 read as one frame at
+    0.00195 fps lasting 512 s, one whose stts deltas are 0 as 40 of its 78 frames. Every
+    sample is counted and decodes as the original's frame, the times are one nominal
+    period apart, and the warning names what was set aside."""
+    original = shared_data / "videos/real/liveportrait_d0.mp4"
+    damaged = make_damaged_timing(original, tmp_path / f"{damage}.mp4", damage)
+    digest = sha256(damaged)
+    with VideoSource(original) as whole, VideoSource(damaged) as src:
+        info = src.info
+        assert (info.frame_count, info.fps) == (whole.info.frame_count, 25.0)
+        assert info.duration_s == pytest.approx(whole.info.duration_s)
+        for i in (0, 1, 40, info.frame_count - 1, 2):
+            assert np.array_equal(src.frame(i), whole.frame(i)), i
+        assert src.timestamp(10) == pytest.approx(0.4)
+        assert whole.info.integrity_warnings() == []
+    (warning,) = info.integrity_warnings()
+    assert warning.startswith("the container's timing is implausible")
+    assert "not the file's own" in warning and "25 frames a second" in warning
+    assert sha256(damaged) == digest

@@ -63,6 +63,9 @@ _MP4_DEMUXER = "mov,mp4,m4a,3gp,3g2,mj2"
 _BACKWARD_PREFETCH = 8
 # Rate assumed when a stream carries no timing at all (ffmpeg assumes the same).
 _DEFAULT_RATE = Fraction(25)
+# Frame rates a camera, a screen recorder or a time-lapse writes; outside them the file's
+# time scale is broken (an mp4 whose media time scale is 0 reads as 1/512 fps).
+_PLAUSIBLE_RATES = (0.1, 1000.0)
 # Codecs whose decoder's skip_frame=NONREF only drops pictures that nothing references.
 # H.264: nal_ref_idc 0 means "not used for inter prediction". Not HEVC: its "sub-layer
 # non-reference" pictures may still be referenced from higher temporal sub-layers.
@@ -88,6 +91,8 @@ class VideoInfo:
     video_streams: tuple[str, ...] = ()  # one description per video stream of the file
     frames_declared: int = 0  # the container header's frame count (0: it gives none)
     frames_in_file: int = 0  # frame packets demuxed (what a decoder is offered)
+    # Why the container's own timing was set aside, and what was used ("": it was used).
+    timing_warning: str = ""
 
     def integrity_warnings(self) -> list[str]:
         """Plain-language warnings about the file's structure (empty when it is whole)."""
@@ -98,6 +103,8 @@ class VideoInfo:
                     else "the file holds")
             warnings.append(f"{what} {promised} frames but only {self.frame_count} decode: "
                             f"the file is damaged; frames are missing from the analysis")
+        if self.timing_warning:
+            warnings.append(self.timing_warning)
         if len(self.video_streams) > 1:
             warnings.append(f"the file has {len(self.video_streams)} video streams; stream "
                             f"{self.stream} was analysed ({'; '.join(self.video_streams)}); "
@@ -165,6 +172,8 @@ class VideoSource:
         self._store: FrameStore | None = None
         self._seeks = 0
         self._decoded = 0
+        self._ignore_editlist = False  # set when the mp4's times are broken (see _setup)
+        self._timing_warning = ""
         # Held while the decoder runs and while closing: a close from another thread (an
         # analysis unwinding) waits for the decode in flight instead of freeing it under it.
         self._decoding = threading.RLock()
@@ -374,7 +383,9 @@ class VideoSource:
 
     def _open(self) -> av.container.InputContainer:
         try:
-            return av.open(str(self._path), mode="r", metadata_errors="replace")
+            options = {"ignore_editlist": "1"} if self._ignore_editlist else {}
+            return av.open(str(self._path), mode="r", metadata_errors="replace",
+                           options=options)
         except av.FFmpegError as exc:
             raise _open_error(exc, self._path) from exc
         except OSError as exc:
@@ -383,6 +394,26 @@ class VideoSource:
             ) from exc
 
     def _setup(self) -> None:
+        first = self._read_table()
+        problem = self._timing_problem()
+        if problem is not None and self._container.format.name == _MP4_DEMUXER:
+            # An mp4's edit list is read in its (broken) media time scale and then hides
+            # most samples as "discard": read every sample the file holds instead.
+            self._ignore_editlist = True
+            self._container.close()
+            self._container = self._open()
+            first = self._read_table()
+        if problem is not None:
+            self._timing_warning = self._retime(problem)
+        self._info = self._make_info(first)
+        self._can_skip = (
+            not self._index.by_count and self._stream.codec_context.name in _SKIP_NONREF_CODECS
+        )
+        if self._cache_size:
+            self._remember(0, self._to_rgb(first, 0))
+
+    def _read_table(self) -> av.VideoFrame:
+        """Pick the stream, build the frame table; returns the first frame."""
         self._stream = _pick_video_stream(self._container, self._path, self._stream_choice)
         self._configure_stream()
         packets = _demux_packets(self._container, self._stream, self._path)
@@ -396,12 +427,50 @@ class VideoSource:
         if first is None:
             index, first = self._index_by_decoding()
         self._set_index(index)
-        self._info = self._make_info(first)
-        self._can_skip = (
-            not index.by_count and self._stream.codec_context.name in _SKIP_NONREF_CODECS
-        )
-        if self._cache_size:
-            self._remember(0, self._to_rgb(first, 0))
+        return first
+
+    def _span_seconds(self) -> float:
+        index = self._index
+        return float((index.pts[-1] - index.pts[0] + index.last_duration) * self._time_base)
+
+    def _timing_problem(self) -> str | None:
+        """Why the container's timing cannot be believed, in words (None: it can). A
+        still image has no timing to judge."""
+        if len(self._index.pts) == 1 and _is_image_demuxer(self._container.format.name):
+            return None
+        if self._index.by_count:
+            return "its frame timestamps are missing or do not increase"
+        seconds, n = self._span_seconds(), len(self._index.pts)
+        rate = n / seconds if seconds > 0 else 0.0
+        low, high = _PLAUSIBLE_RATES
+        if not low <= rate <= high:
+            return (f"its time scale gives {n} frame{'s' if n != 1 else ''} over "
+                    f"{seconds:.4g} s ({rate:.3g} frames a second)")
+        # The container spans every stream: a video stream longer than it is impossible.
+        whole = (self._container.duration or 0) / av.time_base
+        if whole > 0 and seconds > whole + max(1.0, 0.5 * whole):
+            return f"its frames span {seconds:.1f} s but the file lasts {whole:.1f} s"
+        return None
+
+    def _retime(self, problem: str) -> str:
+        """Time the frames one frame period apart at the stream's plausible nominal rate
+        (else 25 fps); the warning that says so, and where the frames were counted."""
+        low, high = _PLAUSIBLE_RATES
+        named = [(self._stream.average_rate, "the stream's average rate"),
+                 (self._stream.codec_context.framerate, "the rate the codec declares")]
+        rate, source = next(((Fraction(r), why) for r, why in named
+                             if r and low <= float(r) <= high),
+                            (_DEFAULT_RATE, "assumed: the file gives none that is plausible"))
+        step = _median_step(self._index.pts) or 1
+        self._time_base = 1 / (rate * step)
+        self._times = [float((p - self._index.pts[0]) * self._time_base)
+                       for p in self._index.pts]
+        counted = "decoded frames" if self._index.by_count else "frame packets"
+        return (f"the container's timing is implausible ({problem}): the "
+                f"{len(self._index.pts)} frames were counted from the {counted}"
+                + (", the mp4 edit list ignored" if self._ignore_editlist else "")
+                + f", and timed at {float(rate):g} frames a second ({source}); the frame "
+                "times and durations in this analysis are not the file's own")
 
     def _configure_stream(self) -> None:
         # Frame threading: decodes several frames in parallel, the big win on 1080p h264.
@@ -492,6 +561,7 @@ class VideoSource:
                                 enumerate(_video_streams(self._container))),
             frames_declared=self._frames_declared,
             frames_in_file=self._frames_in_file,
+            timing_warning=self._timing_warning,
         )
 
     # ---- decoding ---------------------------------------------------------------------
