@@ -258,9 +258,9 @@ def _mp4_boxes(data: bytes | bytearray, start: int, end: int, path: tuple[bytes,
             size, header = int.from_bytes(data[at + 8:at + 16], "big"), 16
         elif size == 0:
             size = end - at
-        yield path + (kind,), at + header, at + size
+        yield (*path, kind), at + header, at + size
         if kind in _MP4_CONTAINER_BOXES:
-            yield from _mp4_boxes(data, at + header, at + size, path + (kind,))
+            yield from _mp4_boxes(data, at + header, at + size, (*path, kind))
         at += size
 
 

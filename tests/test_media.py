@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from media_factory import (
     make_audio_only,
+    make_damaged_timing,
     make_headless_copy,
     make_no_decoder,
     make_still,
-    make_damaged_timing,
     make_trimmed_copy,
     make_truncated,
     make_video,
