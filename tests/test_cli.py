@@ -444,6 +444,74 @@ def test_analyze_into_a_case_is_hashed_in_and_audited(capsys, tiny_model_dir, tm
     assert (case.folder / "audit.log").read_bytes() == before
 
 
+def test_an_exhibit_analysed_twice_keeps_both_and_a_report_names_the_one_it_is_of(
+        capsys, tiny_model_dir, tmp_path, evidence_dir):
+    """Issue 33 (2): a second `analyze --case` of one exhibit failed ("output folder already
+    holds results"); --out elsewhere left it outside the case."""
+    from pypdf import PdfReader
+
+    from forensics_app.core.case import Case
+
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=10)
+    case = Case.create(tmp_path / "case", "C-12", "examiner A")
+    for frames in (4, 6):
+        code, _, err = run_cli(capsys, "analyze", clip, "--case", case.folder, "--frames",
+                               frames, "--model", tiny_model_dir, "--device", "cpu")
+        assert code == 0, err
+    analyses = case.folder / "analyses"
+    first, second = read_results(analyses / "E001"), read_results(analyses / "E001-A002")
+    assert (len(first.results.sampled_frames), len(second.results.sampled_frames)) == (4, 6)
+    assert [p.name for p in case.analysis_dirs("E001")] == ["E001", "E001-A002"]
+    audited = [(r["analysis"], r["frames"]) for r in case.audit_log()
+               if r["event"] == "analysed"]
+    assert audited == [("E001", 4), ("E001-A002", 6)]
+    assert [label.split(":")[0] for _, label in case.analysis_labels("E001")] == \
+        ["E001", "E001-A002"]
+    for wanted, line in (("E001", "analyses/E001-A002: analysis 2 of 2 of E001"),
+                         ("E001-A001", "analyses/E001: analysis 1 of 2 of E001")):
+        pdf = tmp_path / f"{wanted}.pdf"
+        code, _, err = run_cli(capsys, "report", case.folder, "--evidence", wanted, "--out", pdf)
+        assert code == 0, err
+        text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(pdf).pages)
+        assert line in text, wanted
+    code, _, err = run_cli(capsys, "report", case.folder, "--evidence", "E001-A003", "--out",
+                           tmp_path / "none.pdf")
+    assert code != 0 and "no analysis E001-A003" in assert_one_line_error(err, "case")
+    assert case.audit_chain_ok()
+
+
+def test_an_analysis_killed_in_a_case_leaves_nothing_and_the_exhibit_is_analysed_again(
+        tiny_model_dir, tmp_path, evidence_dir):
+    """kill -9 during `analyze --case`: no results that read as complete, and the lock file
+    it leaves is recognised as stale (its process gone), removed and audited by the next run,
+    which then analyses the exhibit."""
+    import signal
+
+    from forensics_app.core.case import Case
+
+    clip = make_video(evidence_dir / "clip.mp4", n_frames=40)
+    case = Case.create(tmp_path / "case", "C-13", "examiner A")
+    command = [sys.executable, "-m", "forensics_app", "analyze", str(clip), "--case",
+               str(case.folder), "--model", str(tiny_model_dir), "--frames", "12"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("[3/"):  # the lock is held and the faces are found
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    analyses = case.folder / "analyses"
+    left = sorted(p.name for p in analyses.iterdir())
+    assert ".E001.lock" in left and case.analysis_dirs("E001") == [], left
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in analyses.iterdir()) == ["E001"]
+    read_results(analyses / "E001")
+    events = [r["event"] for r in Case.open(case.folder).audit_log()]
+    assert events.count("unfinished analysis cleared") == 1 and events.count("analysed") == 1
+    assert Case.open(case.folder).audit_chain_ok()
+
+
 def test_analyze_into_a_case_folder_of_other_evidence_is_refused(capsys, tiny_model_dir,
                                                                  tmp_path, evidence_dir):
     from forensics_app.core.case import Case

@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--out", type=Path, help="output folder (not beside the video); "
                        "CASE/analyses/ID analyses that case's evidence ID, audited in the case")
     where.add_argument("--case", type=Path, metavar="CASE", help="a case folder: the video "
-                       "is hashed into it (or found there) and analysed into CASE/analyses/ID, "
+                       "is hashed into it (or found there) and analysed into its next analysis "
+                       "folder (CASE/analyses/ID, then ID-A002, …: earlier ones are kept), "
                        "each step in the case's audit log")
     add_settings_options(p)
     p.add_argument("--model", default=None, help="model folder or name (default model)")

@@ -21,9 +21,10 @@ if TYPE_CHECKING:  # the exporter (reportlab, PyAV, matplotlib) loads when a rep
     from forensics_app.core.report import ReportOutput
 
 CASE_HELP = """\
-With a case folder (made in the GUI: case.json, evidence.json, analyses/<id>/), the case id,
-examiner, notes and audit log come from the case, the evidence is re-hashed against its
-intake hashes, and the export is added to the case's audit log. With a plain results folder
+With a case folder (made in the GUI: case.json, evidence.json, analyses/<id>[-A<n>]/), the
+case id, examiner, notes and audit log come from the case, the evidence is re-hashed against
+its intake hashes, and the export is added to the case's audit log; the report is of the
+exhibit's latest analysis unless --evidence names one (E001-A002). With a plain results folder
 (written by `analyze --out DIR`), --case-id and --examiner are only printed in the report: no
 case folder is created. `analyze --out CASE/analyses/<id>` writes into an existing case.
 
@@ -40,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="the PDF to write (not beside the "
                    "evidence)")
     p.add_argument("--evidence", default=None, metavar="ID",
-                   help="evidence id, when the case holds several analyses (E001, ...)")
+                   help="when the case holds several analyses: an evidence id (E001: its "
+                        "latest analysis) or one analysis folder's name (E001-A002)")
     for spec in options_of(ReportOptions):  # the one definition, shared with analyze --report
         p.add_argument(spec.flag, **spec.argparse_kwargs())
     p.set_defaults(run=run)
@@ -79,16 +81,35 @@ def resolve_source(source: Path, evidence_id: str | None) -> tuple[Path, Case | 
 
     if is_case_folder(source):
         case = Case.open(source)
-        return case.analysis_dir(evidence_id or _only_analysis(case)), case
+        return _case_analysis(case, evidence_id or _only_analysis(case)), case
     if (source / RESULTS_FILE).is_file():
         return source, None
     raise ForensicsError(f"not a case folder (case.json) or a results folder ({RESULTS_FILE})",
                          source)
 
 
+def _case_analysis(case: Case, wanted: str) -> Path:
+    """`wanted`: an evidence id (its latest analysis) or an analysis folder's name (E001-A002:
+    that analysis)."""
+    from forensics_app.core.case import ANALYSES_DIR
+
+    ids = {r.evidence_id for r in case.evidence()}
+    evidence_id, _, number = wanted.partition("-A")
+    if wanted in ids:
+        found = case.latest_analysis(wanted)
+    elif evidence_id in ids and number.isdigit() and int(number) >= 1:
+        found = case.analysis_dir(evidence_id, int(number))  # E001-A001: the first, E001/
+    else:
+        found = None
+    if found is None or not (found / RESULTS_FILE).is_file():
+        raise ForensicsError(f"the case has no analysis {wanted} (give an evidence id, E001, "
+                             f"or one of its analyses, E001-A002, as in {ANALYSES_DIR}/)",
+                             case.folder)
+    return found
+
+
 def _only_analysis(case: Case) -> str:
-    analysed = [r.evidence_id for r in case.evidence()
-                if (case.analysis_dir(r.evidence_id) / RESULTS_FILE).is_file()]
+    analysed = [r.evidence_id for r in case.evidence() if case.latest_analysis(r.evidence_id)]
     if len(analysed) == 1:
         return analysed[0]
     if not analysed:

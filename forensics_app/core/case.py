@@ -6,7 +6,8 @@ CASE/
   evidence.json    evidence files with their intake hashes; rewritten atomically
   notes.jsonl      examiner notes, one JSON object per line, append-only
   audit.log        what was done, one JSON object per line, append-only, hash-chained
-  analyses/<evidence_id>/   results folder of each evidence (results.json, ...)
+  analyses/<evidence_id>/         the first analysis of each evidence (results.json, ...)
+  analyses/<evidence_id>-A002/    its second analysis, and so on: none is ever replaced
 ```
 Evidence is only ever read (hashed); nothing is written beside it. Every audit line carries
 the SHA-256 of the line before it, so an edited or deleted line is detectable
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from forensics_app import TOOL_NAME, __version__
-from forensics_app.core.analysis.results import Results, atomic_write
+from forensics_app.core.analysis.results import RESULTS_FILE, OutputLock, Results, atomic_write
 from forensics_app.core.errors import EvidenceError, ForensicsError
 from forensics_app.core.media import hash_file
 
@@ -52,6 +53,18 @@ except ImportError:  # pragma: no cover - Windows
 _folder_locks: dict[str, threading.RLock] = {}
 _folder_locks_guard = threading.Lock()
 _held = threading.local()  # folders whose file lock this thread holds (re-entrant use)
+
+
+def _analysis_number(name: str, evidence_id: str) -> int | None:
+    """Which analysis of `evidence_id` a folder name is (<id> the first, <id>-A<n> the
+    n-th), else None."""
+    if name == evidence_id:
+        return 1
+    prefix = f"{evidence_id}-A"
+    digits = name[len(prefix):]
+    if name.startswith(prefix) and digits.isdigit() and int(digits) > 1:
+        return int(digits)
+    return None
 
 
 def utc_now() -> str:
@@ -142,12 +155,13 @@ class Case:
 
     @classmethod
     def containing(cls, results_folder: str | Path) -> tuple[Case, str] | None:
-        """The case and evidence id a results folder belongs to (CASE/analyses/<id>/), if any."""
+        """The case and evidence id a results folder belongs to (one of its evidence's
+        analysis folders, CASE/analyses/<id>[-A<n>]/), if any."""
         case = cls.of_analysis_folder(results_folder)
-        name = Path(results_folder).resolve().name
-        if case is None or name not in {r.evidence_id for r in case.evidence()}:
+        if case is None:
             return None
-        return case, name
+        evidence_id = case.evidence_of_analysis(results_folder)
+        return (case, evidence_id) if evidence_id is not None else None
 
     @classmethod
     def of_analysis_folder(cls, folder: str | Path) -> Case | None:
@@ -200,9 +214,61 @@ class Case:
                 return record
         raise ForensicsError(f"no evidence {evidence_id!r} in case {self.case_id}", self.folder)
 
-    def analysis_dir(self, evidence_id: str) -> Path:
-        """Where the analysis of one evidence file is written (not created here)."""
-        return self.folder / ANALYSES_DIR / self.record(evidence_id).evidence_id
+    def analysis_dir(self, evidence_id: str, number: int = 1) -> Path:
+        """Where analysis `number` of one evidence file is written (not created here): the
+        first in analyses/<id>, later ones in analyses/<id>-A002, -A003, …"""
+        name = self.record(evidence_id).evidence_id
+        return self.folder / ANALYSES_DIR / (name if number == 1 else f"{name}-A{number:03d}")
+
+    def analysis_dirs(self, evidence_id: str) -> list[Path]:
+        """The finished analyses of one evidence file (results.json written), oldest first."""
+        root = self.folder / ANALYSES_DIR
+        found = [(number, path) for path in (root.iterdir() if root.is_dir() else [])
+                 if (number := _analysis_number(path.name, evidence_id)) is not None
+                 and (path / RESULTS_FILE).is_file()]
+        return [path for _, path in sorted(found)]
+
+    def latest_analysis(self, evidence_id: str) -> Path | None:
+        dirs = self.analysis_dirs(evidence_id)
+        return dirs[-1] if dirs else None
+
+    def analysis_labels(self, evidence_id: str) -> list[tuple[Path, str]]:
+        """Each finished analysis of the evidence with a line that tells it from the others
+        (from its audit line: when, model, frames, verdict), oldest first."""
+        audited = {row.get("analysis", evidence_id): row for row in self.audit_log()
+                   if row.get("event") == "analysed" and row.get("evidence_id") == evidence_id}
+        labels = []
+        for folder in self.analysis_dirs(evidence_id):
+            row = audited.get(folder.name)
+            what = (f"{row.get('analysed_utc', '?')} · {row.get('model', '?')} · "
+                    f"{row.get('frames', '?')} frames · {row.get('verdict', '?')}"
+                    if row else "not in the audit log")
+            labels.append((folder, f"{folder.name}: {what}"))
+        return labels
+
+    def next_analysis_dir(self, evidence_id: str) -> Path:
+        """A folder for one more analysis of the evidence: the first number whose folder
+        does not exist and that no running analysis is writing to. A lock file left by a
+        killed analysis is removed on the way (see `OutputLock.clear_if_stale`)."""
+        number = 1
+        while True:
+            folder = self.analysis_dir(evidence_id, number)
+            state = OutputLock(folder).clear_if_stale()
+            if state == "cleared":
+                self.audit("unfinished analysis cleared", evidence_id=evidence_id,
+                           analysis=folder.name, why="its lock file was left by a process "
+                           "that is gone (killed during the analysis); nothing of it was kept")
+            if not folder.exists() and state != "held":
+                return folder
+            number += 1
+
+    def evidence_of_analysis(self, folder: str | Path) -> str | None:
+        """The evidence id whose analysis folder `folder` is (any of its numbers), else None."""
+        folder = Path(folder).resolve()
+        if folder.parent != (self.folder / ANALYSES_DIR).resolve():
+            return None
+        return next((r.evidence_id for r in self.evidence()
+                     if _analysis_number(folder.name, r.evidence_id) is not None), None)
 
     def verify_evidence(self, cancel: threading.Event | None = None) -> list[EvidenceCheck]:
         """Re-hash every evidence file against its intake hash; the outcome is audited."""
@@ -213,13 +279,21 @@ class Case:
                        current_sha256=check.current_sha256)
         return checks
 
-    def record_analysis(self, evidence_id: str, results: Results) -> None:
-        """Audit an analysis written to `analysis_dir(evidence_id)`: settings, model, verdict."""
+    def record_analysis(self, evidence_id: str, results: Results,
+                        folder: str | Path | None = None) -> None:
+        """Audit an analysis of the evidence written to `folder` (default: its first analysis
+        folder): which folder, settings, model, verdict."""
+        folder = Path(folder) if folder is not None else self.analysis_dir(evidence_id)
         self.audit("analysed", evidence_id=self.record(evidence_id).evidence_id,
-                   **analysis_summary(results))
+                   analysis=folder.name, **analysis_summary(results))
 
-    def analysis_recorded(self, evidence_id: str) -> bool:
+    def analysis_recorded(self, evidence_id: str, folder: str | Path | None = None) -> bool:
+        """Whether the analysis in `folder` (default: the first) has its audit line. Lines
+        written before analyses were numbered name no folder: they are about the first."""
+        name = Path(folder).name if folder is not None else self.analysis_dir(evidence_id).name
+        first = self.analysis_dir(evidence_id).name
         return any(row.get("event") == "analysed" and row.get("evidence_id") == evidence_id
+                   and row.get("analysis", first) == name
                    for row in self.audit_log())
 
     # -- notes -----------------------------------------------------------------------------

@@ -3,8 +3,9 @@ cases, notes and reports. The desktop app drives it (its slow calls run on worke
 a script or another front end can drive it the same way.
 
 Rules kept here, not in a window:
-- inside a case, an analysis is written to CASE/analyses/<evidence id>/, after the evidence
-  was hashed into the case; outside one, to a fresh folder under `output_root`;
+- inside a case, an analysis is written to the evidence's next analysis folder
+  (CASE/analyses/<evidence id>, then <evidence id>-A002, …: none is replaced), after the
+  evidence was hashed into the case; outside one, to a fresh folder under `output_root`;
 - every step that touches a case is audited; the case's own lock keeps the audit chain whole
   whichever thread or process writes (`Case.locked`);
 - a note keeps the time it was written and the evidence it is about, through saving;
@@ -86,7 +87,7 @@ class Session:
             return [(video, self.new_output_dir(video)) for video in videos]
         planned = []
         for video in videos:
-            out = case.analysis_dir(case.add_evidence(video, cancel=cancel).evidence_id)
+            out = case.next_analysis_dir(case.add_evidence(video, cancel=cancel).evidence_id)
             case.audit("analysis queued", video=str(video), out=str(out))
             planned.append((video, out))
         return planned
@@ -97,9 +98,9 @@ class Session:
         case = self.case
         if case is None:
             return
-        evidence_id = self._evidence_of_folder(case, out_dir)
+        evidence_id = case.evidence_of_analysis(out_dir)
         if evidence_id is not None:
-            case.record_analysis(evidence_id, results)
+            case.record_analysis(evidence_id, results, out_dir)
         else:
             case.audit("analysis finished outside the case", video=str(video),
                        out=str(out_dir), label=results.prediction.label)
@@ -116,40 +117,36 @@ class Session:
         removed = remove_unfinished(out_dir)
         if self.case is not None:
             self.case.audit(event, video=str(video), out=str(out_dir),
-                            evidence_id=self._evidence_of_folder(self.case, out_dir),
+                            evidence_id=self.case.evidence_of_analysis(out_dir),
                             **why, folder_removed=removed)
 
     def attach_results_folder(self, video: Path, out_dir: Path) -> None:
-        """Before analysing `video` into `out_dir`: when `out_dir` is CASE/analyses/<id>, use
-        that case (the analysis is then audited in it), provided its evidence <id> is this
-        very file; ForensicsError otherwise. Any other folder leaves the session as it is."""
+        """Before analysing `video` into `out_dir`: when `out_dir` is an analysis folder of a
+        case (CASE/analyses/<id>[-A<n>]), use that case (the analysis is then audited in
+        it), provided its evidence <id> is this very file; ForensicsError otherwise. Any
+        other folder leaves the session as it is."""
         out = Path(out_dir).resolve()
         case = Case.of_analysis_folder(out)
         if case is None:
             return
-        record = next((r for r in case.evidence() if r.evidence_id == out.name), None)
+        evidence_id = case.evidence_of_analysis(out)
+        record = case.record(evidence_id) if evidence_id is not None else None
         if record is None:
-            raise ForensicsError(f"the case has no evidence {out.name}; analyse into the case "
-                                 "with --case CASE to add the video", case.folder)
+            raise ForensicsError(f"the case has no evidence {out.name.split('-A')[0]}; analyse "
+                                 "into the case with --case CASE to add the video", case.folder)
         if Path(record.path) != Path(video).resolve():
             raise ForensicsError(f"the case's evidence {out.name} is {record.path}, not "
                                  f"{Path(video).resolve()}", case.folder)
         self.use_case(case, record.evidence_id)
 
     def results_folder_for(self, video: Path) -> Path | None:
+        """The results to show with `video`: of its latest analysis in this session, else its
+        case's latest."""
         folder = self.results_by_video.get(str(video.resolve()))
         if folder is None and self.case is not None:
-            for record in self.case.evidence():
-                if Path(record.path).resolve() == video.resolve():
-                    folder = self.case.analysis_dir(record.evidence_id)
+            evidence_id = self.evidence_id_of(video)
+            folder = self.case.latest_analysis(evidence_id) if evidence_id else None
         return folder if folder is not None and (folder / RESULTS_FILE).exists() else None
-
-    @staticmethod
-    def _evidence_of_folder(case: Case, out_dir: Path) -> str | None:
-        for record in case.evidence():
-            if case.analysis_dir(record.evidence_id).resolve() == out_dir.resolve():
-                return record.evidence_id
-        return None
 
     # -- cases -----------------------------------------------------------------------------
     @staticmethod
@@ -202,14 +199,12 @@ class Session:
         record = copied = None
         if video is not None:
             record = case.add_evidence(video, cancel=cancel)
-            target = case.analysis_dir(record.evidence_id)
-            if bundle is not None and Path(bundle.folder).resolve() != target.resolve() \
-                    and not (target / RESULTS_FILE).exists():
+            if bundle is not None and not _held_by(case, record.evidence_id, bundle):
+                target = case.next_analysis_dir(record.evidence_id)
                 shutil.copytree(bundle.folder, target)
                 case.audit("analysis added to case", evidence_id=record.evidence_id,
-                           source=str(bundle.folder))
-                if not case.analysis_recorded(record.evidence_id):
-                    case.record_analysis(record.evidence_id, bundle.results)
+                           analysis=target.name, source=str(bundle.folder))
+                case.record_analysis(record.evidence_id, bundle.results, target)
                 copied = target
         return SavedCase(case, record, copied)
 
@@ -275,6 +270,15 @@ class Session:
         options = options or ReportOptions()
         return export_report(folder, pdf_path, case=self.case, notes=notes, paper=options.paper,
                              case_id=options.case_id, examiner=options.examiner)
+
+
+def _held_by(case: Case, evidence_id: str, bundle: ResultsBundle) -> bool:
+    """Whether the case already holds these results for the evidence: the bundle is one of
+    its analysis folders, or a byte copy of one's results.json (saved twice)."""
+    source = Path(bundle.folder).resolve()
+    sealed = (source / RESULTS_FILE).read_bytes()
+    return any(folder.resolve() == source or (folder / RESULTS_FILE).read_bytes() == sealed
+               for folder in case.analysis_dirs(evidence_id))
 
 
 def remove_unfinished(out_dir: Path) -> bool:

@@ -52,13 +52,24 @@ class CaseCommands:
         if record is None:
             self.statusBar().showMessage(f"case {case.case_id}: no evidence to show", 8000)
         elif self.open_video(record.path):
-            results = case.analysis_dir(record.evidence_id)
-            if (results / RESULTS_FILE).exists():
+            results = self._choose_analysis(case, record.evidence_id)
+            if results is not None and (results / RESULTS_FILE).exists():
                 self.load_results(results)
         if opening.mismatches:  # after the evidence choice: never one dialog under another
             dialogs.show_error(self, self.banner.text(), "Evidence does not match its intake "
                                "hash")
         self.caseOpened.emit(case)
+
+    def _choose_analysis(self, case, evidence_id: str) -> Path | None:
+        """The exhibit's analysis to show: the only one, else the examiner's pick (the list
+        offers the latest first; cancelling shows the latest)."""
+        labels = case.analysis_labels(evidence_id)[::-1]
+        if len(labels) < 2:
+            return labels[0][0] if labels else None
+        names = [label for _, label in labels]
+        choice = dialogs.ask_item(self, "Open analysis", f"{evidence_id} has {len(labels)} "
+                                  "analyses (newest first):", names)
+        return labels[names.index(choice)][0] if choice is not None else labels[0][0]
 
     def _show_mismatches(self) -> None:
         """A lasting banner while the open case holds evidence that fails its intake hash."""

@@ -594,6 +594,24 @@ class OutputLock:
                               self.folder) from err
         return self
 
+    def clear_if_stale(self) -> str:
+        """"held" while an analysis is writing to the folder; "cleared" when a lock file
+        nobody holds was found (its process was killed: the kernel dropped its flock, the
+        file stayed) and removed, with the temporary folders its writer left; else "free"."""
+        if not self.path.exists():
+            return "free"
+        try:
+            self.acquire()
+        except ResultsExistError:
+            return "held"
+        try:  # held by us now: no writer can be using these
+            for left in self.path.parent.glob(f".{self.folder.resolve().name}.tmp-*"):
+                if left.is_dir() and not left.is_symlink():
+                    shutil.rmtree(left, ignore_errors=True)
+        finally:
+            self.release()  # taking it and letting go removes the file
+        return "cleared"
+
     def release(self) -> None:
         if self._fd is None:
             return

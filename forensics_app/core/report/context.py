@@ -65,6 +65,8 @@ class ReportContext:
     images_note: str = ""  # why pictures are missing, if they are
     figures: dict[str, bytes] = field(default_factory=dict)  # PNG by file name (figures.py)
     fonts_missing: set[str] = field(default_factory=set)  # characters no font can draw
+    # Which of the exhibit's analyses in the case this report is of ("" outside a case).
+    analysis: str = ""
 
     @property
     def results(self) -> Results:

@@ -29,7 +29,7 @@ from forensics_app.core.analysis.results import (
     atomic_write,
     read_results,
 )
-from forensics_app.core.case import Case, Note
+from forensics_app.core.case import ANALYSES_DIR, Case, Note
 from forensics_app.core.errors import OutputError
 from forensics_app.core.media.evidence import beside_evidence
 from forensics_app.core.report import figures, findings, sections
@@ -111,11 +111,19 @@ def _resolve_case(case: Case | None, folder: Path, results: Results, evidence_id
         found = Case.containing(folder)
         return found if found else (None, None)
     if evidence_id is None:
-        for record in case.evidence():
-            if folder.resolve() == case.analysis_dir(record.evidence_id).resolve() \
-                    or record.path == results.evidence.path:
-                return case, record.evidence_id
+        evidence_id = case.evidence_of_analysis(folder) or next(
+            (r.evidence_id for r in case.evidence() if r.path == results.evidence.path), None)
     return case, evidence_id
+
+
+def analysis_line(case: Case, evidence_id: str, folder: Path) -> str:
+    """Which of the exhibit's analyses `folder` is, in words ("" when not one of them)."""
+    dirs = [d.resolve() for d in case.analysis_dirs(evidence_id)]
+    if folder.resolve() not in dirs:
+        return ""
+    n = dirs.index(folder.resolve()) + 1
+    return (f"{ANALYSES_DIR}/{folder.name}: analysis {n} of {len(dirs)} of {evidence_id} "
+            "in this case")
 
 
 def _check_output(pdf_path: Path, results: Results) -> None:
@@ -135,8 +143,9 @@ def gather(bundle: ResultsBundle, case: Case | None, evidence_id: str | None,
     if case is not None:
         case.audit("evidence verified for report", evidence_id=evidence_id,
                    status=status.status, current_sha256=status.current and status.current.sha256)
-        if evidence_id and not case.analysis_recorded(evidence_id):
-            case.record_analysis(evidence_id, results)
+        if evidence_id and case.evidence_of_analysis(bundle.folder) == evidence_id \
+                and not case.analysis_recorded(evidence_id, bundle.folder):
+            case.record_analysis(evidence_id, results, bundle.folder)
     generated = now_utc()
     context = ReportContext(
         bundle=bundle, report_id=new_report_id(generated), generated=generated,
@@ -147,7 +156,9 @@ def gather(bundle: ResultsBundle, case: Case | None, evidence_id: str | None,
         audit_source="case" if case else "reconstructed from results.json",
         audit_chain_ok=case.audit_chain_ok() if case else None,
         rows=frame_rows(results),
-        figures=figures.figure_files(results, bundle.attention))
+        figures=figures.figure_files(results, bundle.attention),
+        analysis=analysis_line(case, evidence_id, Path(bundle.folder))
+        if case is not None and evidence_id else "")
     attach_images(context)
     free_text = [context.case_id or "", examiner or "", results.evidence.file_name,
                  *(n.text for n in context.notes), *(n.author or "" for n in context.notes)]

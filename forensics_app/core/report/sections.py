@@ -235,6 +235,8 @@ def evidence(ctx: ReportContext, kit: Kit) -> list[Flowable]:
     ]
     if ctx.evidence_id:
         rows.append(("Case evidence id", ctx.evidence_id))
+    if ctx.analysis:
+        rows.append(("Case analysis", kit.text(ctx.analysis)))
     rows += [
         ("Size", human_size(check.intake.size_bytes)
          + ("" if now is None or now.size_bytes == check.intake.size_bytes
