@@ -783,3 +783,34 @@ def test_notes_on_a_second_exhibit_stay_with_it_through_save_and_reopen(
               for i in range(window.notes_view.list.count())]
     assert len(listed) == 1 and "about the first clip" in listed[0], listed
     assert not errors
+
+
+def test_a_tampered_analysis_in_a_case_is_shown_as_refused_and_audited(
+        qtbot, window, analysed, tmp_path, tiny_model_dir, errors):
+    """Issue 33 (4): the dialog was precise, but after OK the dock said "no analysis": no
+    banner, no audit line. Now the banner and the verdict dock say the results were refused,
+    which file and why, and the case's audit log has the line, as for a changed exhibit."""
+    window.load_results(analysed)
+    with qtbot.waitSignal(window.caseSaved, timeout=10000) as saved:
+        window.save_case_to(tmp_path / "case", "C-14", "examiner")
+    case = saved.args[0]
+    results = case.analysis_dir("E001") / RESULTS_FILE
+    text = results.read_text(encoding="utf-8")
+    results.write_text(text.replace('"label": "', '"label": "x', 1), encoding="utf-8")
+    window.close()
+    again = make_window(qtbot, tmp_path / "second", tiny_model_dir)
+    try:
+        with qtbot.waitSignal(again.caseOpened, timeout=10000):
+            assert again.open_path(case.folder)
+        assert [title for title, _ in errors] == ["Results refused"]
+        assert again.state.bundle is None
+        assert again.banner.isVisible() and "RESULTS REFUSED" in again.banner.text()
+        assert RESULTS_FILE in again.banner.text()
+        assert again.verdict_view.label.text() == "RESULTS REFUSED"
+        assert RESULTS_FILE in again.verdict_view.reason.text()
+        refused = [e for e in again.state.case.audit_log() if e["event"] == "results refused"]
+        assert len(refused) == 1 and refused[0]["evidence_id"] == "E001"
+        assert refused[0]["folder"] == str(case.analysis_dir("E001").resolve())
+        assert again.state.case.audit_chain_ok()
+    finally:
+        again.close()

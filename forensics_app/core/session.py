@@ -139,6 +139,15 @@ class Session:
                                  f"{Path(video).resolve()}", case.folder)
         self.use_case(case, record.evidence_id)
 
+    def results_refused(self, folder: Path, why: str) -> None:
+        """A results folder failed verification when opened: audited in the case it belongs
+        to, else in the open case (as a changed exhibit is)."""
+        found = Case.containing(folder)
+        case = found[0] if found else self.case
+        if case is not None:
+            case.audit("results refused", evidence_id=found[1] if found else None,
+                       folder=str(Path(folder).resolve()), why=why)
+
     def results_folder_for(self, video: Path) -> Path | None:
         """The results to show with `video`: of its latest analysis in this session, else its
         case's latest."""
@@ -183,12 +192,7 @@ class Session:
 
     def evidence_id_of(self, video: Path) -> str | None:
         """The open case's id of `video` (None: no case, or not in it)."""
-        if self.case is None:
-            return None
-        for record in self.case.evidence():
-            if Path(record.path).resolve() == video.resolve():
-                return record.evidence_id
-        return None
+        return _evidence_id_in(self.case, video) if self.case is not None else None
 
     def save_case(self, folder: Path | None, case_id: str, examiner: str, video: Path | None,
                   bundle: ResultsBundle | None, cancel: threading.Event | None = None
@@ -217,7 +221,7 @@ class Session:
         for note in self.pending_notes:
             about = note.evidence_id
             if about is None and note.frame is not None:
-                about = self.evidence_id_of(Path(note.video)) if note.video else evidence_id
+                about = _evidence_id_in(case, Path(note.video)) if note.video else evidence_id
             if note.frame is not None and about is None:
                 held.append(note)
                 continue
@@ -270,6 +274,13 @@ class Session:
         options = options or ReportOptions()
         return export_report(folder, pdf_path, case=self.case, notes=notes, paper=options.paper,
                              case_id=options.case_id, examiner=options.examiner)
+
+
+def _evidence_id_in(case: Case, video: Path) -> str | None:
+    for record in case.evidence():
+        if Path(record.path).resolve() == video.resolve():
+            return record.evidence_id
+    return None
 
 
 def _held_by(case: Case, evidence_id: str, bundle: ResultsBundle) -> bool:

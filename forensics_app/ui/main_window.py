@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QLabel, QMainWindow, QSpinBox, QSplitter, QVBoxLay
 from forensics_app import TOOL_NAME
 from forensics_app.core.analysis.results import RESULTS_FILE, ResultsBundle, read_results
 from forensics_app.core.analysis.settings import AnalysisSettings
+from forensics_app.core.errors import ResultsError
 from forensics_app.core.options import spec
 from forensics_app.core.session import Session
 from forensics_app.ui import about, dialogs
@@ -208,6 +209,13 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
         """Show the results in `folder` (for the open video; opens the evidence if needed)."""
         try:
             bundle = read_results(folder)
+        except ResultsError as err:  # tampered, unsealed, inconsistent: refused, and said
+            self._guarded("Cannot write to the case", self.session.results_refused,
+                          Path(folder), str(err))
+            self.state.set_results(None, refused=str(err))
+            self._update_banner()
+            dialogs.report(self, err, "Results refused")  # even unasked: it must be seen
+            return None
         except Exception as err:
             if not quiet:
                 dialogs.report(self, err, "Cannot open the results")
@@ -223,6 +231,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
                 return None
         self.session.results_by_video[str(evidence.resolve())] = Path(folder)
         self.state.set_results(bundle)
+        self._update_banner()
         return bundle
 
     def open_results_dialog(self) -> None:

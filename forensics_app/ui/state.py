@@ -30,6 +30,7 @@ class AppState(QObject):
         self.bundle: ResultsBundle | None = None
         self.case = None  # forensics_app.core.case.Case | None
         self.evidence_id: str | None = None
+        self.refused = ""  # why the last results asked for were refused ("" none)
         self._times: list[float] = []
 
     # -- video -----------------------------------------------------------------------------
@@ -47,7 +48,7 @@ class AppState(QObject):
         self.info = info
         self._times = list(times or [])
         self.frame = 0
-        self.bundle = None
+        self.bundle, self.refused = None, ""
         self.videoChanged.emit(info)
         self.resultsChanged.emit(None)
         self.frameChanged.emit(0)
@@ -88,8 +89,10 @@ class AppState(QObject):
         self.set_frame(target)
 
     # -- results and case ------------------------------------------------------------------
-    def set_results(self, bundle: ResultsBundle | None) -> None:
-        self.bundle = bundle
+    def set_results(self, bundle: ResultsBundle | None, refused: str = "") -> None:
+        """Show `bundle` (None: none). `refused`: why the results asked for were refused
+        (which file, what failed), shown instead of a plain "no analysis"."""
+        self.bundle, self.refused = bundle, refused if bundle is None else ""
         self.resultsChanged.emit(bundle)
 
     def set_case(self, case, evidence_id: str | None = None) -> None:

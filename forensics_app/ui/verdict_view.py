@@ -118,8 +118,9 @@ class VerdictView(QWidget):
     def _on_results(self, bundle) -> None:
         self.table.setRowCount(0)
         if bundle is None:
-            self.label.setText("no analysis")
-            self.label.setStyleSheet("")
+            refused = self.state.refused
+            self.label.setText("RESULTS REFUSED" if refused else "no analysis")
+            self.label.setStyleSheet("font-weight: bold; color: #c62828;" if refused else "")
             self.headline_band.setText("")
             self.headline_band.setStyleSheet("")
             for bar in (self.real_bar, self.fake_bar):
@@ -127,6 +128,8 @@ class VerdictView(QWidget):
                 bar.setFormat("–")
             for w in (self.p_fake, self.band, self.reason, self.model):
                 w.setText("–")
+            if refused:
+                self.reason.setText(f"{refused}. Nothing of these results is shown.")
             return
         r = bundle.results
         pred = r.prediction

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forensics_app.core.analysis.results import RESULTS_FILE
 from forensics_app.core.session import CaseOpening, SavedCase, Session
 from forensics_app.ui import dialogs
 from forensics_app.ui.workers import BackgroundTask
@@ -51,10 +50,11 @@ class CaseCommands:
         self._show_mismatches()
         if record is None:
             self.statusBar().showMessage(f"case {case.case_id}: no evidence to show", 8000)
-        elif self.open_video(record.path):
+        else:
             results = self._choose_analysis(case, record.evidence_id)
-            if results is not None and (results / RESULTS_FILE).exists():
-                self.load_results(results)
+            if results is not None:  # opening the video shows these results
+                self.session.results_by_video[str(Path(record.path).resolve())] = results
+            self.open_video(record.path)
         if opening.mismatches:  # after the evidence choice: never one dialog under another
             dialogs.show_error(self, self.banner.text(), "Evidence does not match its intake "
                                "hash")
@@ -72,12 +72,21 @@ class CaseCommands:
         return labels[names.index(choice)][0] if choice is not None else labels[0][0]
 
     def _show_mismatches(self) -> None:
-        """A lasting banner while the open case holds evidence that fails its intake hash."""
+        self._update_banner()
+
+    def _update_banner(self) -> None:
+        """A lasting banner while the open case holds evidence that fails its intake hash,
+        and while the results asked for were refused (tampered, unsealed)."""
         bad = self.session.mismatches
-        self.banner.setText("EVIDENCE MISMATCH: " + "; ".join(
-            f"{c.record.evidence_id} {Path(c.record.path).name} is {c.status} since intake"
-            for c in bad) + ". Results shown for it are not of the intake file." if bad else "")
-        self.banner.setVisible(bool(bad))
+        parts = []
+        if bad:
+            parts.append("EVIDENCE MISMATCH: " + "; ".join(
+                f"{c.record.evidence_id} {Path(c.record.path).name} is {c.status} since intake"
+                for c in bad) + ". Results shown for it are not of the intake file.")
+        if self.state.refused:
+            parts.append(f"RESULTS REFUSED: {self.state.refused}. Nothing of them is shown.")
+        self.banner.setText("\n".join(parts))
+        self.banner.setVisible(bool(parts))
 
     def save_case_dialog(self) -> None:
         if self.state.case is not None:
