@@ -218,6 +218,38 @@ def test_symlinks_resolved_and_out_inside_the_evidence_folder(capsys, evidence_d
     assert sorted(p.name for p in links.iterdir()) == ["clip.mp4"]
 
 
+def test_evidence_opened_through_a_symlinked_folder_is_named_one_way_per_field(
+        capsys, evidence_dir, tiny_model_dir, tmp_path):
+    """Issue 33 (5): the evidence record, recent files and report named the resolved file,
+    the audit lines the opened path: one log named both in one field. Now every record has
+    the file in one field (`path` / `video`) and the opened path in another (`opened_as`)."""
+    from pypdf import PdfReader
+
+    from forensics_app.core.case import Case
+
+    real = make_video(evidence_dir / "clip.mp4", n_frames=8)
+    linked = tmp_path / "mounted"
+    linked.symlink_to(evidence_dir, target_is_directory=True)
+    opened = linked / "clip.mp4"
+    case = Case.create(tmp_path / "case", "C-15", "examiner A")
+    code, _, err = run_cli(capsys, "analyze", opened, "--case", case.folder, "--frames", 4,
+                           "--model", tiny_model_dir, "--report", tmp_path / "r.pdf")
+    assert code == 0, err
+    (record,) = Case.open(case.folder).evidence()
+    assert (record.path, record.opened_as) == (str(real.resolve()), str(opened))
+    ev = read_results(case.folder / "analyses" / "E001").results.evidence
+    assert (ev.path, ev.opened_as, ev.file_name) == (str(real.resolve()), str(opened),
+                                                     "clip.mp4")
+    named = [line for line in case.audit_log() if {"video", "path"} & set(line)]
+    assert named, "the audit lines that name the file"
+    for line in named:
+        assert line.get("video", line.get("path")) == str(real.resolve()), line
+        assert line["opened_as"] == str(opened), line
+    text = "".join("".join(page.extract_text().split())
+                   for page in PdfReader(tmp_path / "r.pdf").pages)
+    assert "Openedas" in text and "mounted/clip.mp4" in text
+
+
 def test_report_and_notes_checked_before_the_analysis(capsys, evidence_dir, tmp_path):
     clip = make_video(evidence_dir / "clip.mp4", n_frames=6)
     code, _, err = run_cli(capsys, "analyze", clip, "--out", tmp_path / "o", "--report",

@@ -36,6 +36,7 @@ from forensics_app import TOOL_NAME, __version__
 from forensics_app.core.analysis.results import RESULTS_FILE, OutputLock, Results, atomic_write
 from forensics_app.core.errors import EvidenceError, ForensicsError
 from forensics_app.core.media import hash_file
+from forensics_app.core.media.evidence import evidence_paths
 
 CASE_SCHEMA = "forensics-app/case/v1"
 CASE_FILE = "case.json"
@@ -96,6 +97,7 @@ class EvidenceRecord:
     md5: str
     size_bytes: int
     added_utc: str
+    opened_as: str = ""  # the path it was added by, symlinks kept (`path`: the file itself)
 
 
 @dataclass
@@ -180,11 +182,12 @@ class Case:
     def add_evidence(self, path: str | Path, cancel: threading.Event | None = None
                      ) -> EvidenceRecord:
         """Hash `path` (read-only) and record it; the same file added again keeps its record."""
-        path = Path(path).resolve()
+        resolved, opened_as = evidence_paths(path)
+        path = Path(resolved)
         for record in self.evidence():
             if record.path == str(path):
                 self.audit("evidence already in case", evidence_id=record.evidence_id,
-                           path=str(path))
+                           path=str(path), opened_as=opened_as)
                 return record
         hashes = hash_file(path, cancel=cancel)  # slow: outside the lock
         with self.locked():  # the id is the list's length: read, extend, write as one step
@@ -194,7 +197,8 @@ class Case:
                     return record
             record = EvidenceRecord(
                 evidence_id=f"E{len(records) + 1:03d}", path=str(path), sha256=hashes.sha256,
-                md5=hashes.md5, size_bytes=hashes.size_bytes, added_utc=utc_now())
+                md5=hashes.md5, size_bytes=hashes.size_bytes, added_utc=utc_now(),
+                opened_as=opened_as)
             self._write_json(EVIDENCE_FILE, {"schema": CASE_SCHEMA, "evidence":
                                              [asdict(r) for r in [*records, record]]})
             self.audit("evidence added and hashed", **asdict(record))

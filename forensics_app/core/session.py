@@ -27,6 +27,7 @@ from forensics_app.core.analysis.results import RESULTS_FILE, Results, ResultsBu
 from forensics_app.core.analysis.settings import AnalysisSettings
 from forensics_app.core.case import Case, EvidenceCheck, EvidenceRecord, Note, utc_now
 from forensics_app.core.errors import ForensicsError
+from forensics_app.core.media.evidence import evidence_paths
 from forensics_app.core.report import ReportOutput, export_report
 from forensics_app.core.report.options import ReportOptions
 
@@ -88,7 +89,7 @@ class Session:
         planned = []
         for video in videos:
             out = case.next_analysis_dir(case.add_evidence(video, cancel=cancel).evidence_id)
-            case.audit("analysis queued", video=str(video), out=str(out))
+            case.audit("analysis queued", **_video_fields(video), out=str(out))
             planned.append((video, out))
         return planned
 
@@ -102,7 +103,7 @@ class Session:
         if evidence_id is not None:
             case.record_analysis(evidence_id, results, out_dir)
         else:
-            case.audit("analysis finished outside the case", video=str(video),
+            case.audit("analysis finished outside the case", **_video_fields(video),
                        out=str(out_dir), label=results.prediction.label)
 
     def analysis_cancelled(self, video: Path, out_dir: Path, reason: str) -> None:
@@ -116,7 +117,7 @@ class Session:
     def _unfinished(self, event: str, video: Path, out_dir: Path, **why: str) -> None:
         removed = remove_unfinished(out_dir)
         if self.case is not None:
-            self.case.audit(event, video=str(video), out=str(out_dir),
+            self.case.audit(event, **_video_fields(video), out=str(out_dir),
                             evidence_id=self.case.evidence_of_analysis(out_dir),
                             **why, folder_removed=removed)
 
@@ -274,6 +275,13 @@ class Session:
         options = options or ReportOptions()
         return export_report(folder, pdf_path, case=self.case, notes=notes, paper=options.paper,
                              case_id=options.case_id, examiner=options.examiner)
+
+
+def _video_fields(video: Path) -> dict[str, str]:
+    """How an audit line names a video: the file (`video`, symlinks resolved) and the path
+    it was opened by (`opened_as`), as the evidence record does."""
+    resolved, opened_as = evidence_paths(video)
+    return {"video": resolved, "opened_as": opened_as}
 
 
 def _evidence_id_in(case: Case, video: Path) -> str | None:

@@ -62,6 +62,7 @@ from forensics_app.core.media import (
     hash_file,
     sample_indices,
 )
+from forensics_app.core.media.evidence import evidence_paths
 from forensics_app.core.models.registry import DetectorModel, load_model
 
 STAGES = ("hash", "open", "faces", "spatial", "temporal", "write")
@@ -136,8 +137,10 @@ def _analyse(video: Path, out_dir: Path, settings: AnalysisSettings,
     clips = yield from _temporal_stage(model, tracked, scores, clock)
     _require_finite(model, scores, clips)
     yield clock.progress("write", 0, 1, f"writing {out_dir}")
+    resolved, opened_as = evidence_paths(video)
     evidence = Evidence(
-        path=str(video.resolve()), file_name=video.name, sha256=hashes.sha256, md5=hashes.md5,
+        path=resolved, opened_as=opened_as, file_name=Path(resolved).name,
+        sha256=hashes.sha256, md5=hashes.md5,
         size_bytes=hashes.size_bytes, container=info.container, codec=info.codec,
         width=info.width, height=info.height, fps=info.fps, frame_count=info.frame_count,
         duration_s=info.duration_s, rotation=info.rotation, is_still_image=info.is_still_image,

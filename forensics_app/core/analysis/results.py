@@ -87,6 +87,7 @@ class Evidence:
     frames_declared: int = 0  # the header's frame count (0: the container gives none)
     frames_in_file: int = 0  # frame packets in the file
     decode_errors: int = 0  # packets that failed to decode, frames marked corrupt
+    opened_as: str = ""  # the path as opened (a symlink's own path); `path` is the file
 
 
 @dataclass

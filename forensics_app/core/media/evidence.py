@@ -50,3 +50,10 @@ def beside_evidence(target: str | Path, evidence: str | Path) -> bool:
     or lies anywhere inside one."""
     where = Path(target).resolve()
     return any(where == home or home in where.parents for home in evidence_folders(evidence))
+
+
+def evidence_paths(evidence: str | Path) -> tuple[str, str]:
+    """(the file, symlinks resolved; the path as opened, made absolute but not resolved):
+    every record of the evidence keeps both, each in its own field (`path`, `opened_as`),
+    so one log never names the same file two ways in one field."""
+    return str(Path(evidence).resolve()), os.path.abspath(evidence)

@@ -233,6 +233,8 @@ def evidence(ctx: ReportContext, kit: Kit) -> list[Flowable]:
         ("File name", kit.text(ev.file_name)),
         ("Path at analysis", kit.code(ev.path)),
     ]
+    if ev.opened_as and ev.opened_as != ev.path:  # opened through a symlink
+        rows.append(("Opened as", kit.code(ev.opened_as)))
     if ctx.evidence_id:
         rows.append(("Case evidence id", ctx.evidence_id))
     if ctx.analysis:
