@@ -814,3 +814,38 @@ def test_a_tampered_analysis_in_a_case_is_shown_as_refused_and_audited(
         assert again.state.case.audit_chain_ok()
     finally:
         again.close()
+
+
+def test_new_and_close_case_and_saving_asks_before_adding_an_outside_clip(
+        qtbot, window, clip, analysed, shared_data, tmp_path, errors, monkeypatch):
+    """Issue 33 (6): the File menu had no New or Close case, and with a case open, Ctrl+S
+    on a results folder from outside it added that clip as a new exhibit without a word."""
+    answers = [(str(tmp_path / "new"), "C-16", "examiner B")]
+    monkeypatch.setattr(dialogs, "ask_new_case", lambda parent: answers.pop(0))
+    assert window.open_video(clip)
+    assert window.act_new_case.isEnabled() and not window.act_close_case.isEnabled()
+    window.act_new_case.trigger()
+    case = window.state.case
+    assert case is not None and case.case_id == "C-16" and case.evidence() == []
+    assert "(not in the case)" in window.windowTitle()
+
+    asked = []
+    monkeypatch.setattr(dialogs, "ask_yes_no", lambda parent, title, text: asked.append(text)
+                        or False)
+    window.load_results(analysed)  # results of a clip from outside the case
+    window.act_save_case.trigger()
+    assert len(asked) == 1 and "not in case C-16" in asked[0]
+    assert case.evidence() == [] and not window.tasks.busy  # No: nothing added
+
+    monkeypatch.setattr(dialogs, "ask_yes_no", lambda parent, title, text: True)
+    with qtbot.waitSignal(window.caseSaved, timeout=10000):
+        window.act_save_case.trigger()
+    assert [r.evidence_id for r in case.evidence()] == ["E001"]
+    assert "E001" in window.windowTitle()
+
+    assert window.act_close_case.isEnabled()
+    window.act_close_case.trigger()
+    assert window.state.case is None and "case C-16" not in window.windowTitle()
+    assert window.state.video_path is not None  # the clip stays open
+    assert [e["event"] for e in case.audit_log()][-1] == "case closed"
+    assert not errors

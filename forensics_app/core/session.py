@@ -191,6 +191,21 @@ class Session:
                 self.flush_notes(self.case, self.evidence_id)
         return self.evidence_id
 
+    def new_case(self, folder: Path, case_id: str, examiner: str) -> Case:
+        """*Blocking* (briefly): create an empty case and work in it; the video on screen
+        stays outside it until it is saved or analysed into it."""
+        self.close_case()
+        self.use_case(Case.create(folder, case_id, examiner))
+        self.refresh_evidence()
+        return self.case
+
+    def close_case(self) -> None:
+        """Stop working in the open case (audited); notes held for a video not in it stay
+        held. Nothing of the case is changed."""
+        case, self.case, self.evidence_id, self.mismatches = self.case, None, None, []
+        if case is not None:  # closed even when the audit line cannot be written
+            case.audit("case closed")
+
     def evidence_id_of(self, video: Path) -> str | None:
         """The open case's id of `video` (None: no case, or not in it)."""
         return _evidence_id_in(self.case, video) if self.case is not None else None

@@ -106,6 +106,13 @@ def ask_item(parent: QWidget | None, title: str, label: str, items: list[str]) -
     return choice if ok else None
 
 
+def ask_yes_no(parent: QWidget | None, title: str, text: str) -> bool:
+    """A question whose safe answer is No (the default button)."""
+    buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+    return QMessageBox.question(parent, title, text, buttons, QMessageBox.StandardButton.No) \
+        == QMessageBox.StandardButton.Yes
+
+
 def ask_new_case(parent: QWidget | None) -> tuple[str, str, str] | None:
     """(folder, case id, examiner) of a new case, or None. The folder may be typed as a new
     name (it is created), or chosen with Browse."""

@@ -320,14 +320,17 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
             parts.append(f"case {self.state.case.case_id}")
         if self.state.video_path is not None:
             evidence = f"{self.state.evidence_id} " if self.state.evidence_id else ""
-            parts.append(f"{evidence}{self.state.video_path.name}")
+            outside = " (not in the case)" if self.state.case is not None \
+                and not self.state.evidence_id else ""
+            parts.append(f"{evidence}{self.state.video_path.name}{outside}")
         self.setWindowTitle(" — ".join(parts))
 
     def _update_actions(self) -> None:
         self.act_analyse.setEnabled(self.state.video_path is not None)
         self.act_report.setEnabled(self.state.bundle is not None)
-        for action in (self.act_save_case, self.act_open_case):
+        for action in (self.act_save_case, self.act_open_case, self.act_new_case):
             action.setEnabled(not self.tasks.busy)  # one case operation at a time
+        self.act_close_case.setEnabled(self.state.case is not None and not self.tasks.busy)
         busy = bool(self.pool.active_jobs())
         self.act_cancel.setEnabled(busy)
         self.act_cancel_all.setEnabled(busy)

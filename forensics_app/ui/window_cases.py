@@ -89,12 +89,57 @@ class CaseCommands:
         self.banner.setVisible(bool(parts))
 
     def save_case_dialog(self) -> None:
-        if self.state.case is not None:
+        case, video = self.state.case, self.state.video_path
+        if case is not None:
+            # never add an exhibit silently: the clip on screen may be from outside the case
+            if video is not None and self.session.evidence_id_of(video) is None and \
+                    not dialogs.ask_yes_no(
+                        self, "Add to the case?", f"{video.name} is not in case {case.case_id}. "
+                        "Add it as a new exhibit (it is hashed, its results and notes go into "
+                        "the case)?"):
+                self.statusBar().showMessage(f"nothing saved: {video.name} stays outside case "
+                                             f"{case.case_id}", 8000)
+                return
             self.save_case_to(None)
             return
         answer = dialogs.ask_new_case(self)
         if answer is not None:
             self.save_case_to(*answer)
+
+    def new_case_dialog(self) -> None:
+        """File → New case: an empty case (the open one is closed first); the clip on screen
+        joins it only when saved or analysed into it."""
+        if self.tasks.busy:
+            dialogs.show_error(self, "another case operation is still running (see the status "
+                               "bar); try again when it is done", "Cannot create the case")
+            return
+        answer = dialogs.ask_new_case(self)
+        if answer is None:
+            return
+        folder, case_id, examiner = answer
+        try:
+            case = self.session.new_case(Path(folder), case_id, examiner)
+        except Exception as err:
+            dialogs.report(self, err, "Cannot create the case")
+            return
+        self._show_mismatches()
+        self.state.set_case(case, self.session.evidence_id)
+        self.statusBar().showMessage(f"case {case.case_id} created in {case.folder}", 6000)
+        self.caseSaved.emit(case)
+
+    def close_case(self) -> None:
+        """File → Close case: the window goes on without a case (the clip stays open)."""
+        if self.state.case is None:
+            return
+        if self.tasks.busy:
+            dialogs.show_error(self, "a case operation is still running (see the status bar); "
+                               "try again when it is done", "Cannot close the case")
+            return
+        name = self.state.case.case_id
+        self._guarded("Cannot write to the case", self.session.close_case)
+        self._show_mismatches()
+        self.state.set_case(None, None)
+        self.statusBar().showMessage(f"case {name} closed", 6000)
 
     def save_case_to(self, folder: str | Path | None, case_id: str = "", examiner: str = ""
                      ) -> BackgroundTask | None:
