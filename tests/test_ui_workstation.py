@@ -11,12 +11,13 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from media_factory import make_video
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QMargins, QSettings, Qt
 
 from forensics_app.core.case import Case, Note
 from forensics_app.ui import dialogs
 from forensics_app.ui.actions import ACTIONS
 from forensics_app.ui.frames import LIVE_THREADS
+from forensics_app.ui.layout import FIRST_SIZE, FRAME_ESTIMATE, fit_to_screen
 from forensics_app.ui.main_window import MainWindow
 
 N_FRAMES = 40
@@ -232,3 +233,36 @@ def test_a_video_on_the_command_line_opens_the_app(monkeypatch, tmp_path):
     monkeypatch.setattr(app, "run_gui", lambda path, **_kw: opened.append(path) or 0)
     assert main([str(tmp_path / "clip.mp4")]) == 0
     assert opened == [tmp_path / "clip.mp4"]
+
+
+def test_the_first_window_fits_the_screen_it_opens_on(qtbot, tmp_path):
+    """Issue 34 (1): the first window was 1600×1000 whatever the screen; at 1366×768 the
+    Verdict dock's right half, the bottom docks and the status bar (progress, Cancel) were
+    off-screen. The test platform's screen is 800×800: the window must fit its height, title
+    bar included (its width cannot go below the 1024 px minimum)."""
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, output_root=tmp_path / "analyses")
+    qtbot.addWidget(window)
+    area = window.screen().availableGeometry()
+    assert window.height() + FRAME_ESTIMATE[1] <= area.height()
+    window.close()
+
+
+@pytest.mark.parametrize("screen", [(1366, 768), (1280, 720)])
+def test_a_window_is_fitted_whole_onto_a_laptop_screen(qtbot, tmp_path, screen):
+    """A window sized for a larger screen (the first size, or a geometry restored from
+    another monitor) is shrunk and moved so that its frame lies wholly on the available
+    area (a 28 px panel below)."""
+    from PySide6.QtCore import QRect
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, output_root=tmp_path / "analyses")
+    qtbot.addWidget(window)
+    available = QRect(0, 0, screen[0], screen[1] - 28)
+    window.resize(1600, 1000)
+    window.move(700, 400)  # as restored from a monitor to the right
+    fit_to_screen(window, FIRST_SIZE, available)
+    outer = QRect(window.pos(), window.size().grownBy(QMargins(0, 0, *FRAME_ESTIMATE)))
+    assert available.contains(outer), (outer, available)
+    assert window.width() >= screen[0] - FRAME_ESTIMATE[0] - 1
+    window.close()

@@ -3,7 +3,8 @@ layout (restored at start, View → Reset layout back to the default)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QRect, QSettings, QSize, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QDockWidget, QFrame, QMainWindow, QScrollArea, QWidget
 
 LAYOUT_VERSION = 2  # bump when the docks change: an older saved layout is then ignored
@@ -17,6 +18,10 @@ DOCKS = (
     ("notes", "Notes", Area.BottomDockWidgetArea),
 )
 WINDOW_MINIMUM = (1024, 640)  # below this the views cannot show their content legibly
+FIRST_SIZE = (1600, 1000)  # the first window's size where the screen has room for it
+# A window manager's title bar and borders, before the window is shown and they can be
+# measured: the status bar (progress, Cancel) must stay on screen below them.
+FRAME_ESTIMATE = (8, 38)
 
 
 def build_docks(window: QMainWindow, views: dict[str, QWidget]) -> dict[str, QDockWidget]:
@@ -62,6 +67,29 @@ def apply_default_sizes(window: QMainWindow, docks: dict[str, QDockWidget]) -> N
     window.resizeDocks([d["attention"]], [int(h * 0.36)], Qt.Orientation.Vertical)
 
 
+def fit_to_screen(window: QMainWindow, size: tuple[int, int] | None = None,
+                  available: QRect | None = None) -> None:
+    """Size the window to `size` (default: its own), shrunk to the screen's available area
+    with its title bar and frame included, and place it wholly on that area (centred when
+    it is moved). `available`: the area to fit (default: the screen the window is on)."""
+    if available is None:
+        screen = window.screen() or QGuiApplication.primaryScreen()
+        available = screen.availableGeometry()
+    if window.isVisible():  # measured: what the window manager actually added
+        frame_w = window.frameGeometry().width() - window.geometry().width()
+        frame_h = window.frameGeometry().height() - window.geometry().height()
+    else:
+        frame_w, frame_h = FRAME_ESTIMATE
+    want_w, want_h = size or (window.width(), window.height())
+    width = max(min(want_w, available.width() - frame_w), window.minimumWidth())
+    height = max(min(want_h, available.height() - frame_h), window.minimumHeight())
+    window.resize(width, height)
+    outer = QRect(window.frameGeometry().topLeft(), QSize(width + frame_w, height + frame_h))
+    if not available.contains(outer):
+        window.move(available.x() + max(0, (available.width() - outer.width()) // 2),
+                    available.y() + max(0, (available.height() - outer.height()) // 2))
+
+
 class LayoutStore:
     """The window's geometry and dock layout in QSettings."""
 
@@ -78,6 +106,7 @@ class LayoutStore:
         layout = self.settings.value("window/state")
         if geometry is not None:
             self.window.restoreGeometry(geometry)
+            fit_to_screen(self.window)  # saved on a larger screen, or on one gone since
         if layout is not None and not self.window.restoreState(layout, LAYOUT_VERSION):
             self.settings.remove("window/state")  # from an older layout version
 

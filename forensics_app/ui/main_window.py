@@ -28,7 +28,13 @@ from forensics_app.ui.curves_view import CurvesView
 from forensics_app.ui.dialogs import VIDEO_FILTER
 from forensics_app.ui.frames import FrameServer
 from forensics_app.ui.job_status import JobStatus
-from forensics_app.ui.layout import LayoutStore, apply_default_sizes, build_docks
+from forensics_app.ui.layout import (
+    FIRST_SIZE,
+    LayoutStore,
+    apply_default_sizes,
+    build_docks,
+    fit_to_screen,
+)
 from forensics_app.ui.notes_view import NotesView
 from forensics_app.ui.player import PlayerView
 from forensics_app.ui.recent import RecentFiles
@@ -59,7 +65,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
         self.setWindowTitle(TOOL_NAME)
         self.setWindowIcon(icon("forensics-app"))
         self.setAcceptDrops(True)
-        self.resize(1600, 1000)
+        fit_to_screen(self, FIRST_SIZE)  # a laptop's 1366×768 gets a window that fits it
         self.settings = settings or QSettings(TOOL_NAME, TOOL_NAME)
         self.session = Session(output_root or default_output_root())
         self.analysis_settings = self.session.settings  # what the toolbar edits
