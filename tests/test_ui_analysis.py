@@ -849,3 +849,19 @@ def test_new_and_close_case_and_saving_asks_before_adding_an_outside_clip(
     assert window.state.video_path is not None  # the clip stays open
     assert [e["event"] for e in case.audit_log()][-1] == "case closed"
     assert not errors
+
+
+def test_indicator_values_carry_their_unit_and_the_tooltips_end_their_sentence(
+        qtbot, window, analysed):
+    """Issue 34 (6): the frozen stretch showed "1.500 / 1" with no unit; an identity tab's
+    tooltip ended mid-sentence ("…the player's box shows each frame's")."""
+    window.load_results(analysed)
+    table = window.verdict_view.table
+    rows = {table.item(r, 0).text().removeprefix("⚑ ").split(" (")[0]: r
+            for r in range(table.rowCount())}
+    frozen = rows["frozen stretch"]
+    assert table.item(frozen, 1).text().endswith(" s") and table.item(frozen, 2).text() == "1 s"
+    share = rows["unusual frame share"]
+    assert not table.item(share, 1).text().endswith(" s")
+    tabs = window.relevancy_view.tabs
+    assert all(tabs.tabToolTip(i).endswith("in each frame") for i in range(tabs.count()))

@@ -165,7 +165,7 @@ class RelevancyView(QWidget):
                 i = self.tabs.addTab(f"identity {t}" + ("" if p is None else f" · {p:.2f}"))
                 self.tabs.setTabToolTip(i, f"identity {t} (id {t} in the player): p_fake "
                                         + ("–" if p is None else f"{p:.2f}") + " over the whole "
-                                        "clip; the player's box shows each frame's")
+                                        "clip; the player's box shows its score in each frame")
             default = bundle.results.settings.explain
             # the same analysis again (e.g. its copy in the case just saved): keep the method
             # the examiner chose; a new analysis starts from its own default

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forensics_app.core.analysis.metrics import rates_text
+from forensics_app.core.analysis.metrics import indicator_label, indicator_number, rates_text
 from forensics_app.core.analysis.verdict import BAND_MEANINGS
 from forensics_app.ui.common import NOT_PROOF, WrapLabel
 from forensics_app.ui.state import AppState
@@ -162,11 +162,12 @@ class VerdictView(QWidget):
     def _fill_indicators(self, indicators) -> None:
         self.table.setRowCount(len(indicators))
         for row, ind in enumerate(indicators):
-            name = QTableWidgetItem(ind.name.replace("_", " "))
+            name = QTableWidgetItem(indicator_label(ind.name))
             name.setToolTip(f"{ind.description}. {rates_text(ind)}")
-            value = QTableWidgetItem(f"{ind.value:.3f}")
+            value = QTableWidgetItem(indicator_number(ind.name, ind.value, ".3f"))
             ref = ind.threshold is None or ind.threshold != ind.threshold  # None or NaN
-            threshold = QTableWidgetItem("ref." if ref else f"{ind.threshold:g}")
+            threshold = QTableWidgetItem("ref." if ref else
+                                         indicator_number(ind.name, ind.threshold, "g"))
             if ind.reference_only:  # not separating (or unmeasured): never shown in red
                 name.setText(name.text() + " (reference only)")
                 for item in (name, value, threshold):

@@ -52,6 +52,21 @@ SEPARATION = 0.2
 INDICATOR_NAMES = ("unusual_frame_share", "attention_entropy", "diagonal_dominance",
                    "attention_concentration", "frames_above_threshold", "score_spread",
                    "frozen_stretch")
+# The indicators whose value and limit have a unit; the others are ratios or shares.
+INDICATOR_UNITS = {"frozen_stretch": "s"}
+
+
+def indicator_label(name: str) -> str:
+    """An indicator's name as read (and wrapped) in the views and the report."""
+    return name.replace("_", " ")
+
+
+def indicator_number(name: str, value: float | None, digits: str = ".3g") -> str:
+    """A value or limit of indicator `name`, with its unit ("1.5 s", not "1.500")."""
+    if value is None or value != value:  # None or NaN: no number to show
+        return "—"
+    unit = INDICATOR_UNITS.get(name)
+    return f"{value:{digits}}" + (f" {unit}" if unit else "")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 from reportlab.platypus import Flowable, Image, KeepTogether, ListFlowable, ListItem, Spacer
 
-from forensics_app.core.analysis.metrics import rates_text
+from forensics_app.core.analysis.metrics import indicator_label, indicator_number, rates_text
 from forensics_app.core.report import figures
 from forensics_app.core.report.context import FrameRow, ReportContext
 from forensics_app.core.report.document import RED, Kit
@@ -103,8 +103,8 @@ def _indicators(ctx: ReportContext, kit: Kit) -> Flowable:
             state = "reference only" + (" (past threshold)" if ind.triggered else "")
         else:
             state = "no"
-        rows.append([kit.text(ind.name), f"{ind.value:.3g}",
-                     "—" if ind.threshold is None else f"{ind.threshold:g}", state,
+        rows.append([kit.text(indicator_label(ind.name)), indicator_number(ind.name, ind.value),
+                     indicator_number(ind.name, ind.threshold, "g"), state,
                      kit.text(rates_text(ind)), kit.text(frame_list(ind.frames, 12)),
                      kit.text(ind.description)])
     if not rows:
