@@ -244,9 +244,23 @@ def test_the_model_card_dialog_shows_the_installed_card(qtbot, window):
 
     card = read_card(resolve_model_folder(window.pool.model_spec))
     dialog = window.show_model_card()
-    text = dialog.findChild(QTextBrowser).toPlainText()
+    browser = dialog.findChild(QTextBrowser)
+    text = browser.toPlainText()
     assert "Read this first" in text and "held-out measurement" in text
     assert card.sha256 in text and card.version in text
+    # Issue 34 (8): the reliability diagram showed a broken-image icon, and the training
+    # commands ran past the window's right edge.
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QTextDocument
+
+    image = browser.document().resource(QTextDocument.ResourceType.ImageResource,
+                                        QUrl("reliability.png"))
+    assert image is not None and not image.isNull(), "the diagram loads beside the card"
+    block, unbreakable = browser.document().begin(), 0
+    while block.isValid():
+        unbreakable += block.blockFormat().nonBreakableLines()
+        block = block.next()
+    assert unbreakable == 0
     dialog.close()
 
 

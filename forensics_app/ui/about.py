@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
 import pyqtgraph as pg
 import torch
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout
 
 from forensics_app import TOOL_NAME, __version__
@@ -19,8 +21,10 @@ from forensics_app.core.models.registry import CARD_MARKDOWN, read_card, resolve
 from forensics_app.ui.resources import resource_text
 
 
-def show_markdown(parent, title: str, text: str, name: str) -> QDialog:
-    """A non-modal reading window for a Markdown text (help, a model card)."""
+def show_markdown(parent, title: str, text: str, name: str, base: Path | None = None
+                  ) -> QDialog:
+    """A non-modal reading window for a Markdown text (help, a model card). `base`: the
+    folder its images are relative to (a model card's reliability diagram)."""
     dialog = QDialog(parent)
     dialog.setObjectName(name)
     dialog.setWindowTitle(title)
@@ -28,7 +32,10 @@ def show_markdown(parent, title: str, text: str, name: str) -> QDialog:
     browser = QTextBrowser()
     browser.setObjectName(f"{name}Text")
     browser.setOpenExternalLinks(False)
+    if base is not None:
+        browser.setSearchPaths([str(base)])
     browser.setMarkdown(text)
+    _wrap_code_blocks(browser)
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
     buttons.rejected.connect(dialog.close)
     layout = QVBoxLayout(dialog)
@@ -37,6 +44,20 @@ def show_markdown(parent, title: str, text: str, name: str) -> QDialog:
     dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     dialog.show()
     return dialog
+
+
+def _wrap_code_blocks(browser: QTextBrowser) -> None:
+    """Code blocks (a card's training commands) wrap at the window's edge instead of
+    running past it: Qt's Markdown reader marks their lines unbreakable."""
+    cursor = QTextCursor(browser.document())
+    block = browser.document().begin()
+    while block.isValid():
+        if block.blockFormat().nonBreakableLines():
+            fmt = block.blockFormat()
+            fmt.setNonBreakableLines(False)
+            cursor.setPosition(block.position())
+            cursor.setBlockFormat(fmt)
+        block = block.next()
 
 
 def show_help(parent) -> QDialog:
@@ -48,6 +69,11 @@ def model_card_text(bundle, model_spec) -> str:
     open (its MODEL_CARD.md if that very build, same SHA-256, is installed here; otherwise the
     figures its card carried when the analysis ran, which the results keep), else the model
     analyses would use."""
+    return model_card_document(bundle, model_spec)[0]
+
+
+def model_card_document(bundle, model_spec) -> tuple[str, Path | None]:
+    """`model_card_text`, and the folder its images lie in (None: no MODEL_CARD.md shown)."""
     recorded = bundle.results.model if bundle is not None else None
     try:
         folder = resolve_model_folder(recorded.name if recorded is not None else model_spec)
@@ -57,20 +83,21 @@ def model_card_text(bundle, model_spec) -> str:
     if card is not None and (recorded is None or card.sha256 == recorded.sha256):
         document = folder / CARD_MARKDOWN
         try:
-            return document.read_text(encoding="utf-8")
+            return document.read_text(encoding="utf-8"), folder
         except FileNotFoundError:
             why = "It has no MODEL_CARD.md"
         except (OSError, UnicodeDecodeError) as err:  # the card's figures still stand
             why = f"Its MODEL_CARD.md could not be read ({err})"
         return _summary_text(ModelInfo(**card.summary()),
-                             f"{why}; this is what its model_card.json says.")
+                             f"{why}; this is what its model_card.json says."), None
     if recorded is None:
-        return "No model is installed: `forensics-app models` lists what is found, and where."
+        return ("No model is installed: `forensics-app models` lists what is found, and "
+                "where."), None
     why = ("another build of it is installed here (a different SHA-256)" if card is not None
            else "it is not installed here")
     return _summary_text(recorded, f"The model that made these results is not shown from its "
                          f"MODEL_CARD.md: {why}. What follows is what its card said when the "
-                         "analysis ran (the results keep it).")
+                         "analysis ran (the results keep it)."), None
 
 
 def _summary_text(info: ModelInfo, note: str) -> str:
@@ -83,8 +110,10 @@ def _summary_text(info: ModelInfo, note: str) -> str:
     return "\n".join(lines)
 
 
-def show_model_card(parent, text: str) -> QDialog:
-    return show_markdown(parent, "The model and how well it does", text, "modelCardDialog")
+def show_model_card(parent, bundle, model_spec) -> QDialog:
+    text, folder = model_card_document(bundle, model_spec)
+    return show_markdown(parent, "The model and how well it does", text, "modelCardDialog",
+                         base=folder)
 
 
 def about_text(bundle, model_spec, devices: list[str]) -> str:

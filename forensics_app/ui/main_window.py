@@ -305,8 +305,7 @@ class MainWindow(CaseCommands, AnalysisCommands, QMainWindow):
         return about.show_about(self, self.about_text())
 
     def show_model_card(self):
-        return about.show_model_card(self, about.model_card_text(self.state.bundle,
-                                                                 self.pool.model_spec))
+        return about.show_model_card(self, self.state.bundle, self.pool.model_spec)
 
     # == misc ==============================================================================
     def jump_unusual(self, direction: int) -> None:
