@@ -401,6 +401,7 @@ def test_export_report_from_the_gui_after_an_analysis_in_a_case(qtbot, window, c
         window.act_report.trigger()
     assert not errors
     assert Path(offered[0]).parent == case.folder / "reports"
+    assert Path(offered[0]).parent.is_dir()  # else the dialog opens the last folder used
     out = exported.args[0]
     pdf = target.with_suffix(".pdf")
     assert out.pdf == pdf and pdf.exists() and out.evidence_status == "ok"

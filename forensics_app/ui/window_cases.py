@@ -179,8 +179,12 @@ class CaseCommands:
             dialogs.show_error(self, "analyse the video (or open its results) first",
                                "Cannot export a report")
             return None
-        path = dialogs.ask_save_file(self, "Export evidence report",
-                                     str(self.default_report_path()), "PDF (*.pdf)")
+        start = self.default_report_path()
+        if self.state.case is not None:  # the case's reports/ folder, made if new: a file
+            # dialog asked to start in a folder that does not exist opens the last one used
+            self._guarded("Cannot create the case's reports folder", start.parent.mkdir,
+                          0o777, False, True)
+        path = dialogs.ask_save_file(self, "Export evidence report", str(start), "PDF (*.pdf)")
         if not path:
             return None
         if Path(path).suffix.lower() != ".pdf":
