@@ -55,7 +55,8 @@ class VerdictView(QWidget):
         self.label.setObjectName("verdictLabel")
         self.label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         # The band stands beside the label at the same size and weight: "REAL" alone would
-        # read as certain when the probability is near the threshold (DESIGN.md).
+        # read as certain when the probability is near the threshold (docs/DESIGN.md,
+        # "Verdict and confidence").
         self.headline_band = WrapLabel("")
         self.headline_band.setObjectName("verdictBand")
         self.headline_band.setAlignment(Qt.AlignmentFlag.AlignLeft

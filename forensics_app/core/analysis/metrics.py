@@ -1,11 +1,11 @@
 """Temporal metrics and the indicator table, computed from the L×H×T×T frame attention.
 
-The metrics follow DESIGN.md exactly (they come from core.explain.attention). The indicators
-are heuristics over those metrics and the per-frame scores; each states its threshold, and
-none is proof of manipulation on its own. An indicator is shown as a finding only where the
-model card's measured trigger rates (bench/indicator_rates.py) say it separates real from fake
-validation clips; otherwise it is "reference only".
-"""
+The metrics follow docs/DESIGN.md ("Attention maths") exactly (they come from
+core.explain.attention). The indicators are heuristics over those metrics and the per-frame
+scores; each states its threshold, and none is proof of manipulation on its own. An
+indicator is shown as a finding only where the model card's measured trigger rates
+(bench/indicator_rates.py) say it separates real from fake validation clips; otherwise it is
+"reference only". """
 
 from __future__ import annotations
 

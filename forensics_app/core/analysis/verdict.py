@@ -14,7 +14,7 @@ from dataclasses import replace
 from forensics_app.core.analysis.results import FaceBox, Identity, Prediction
 from forensics_app.core.models.registry import ModelCard
 
-# Confidence bands (DESIGN.md): the probability of the stated label.
+# Confidence bands (docs/DESIGN.md, "Verdict and confidence"): the probability of the stated label.
 BANDS = ((0.90, "very confident"), (0.75, "confident"), (0.50, "moderate"), (0.0, "low"))
 BAND_MEANINGS = {
     "very confident": "the model's calibrated probability for this label is at least 90 %",
@@ -86,7 +86,7 @@ def decide(identities: list[Identity], card: ModelCard, sampled_count: int) -> P
     if confidence < 0.5 and not card.placeholder:
         # A card threshold other than 0.5 leaves a gap where the threshold's label and the
         # calibrated probability disagree: say so instead of stating a label the probability
-        # contradicts (DESIGN.md, bands).
+        # contradicts (docs/DESIGN.md, "Verdict and confidence").
         return Prediction("inconclusive", top.p_fake, max(confidence, 1 - confidence), "low",
                           card.threshold, top.track_id,
                           f"identity {top.track_id} scores p_fake "

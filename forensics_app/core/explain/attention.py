@@ -1,4 +1,4 @@
-"""The attention maths, in one place (DESIGN.md, "Attention maths (fixed)").
+"""The attention maths, in one place (docs/DESIGN.md, "Attention maths").
 
 Per-frame views work on A[l, h]: the T×T post-softmax attention over frame tokens, CLS row and
 column dropped. Rollout and relevancy keep the CLS token (index 0).
@@ -129,7 +129,7 @@ def unusual_positions(values: np.ndarray, sigma: float = UNUSUAL_SIGMA,
 
 
 def unusual_frames(ranges: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Token positions of the unusual frames (DESIGN.md, "Unusual frames, revised"): the
+    """Token positions of the unusual frames (docs/DESIGN.md, "Unusual frames"): the
     residual e = r − r̂ beyond 2σ of its mean and by at least one sampled frame.
 
     The floor keeps float-level ripples of a stationary attention (std ≈ 0) from being marked.

@@ -23,9 +23,9 @@ class TemporalConfig:
     # before the softmax (ALiBi, Press et al. 2022): head h scores frame j from frame i lower
     # by DISTANCE_SLOPE_BASE**h * |i - j|. It makes each frame's attention a local kernel
     # unless the content outweighs it, which is stationary over unbroken footage: the views'
-    # marker rule (DESIGN.md) then has little to flag on real clips, and the head maps are not
-    # uniform. The CLS row and column carry no penalty: the clip score still reads every
-    # frame. False (no penalty): every model before 0.7.0.
+    # marker rule (docs/DESIGN.md, "Unusual frames") then has little to flag on real clips,
+    # and the head maps are not uniform. The CLS row and column carry no penalty: the clip
+    # score still reads every frame. False (no penalty): every model before 0.7.0.
     distance_bias: bool = False
 
     def to_dict(self) -> dict:

@@ -199,23 +199,23 @@ def cut_mask(length: int, starts: Sequence[int]) -> np.ndarray:
 
 
 # The attention is supervised beside the clip label, so that the views' fixed maths
-# (DESIGN.md) reads something the model computed rather than whatever the label alone left
-# (uniform, on the first models): within unbroken footage a local kernel (stationary, so a
-# real clip gets no marker, and not uniform); a share of every row on the frames a fake
-# altered (the attention points at them); and the two frames either side of a cut look at the
-# whole window, so their attention range stands out and the marker rule flags them. At
-# inference the model must find the altered frames and the cuts itself: the maps then show
-# where it did. Simulated on the held-out splice layout, this target itself puts a marker
-# within 2.5 frames of a boundary in 99 % of windows and none on real ones, with 1.5x the
-# attention on the fakes; the fake share costs precision: 15 % of its markers fall elsewhere
-# (real frames far from the fakes, whose range it lengthens). Without it: 100 %, but 0.98x.
-# Measured, it does not carry over (train --temporal-from the 0.4.0 model, weight 1 for 40
-# epochs and 3 for 120; evaluate --heldout on the held-out clips' splices): the attention
-# learns the kernel on training windows but spreads on real movement in held-out ones, so
-# every real window gets markers (0.4.0 without the loss: 33 %), 3 % of the markers on the
-# splices lie near a boundary (7 %), and relevancy localisation falls to 0.78 / 0.84 (0.94).
-# So TrainConfig.temporal_attention_weight is 0 (off); the loss stays for experiments with
-# more data or a GPU, and the figures above are what it has to beat.
+# (docs/DESIGN.md, "Unusual frames") reads something the model computed rather than whatever
+# the label alone left (uniform, on the first models): within unbroken footage a local
+# kernel (stationary, so a real clip gets no marker, and not uniform); a share of every row
+# on the frames a fake altered (the attention points at them); and the two frames either
+# side of a cut look at the whole window, so their attention range stands out and the marker
+# rule flags them. At inference the model must find the altered frames and the cuts itself:
+# the maps then show where it did. Simulated on the held-out splice layout, this target
+# itself puts a marker within 2.5 frames of a boundary in 99 % of windows and none on real
+# ones, with 1.5x the attention on the fakes; the fake share costs precision: 15 % of its
+# markers fall elsewhere (real frames far from the fakes, whose range it lengthens). Without
+# it: 100 %, but 0.98x. Measured, it does not carry over (train --temporal-from the 0.4.0
+# model, weight 1 for 40 epochs and 3 for 120; evaluate --heldout on the held-out clips'
+# splices): the attention learns the kernel on training windows but spreads on real movement
+# in held-out ones, so every real window gets markers (0.4.0 without the loss: 33 %), 3 % of
+# the markers on the splices lie near a boundary (7 %), and relevancy localisation falls to
+# 0.78 / 0.84 (0.94). So TrainConfig.temporal_attention_weight is 0 (off); the loss stays
+# for experiments with more data or a GPU, and the figures above are what it has to beat.
 ATTENTION_TAU = 3.0  # kernel decay, sampled frames
 ATTENTION_FAKE_SHARE = 0.4
 

@@ -598,7 +598,7 @@ def calibrate_temporal(temporal: TemporalModel, val_seqs: Sequences, t_spatial: 
     fused = {"spatial": mean_frame_p, "temporal": clip_p,
              "mean": 0.5 * (mean_frame_p + clip_p)}[fusion]
     # The verdict threshold: 0.5 of the calibrated probability, so that the stated label
-    # never contradicts it (DESIGN.md, bands).
+    # never contradicts it (docs/DESIGN.md, "Verdict and confidence").
     threshold = 0.5
     video_metrics = binary_metrics(seq_labels, fused, threshold)
     video_metrics["ece"] = expected_calibration_error(fused, seq_labels)
