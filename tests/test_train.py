@@ -1055,3 +1055,14 @@ def test_the_card_lists_every_run_of_a_chain_base_first() -> None:
     assert "7 epochs of images in all, this run 162.0 min" in text
     assert "24 epochs of images in all" in text
     assert _spatial_init_markdown({"data_epochs": 3}) == []
+
+
+def test_the_cards_description_names_the_backbone_trained():
+    """The description was hard-coded "EfficientNet-Lite0 (ImageNet init…)", wrong for
+    --backbone tf_efficientnet_lite2."""
+    from forensics_app.core.train.config import TrainConfig, backbone_label
+
+    assert backbone_label("tf_efficientnet_lite2") == "EfficientNet-Lite2"
+    assert backbone_label("tf_efficientnet_lite0") == "EfficientNet-Lite0"
+    assert backbone_label("resnet18") == "resnet18"
+    assert TrainConfig(real="r", out="o").version.startswith("0.0.0")  # never a release's

@@ -31,10 +31,6 @@ def show_error(parent: QWidget | None, message: str, title: str = "Cannot do tha
     return _show(parent, QMessageBox.Icon.Warning, title, message)
 
 
-def show_info(parent: QWidget | None, message: str, title: str = TOOL_NAME) -> QMessageBox:
-    return _show(parent, QMessageBox.Icon.Information, title, message)
-
-
 def report(parent: QWidget | None, err: BaseException, title: str = "Cannot do that"
            ) -> QMessageBox:
     """A ForensicsError shows its one line; anything else is a bug, said as such."""
@@ -94,11 +90,6 @@ def ask_save_file(parent: QWidget | None, title: str, start: str = "", filters: 
 
 def ask_folder(parent: QWidget | None, title: str, start: str = "") -> str:
     return QFileDialog.getExistingDirectory(parent, title, start)
-
-
-def ask_text(parent: QWidget | None, title: str, label: str) -> str | None:
-    text, ok = QInputDialog.getText(parent, title, label)
-    return text if ok else None
 
 
 def ask_item(parent: QWidget | None, title: str, label: str, items: list[str]) -> str | None:

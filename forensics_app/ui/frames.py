@@ -259,10 +259,6 @@ class FrameServer(QObject):
             thread.stop()
             thread.wait()
 
-    @property
-    def is_open(self) -> bool:
-        return self._thread is not None
-
     def _on_decoded(self, index: int, rgb: np.ndarray, seconds: float, requested: bool) -> None:
         thread = self._thread
         if self.sender() is not thread or thread is None:  # a frame of a video closed since

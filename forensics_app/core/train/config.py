@@ -19,6 +19,12 @@ IMAGENET_BACKBONES = {
 }
 
 
+def backbone_label(backbone: str) -> str:
+    """EfficientNet-Lite2 for tf_efficientnet_lite2; another timm name as it is."""
+    lite = backbone.removeprefix("tf_efficientnet_")
+    return f"EfficientNet-{lite.capitalize()}" if lite != backbone else backbone
+
+
 def default_model_name(backbone: str) -> str:
     """sbi-dfdc-effnetlite0-vit for tf_efficientnet_lite0, and so on."""
     return f"sbi-dfdc-effnet{backbone.removeprefix('tf_efficientnet_')}-vit"
@@ -103,6 +109,6 @@ class TrainConfig:
     temporal: dict = field(default_factory=lambda: {"distance_bias": True})
     cache_dir: str | None = None  # default OUT/../cache
     name: str = "sbi-dfdc-effnetlite0-vit"
-    version: str = "0.7.0"
+    version: str = "0.0.0-dev"  # an experiment until published under a release version
     command: str = ""
     log_every: int = 10

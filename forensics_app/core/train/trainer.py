@@ -28,7 +28,7 @@ from forensics_app.core.models.registry import DetectorModel, ModelCard, load_mo
 from forensics_app.core.models.spatial import SpatialConfig, SpatialModel
 from forensics_app.core.models.temporal import TemporalConfig, TemporalModel
 from forensics_app.core.train.calibration import expected_calibration_error, fit_platt
-from forensics_app.core.train.config import IMAGENET_BACKBONES, TrainConfig
+from forensics_app.core.train.config import IMAGENET_BACKBONES, TrainConfig, backbone_label
 from forensics_app.core.train.data import (
     ClipFaces,
     extract_clip,
@@ -364,7 +364,8 @@ def run_training(config: TrainConfig, resume: bool = False,
         name=config.name, version=config.version, spatial={}, temporal={},
         threshold=cal["threshold"], temperature_spatial=cal["temperature_spatial"],
         temperature_temporal=cal["temperature_temporal"], fusion=cal["fusion"],
-        description=("Face-swap detector: EfficientNet-Lite0 (ImageNet init, fine-tuned "
+        description=(f"Face-swap detector: {backbone_label(spatial.config.backbone)} "
+                     f"({'ImageNet init' if config.imagenet_init else 'random init'}, fine-tuned "
                      f"from stage {config.freeze_blocks + 1}"
                      + (f"; continued from {base.card.name} {base.card.version}" if base else "")
                      + f") → {spatial.grid}×{spatial.grid} "
