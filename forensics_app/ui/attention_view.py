@@ -95,8 +95,12 @@ class _Map:
     row/column lines."""
 
     def __init__(self, layout: pg.GraphicsLayout, title: str, row: int, col: int,
-                 axes: bool = False, own_bar: bool = False) -> None:
+                 axes: bool = False, own_bar: bool = False, bar_col: int | None = None
+                 ) -> None:
         self.title = title
+        # A head's cell is ~50 px wide on a laptop: "head 3 · ≈ uniform" pushed its map over
+        # the next one. The grid says "3" and "3 ≈"; the text below names them in full.
+        self.label = title.removeprefix("head ") if not axes else title
         axis_items = {side: _FrameAxis(side) for side in ("bottom", "left")} if axes else {}
         self.axes: list[_FrameAxis] = list(axis_items.values())
         self.plot = layout.addPlot(row=row, col=col, enableMenu=False, axisItems=axis_items)
@@ -106,7 +110,7 @@ class _Map:
         self.plot.invertY(True)
         self.plot.setAspectLocked(True)
         self.title_size = "9pt" if axes else "8pt"
-        self.plot.setTitle(title, size=self.title_size)
+        self.plot.setTitle(self.label, size=self.title_size)
         if axes:
             self.plot.setLabel("bottom", "Key: video frame")
             self.plot.setLabel("left", "Query: video frame")
@@ -119,7 +123,18 @@ class _Map:
         self.bar: pg.ColorBarItem | None = None
         if own_bar:
             self.bar = _colour_bar(8 if not axes else 12)
-            self.bar.setImageItem(self.image, insert_in=self.plot)
+            if bar_col is None:
+                self.bar.setImageItem(self.image, insert_in=self.plot)
+            else:
+                # A head map's bar takes a grid cell of its own, a thin strip without tick
+                # labels: a bar with numbers inside the square map's cell drew them over the
+                # next map, and four of them leave no width for the maps. The numbers are
+                # listed under the maps instead (`AttentionView._describe`).
+                self.bar.getAxis("right").setStyle(showValues=False)
+                self.bar.getAxis("right").setWidth(2)
+                self.bar.setFixedWidth(12)
+                layout.addItem(self.bar, row=row, col=bar_col)
+                self.bar.setImageItem(self.image)
         self.scale: ColourScale | None = None
         pen = pg.mkPen((255, 255, 255, 170), width=1)
         self.row_line = pg.InfiniteLine(angle=0, pen=pen)
@@ -139,7 +154,7 @@ class _Map:
         if not shown:
             # Nothing of a previous clip stays: no numbers on the bar, no frame axis.
             self.image.clear()
-            self.plot.setTitle(self.title, size=self.title_size)
+            self.plot.setTitle(self.label, size=self.title_size)
             if self.bar is not None:
                 self.bar.setVisible(False)
             self.plot.setRange(QRectF(0, 0, 1, 1), padding=0.0)
@@ -149,8 +164,9 @@ class _Map:
             self.bar.setVisible(True)
             self.bar.setLevels((scale.low, scale.high))
         self.image.setRect(QRectF(0, 0, matrix.shape[1], matrix.shape[0]))
-        self.plot.setTitle(self.title + (" · ≈ uniform" if scale.near_uniform else ""),
-                           size=self.title_size)
+        uniform = (" ≈" if self.label != self.title else " · ≈ uniform") \
+            if scale.near_uniform else ""
+        self.plot.setTitle(self.label + uniform, size=self.title_size)
         # Auto-range keeps the whole map in view when the dock is resized (aspect locked).
         self.plot.vb.setDefaultPadding(0.0)
         self.plot.enableAutoRange()
@@ -241,7 +257,10 @@ class AttentionView(QWidget):
         grid.clear()
         grid.setSpacing(2)
         per_map = self.scale_mode == "per map"
-        self.heads = [_Map(grid, f"head {r * GRID_COLS + c + 1}", r, c, own_bar=per_map)
+        # per map, each head's bar takes the column after it: map, bar, map, bar, …
+        self.heads = [_Map(grid, f"head {r * GRID_COLS + c + 1}", r,
+                           2 * c if per_map else c, own_bar=per_map,
+                           bar_col=2 * c + 1 if per_map else None)
                       for r in range(GRID_ROWS) for c in range(GRID_COLS)]
         for m in self.heads:
             m.image.sigCellClicked.connect(self._on_cell)
@@ -338,8 +357,12 @@ class AttentionView(QWidget):
                  else "no head ≈ uniform")
         self.info.setText("")
         self.info.hide()  # its line goes to the maps; the sizes open the description
+        per_map = ""
+        if self.scale_mode == "per map":  # each head's bar, in numbers: compare these
+            per_map = " Colour scales: " + ", ".join(
+                f"{m.title} 0–{m.scale.high:.3g}" for m in self.heads if m.scale is not None) + "."
         self.scale_text.setText(f"{self.attention.shape[0]} layers × {self.attention.shape[1]} "
-                                f"heads over {t} frames. Layer {layer + 1}: {heads}. "
+                                f"heads over {t} frames. Layer {layer + 1}: {heads}.{per_map} "
                                 f"Mean (all): {mean.describe()}.")
 
     def _on_frame(self, _index: int) -> None:
