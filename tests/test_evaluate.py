@@ -375,9 +375,8 @@ def test_publish_refuses_figures_measured_on_another_model(tmp_path, tiny_model_
     assert "lip-sync" in text and "0.84 (mouth and jaw)" in text and "0.92 for the whole" in text
 
 
-def test_amend_adds_figures_to_a_published_card_and_redraws_only_its_measured_limitations(
-        tmp_path, tiny_model_dir, capsys):
-    from forensics_app.core.models.registry import WEIGHTS_FILE, load_model, read_card
+def _published_with_splices(tmp_path, tiny_model_dir):
+    """The tiny model published with splice figures and one limitation stated by hand."""
     from forensics_app.core.train.publish import main
 
     dest = tmp_path / "models" / "m"
@@ -386,6 +385,15 @@ def test_amend_adds_figures_to_a_published_card_and_redraws_only_its_measured_li
                                                "real_windows_with_a_marker_share": 0.25}}))
     assert main([str(tiny_model_dir), str(dest), "--heldout", str(heldout),
                  "--limitation", "Stated by hand."]) == 0
+    return dest
+
+
+def test_amend_adds_figures_to_a_published_card_and_redraws_only_its_measured_limitations(
+        tmp_path, tiny_model_dir, capsys):
+    from forensics_app.core.models.registry import WEIGHTS_FILE, load_model, read_card
+    from forensics_app.core.train.publish import main
+
+    dest = _published_with_splices(tmp_path, tiny_model_dir)
     before = read_card(dest)
     weights = (dest / WEIGHTS_FILE).read_bytes()
     strata = tmp_path / "strata.json"
@@ -416,12 +424,7 @@ def test_amend_without_figures_redraws_a_limitation_whose_wording_has_changed(
     from forensics_app.core.models.registry import read_card, write_card
     from forensics_app.core.train.publish import main, measured_limitations
 
-    dest = tmp_path / "models" / "m"
-    heldout = tmp_path / "heldout.json"
-    heldout.write_text(json.dumps({"splices": {"marker_near_boundary_share": 0.5,
-                                               "real_windows_with_a_marker_share": 0.25}}))
-    assert main([str(tiny_model_dir), str(dest), "--heldout", str(heldout),
-                 "--limitation", "Stated by hand."]) == 0
+    dest = _published_with_splices(tmp_path, tiny_model_dir)
     card = read_card(dest)
     stale = ("Its red markers (unusual frames) are leads, not findings: worded as an "
              "older version drew it.")
